@@ -1,0 +1,158 @@
+// The digitlab program: parses flags and environment, then makes one library call per subcommand.
+#include <cstdio>
+#include <cstdlib>
+#include <iostream>
+#include <map>
+#include <string>
+#include <vector>
+
+#include <CLI/CLI.hpp>
+
+#include "core/error.h"
+#include "core/settings.h"
+#include "data/store.h"
+#include "models/zoo.h"
+#include "train/commands.h"
+
+namespace {
+
+using digitlab::core::Settings;
+using digitlab::core::Source;
+
+// Where data sets live: $DIGITLAB_DATA, or ./data.
+std::string data_root() {
+  const char* env = std::getenv("DIGITLAB_DATA");
+  return env && *env ? env : "data";
+}
+
+struct TrainFlag {
+  const char* key;
+  const char* help;
+};
+
+// The train flags, by settings key; each is also a config-file key and a DIGITLAB_* variable.
+const std::vector<TrainFlag> kTrainFlags = {
+    {"model", "zoo model name (see 'digitlab models'); default seed002-cnn"},
+    {"arch", "architecture spec, e.g. C32-P-C64-P-128-10"},
+    {"dataset", "mnist or fashion-mnist (default mnist)"},
+    {"epochs", "epochs to train (default 10)"},
+    {"batch_size", "batch size (default 64)"},
+    {"optimizer", "adam, adamw, sgd or rmsprop (default adam)"},
+    {"lr", "learning rate (default 0.001)"},
+    {"momentum", "momentum for sgd/rmsprop (default 0)"},
+    {"weight_decay", "L2 weight decay (default 0)"},
+    {"val_split", "training images held out for validation (default 5000)"},
+    {"normalization", "standard, unit or none (default standard)"},
+    {"seed", "random seed for initialization, split and shuffling (default 42)"},
+    {"threads", "compute threads, 0 = one per core (default 0)"},
+    {"train_limit", "use only the first N training images (default: all)"},
+    {"early_stopping", "patience in epochs; 0 = off (default 0)"},
+    {"monitor", "early-stopping metric: val_loss or val_acc (default val_loss)"},
+    {"min_delta", "smallest change that counts as an improvement (default 0)"},
+    {"restore_best", "end on the best weights (default true)"},
+    {"out", "run directory (default runs/<model>-<time>)"},
+};
+
+std::string flag_name(const std::string& key) {
+  std::string f = "--" + key;
+  for (char& c : f) c = c == '_' ? '-' : c;
+  return f;
+}
+
+int run(int argc, char** argv) {
+  CLI::App app{"digitlab: train, evaluate and compare handwritten-digit classifiers"};
+  app.require_subcommand(1);
+  app.set_help_all_flag("--help-all", "help for every subcommand");
+
+  // data
+  auto* data_cmd = app.add_subcommand("data", "fetch, verify or describe data sets");
+  data_cmd->require_subcommand(1);
+  std::string dataset;
+  bool json = false;
+  auto add_dataset = [&](CLI::App* c) {
+    c->add_option("--dataset", dataset, "mnist, fashion-mnist or all (default all)");
+  };
+  auto* fetch = data_cmd->add_subcommand("fetch", "install and verify data set files");
+  auto* verify = data_cmd->add_subcommand("verify", "check data set files against SHA-256 sums");
+  auto* info = data_cmd->add_subcommand("info", "class counts and pixel mean/std");
+  for (auto* c : {fetch, verify, info}) add_dataset(c);
+  info->add_flag("--json", json, "one JSON document on stdout");
+
+  // models
+  auto* models_cmd = app.add_subcommand("models", "list the model zoo");
+  models_cmd->add_flag("--json", json, "one JSON document on stdout");
+
+  // train
+  auto* train_cmd = app.add_subcommand("train", "train a model");
+  std::map<std::string, std::string> train_values;
+  std::map<std::string, CLI::Option*> train_opts;
+  for (const auto& f : kTrainFlags) {
+    train_opts[f.key] = train_cmd->add_option(flag_name(f.key), train_values[f.key], f.help);
+  }
+  std::string config_path;
+  bool overwrite = false;
+  train_cmd->add_option("--config", config_path, "TOML or JSON file of options (flag names, _ for -)");
+  train_cmd->add_flag("--overwrite", overwrite, "replace an existing run in --out");
+
+  // evaluate
+  auto* eval_cmd = app.add_subcommand("evaluate", "evaluate a trained model");
+  digitlab::train::EvalOptions eval;
+  eval_cmd->add_option("target", eval.target, "run directory or checkpoint file")->required();
+  eval_cmd->add_option("--split", eval.split, "test or val (default test)");
+  eval_cmd->add_option("--threads", eval.threads, "compute threads, 0 = one per core");
+  eval_cmd->add_flag("--json", eval.json, "one JSON document on stdout");
+
+  try {
+    app.parse(argc, argv);
+  } catch (const CLI::CallForHelp& e) {
+    return app.exit(e);
+  } catch (const CLI::CallForAllHelp& e) {
+    return app.exit(e);
+  } catch (const CLI::ParseError& e) {
+    std::cerr << "digitlab: " << e.what() << " (see --help)\n";
+    return 2;
+  }
+
+  const std::string root = data_root();
+  if (*fetch) return digitlab::data::fetch_command(root, dataset);
+  if (*verify) return digitlab::data::verify_command(root, dataset);
+  if (*info) return digitlab::data::info_command(root, dataset, json);
+  if (*models_cmd) return digitlab::models::models_command(json);
+  if (*eval_cmd) {
+    eval.data_root = root;
+    return digitlab::train::evaluate_command(eval);
+  }
+  if (*train_cmd) {
+    Settings s;
+    const auto& keys = digitlab::train::train_option_keys();
+    if (!config_path.empty()) s.load_config_file(config_path, keys);
+    for (const auto& key : keys) {
+      if (const char* v = std::getenv(digitlab::core::env_name(key).c_str())) {
+        s.set(key, v, Source::kEnv);
+      }
+    }
+    for (const auto& [key, opt] : train_opts) {
+      if (opt->count() > 0) s.set(key, train_values[key], Source::kFlag);
+    }
+    if (overwrite) s.set("overwrite", "true", Source::kFlag);
+    s.set("data_root", root, Source::kFlag);
+    auto options = digitlab::train::train_options_from(s);
+    options.argv.assign(argv, argv + argc);
+    return digitlab::train::train_command(options);
+  }
+  return 2;
+}
+
+}  // namespace
+
+int main(int argc, char** argv) {
+  try {
+    return run(argc, argv);
+  } catch (const digitlab::core::Error& e) {
+    std::cerr << "digitlab: " << digitlab::core::one_line(e.what()) << "\n";
+    return static_cast<int>(e.code());
+  } catch (const std::exception& e) {
+    std::cerr << "digitlab: internal error: " << digitlab::core::one_line(e.what()) << "\n";
+    return 1;
+  }
+}

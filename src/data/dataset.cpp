@@ -1,0 +1,88 @@
+// Data sets as tensors: splits, partition, normalization, batches.
+#include "data/dataset.h"
+
+#include <algorithm>
+#include <numeric>
+#include <random>
+
+namespace digitlab::data {
+
+TensorSplit to_tensors(const RawSplit& raw, int64_t limit) {
+  int64_t n = static_cast<int64_t>(raw.images.count());
+  if (limit > 0 && limit < n) n = limit;
+  const int64_t h = raw.images.dims[1], w = raw.images.dims[2];
+  TensorSplit t;
+  t.images = torch::from_blob(const_cast<uint8_t*>(raw.images.data.data()), {n, h, w},
+                              torch::kUInt8)
+                 .clone();
+  t.labels = torch::from_blob(const_cast<uint8_t*>(raw.labels.data.data()), {n}, torch::kUInt8)
+                 .to(torch::kInt64);
+  return t;
+}
+
+TensorSplit subset(const TensorSplit& split, const torch::Tensor& index) {
+  return {split.images.index_select(0, index), split.labels.index_select(0, index)};
+}
+
+TrainValIndices split_train_val(int64_t n, int64_t val_count, uint64_t seed) {
+  if (val_count < 0 || val_count >= n) {
+    throw core::UsageError("--val-split: " + std::to_string(val_count) +
+                           " must be at least 0 and below the " + std::to_string(n) +
+                           " training images");
+  }
+  std::vector<int64_t> order(static_cast<size_t>(n));
+  std::iota(order.begin(), order.end(), 0);
+  // A fixed engine and our own Fisher-Yates: std::shuffle's algorithm differs between libraries.
+  std::mt19937_64 rng(seed ^ 0x5eedf00dULL);
+  for (int64_t i = n - 1; i > 0; --i) {
+    std::swap(order[size_t(i)], order[size_t(rng() % uint64_t(i + 1))]);
+  }
+  TrainValIndices r;
+  r.val.assign(order.begin(), order.begin() + val_count);
+  r.train.assign(order.begin() + val_count, order.end());
+  std::sort(r.val.begin(), r.val.end());
+  std::sort(r.train.begin(), r.train.end());
+  return r;
+}
+
+Normalization make_normalization(const std::string& mode, const torch::Tensor& images_u8) {
+  Normalization::check_mode(mode);
+  Normalization n;
+  n.mode = mode;
+  if (mode == "standard") {
+    auto x = images_u8.to(torch::kFloat64).div_(255.0);
+    n.mean = x.mean().item<double>();
+    n.std = x.std(/*unbiased=*/false).item<double>();
+    if (n.std <= 0) n.std = 1.0;
+  }
+  return n;
+}
+
+torch::Tensor to_input(const torch::Tensor& images_u8, const Normalization& norm) {
+  auto x = images_u8.to(torch::kFloat32).unsqueeze(1);
+  const double scale = norm.scale(), shift = norm.shift();
+  if (scale != 1.0) x.mul_(scale);
+  if (shift != 0.0) x.add_(shift);
+  return x;
+}
+
+std::vector<torch::Tensor> epoch_batches(int64_t n, int64_t batch_size, bool shuffle,
+                                         uint64_t seed, int64_t epoch, bool drop_last) {
+  std::vector<int64_t> order(static_cast<size_t>(n));
+  std::iota(order.begin(), order.end(), 0);
+  if (shuffle) {
+    std::mt19937_64 rng(seed * 0x9e3779b97f4a7c15ULL + uint64_t(epoch) + 1);
+    for (int64_t i = n - 1; i > 0; --i) {
+      std::swap(order[size_t(i)], order[size_t(rng() % uint64_t(i + 1))]);
+    }
+  }
+  std::vector<torch::Tensor> batches;
+  for (int64_t start = 0; start < n; start += batch_size) {
+    const int64_t len = std::min(batch_size, n - start);
+    if (drop_last && len < batch_size) break;
+    batches.push_back(torch::from_blob(order.data() + start, {len}, torch::kInt64).clone());
+  }
+  return batches;
+}
+
+}  // namespace digitlab::data

@@ -1,0 +1,60 @@
+// Architecture spec language for sequential networks: parse, print, check shapes, count parameters.
+//
+// A spec is tokens joined by '-', read left to right from a 1x28x28 input:
+//   C32      conv, 32 filters, 3x3, 'same' padding     C32k5   5x5 kernel    C32v / C32k5v  'valid'
+//   P        max-pool 2x2, stride 2                    P3      3x3 pool, stride 3
+//   128      dense layer of 128 units (the first dense layer flattens its input)
+//   D0.25    dropout with rate 0.25                    BN      batch normalization
+//   relu | tanh | sigmoid   activation of the conv/dense layers that follow (relu by default)
+// The last layer is the output layer (dense, one unit per class, no activation). An optional final
+// token names the output head: softmax (default; cross-entropy on logits), logsoftmax (log-softmax
+// + NLL as in seed 002) or sigmoid (sigmoid outputs with binary cross-entropy as in seed 003).
+// BN directly after a conv or dense layer goes before its activation; anything else stays in order.
+#pragma once
+
+#include <cstdint>
+#include <string>
+#include <vector>
+
+namespace digitlab::models {
+
+enum class LayerKind { kConv, kPool, kDense, kDropout, kBatchNorm, kActivation };
+enum class Activation { kRelu, kTanh, kSigmoid };
+enum class Head { kSoftmax, kLogSoftmax, kSigmoid };
+
+struct Layer {
+  LayerKind kind = LayerKind::kDense;
+  int64_t units = 0;   // conv filters or dense units
+  int64_t kernel = 3;  // conv or pool size
+  bool same = true;    // conv padding
+  double rate = 0.0;   // dropout
+  Activation activation = Activation::kRelu;  // for kActivation
+  bool operator==(const Layer& o) const;
+};
+
+struct ArchSpec {
+  std::vector<Layer> layers;
+  Head head = Head::kSoftmax;
+  bool operator==(const ArchSpec& o) const { return layers == o.layers && head == o.head; }
+};
+
+// Parses a spec. Throws core::UsageError "arch spec '<spec>': token N '<tok>': <problem>".
+ArchSpec parse_spec(const std::string& text);
+
+// Canonical text: parse_spec(to_string(s)) == s.
+std::string to_string(const ArchSpec& spec);
+
+const char* activation_name(Activation a);
+const char* head_name(Head h);
+
+// Input geometry the network is built for.
+struct InputShape {
+  int64_t channels = 1, height = 28, width = 28;
+};
+
+// Walks the layers over `input`, checking that every layer fits (no conv after dense, no pooling
+// below 1x1, output layer dense with `num_classes` units). Returns the trainable parameter count.
+// Throws core::UsageError naming the spec and the layer that does not fit.
+int64_t count_parameters(const ArchSpec& spec, int64_t num_classes = 10, InputShape input = {});
+
+}  // namespace digitlab::models

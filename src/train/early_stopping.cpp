@@ -1,0 +1,27 @@
+// Early stopping state machine.
+#include "train/early_stopping.h"
+
+namespace digitlab::train {
+
+EarlyStopping::EarlyStopping(const EarlyStoppingOptions& options)
+    : options_(options), maximize_(options.monitor == "val_acc") {}
+
+bool EarlyStopping::update(int epoch, double value) {
+  const double d = options_.min_delta;
+  const bool better = !has_best_ || (maximize_ ? value - d > best_ : value + d < best_);
+  if (better) {
+    has_best_ = true;
+    best_ = value;
+    best_epoch_ = epoch;
+    wait_ = 0;
+  } else {
+    ++wait_;
+  }
+  return better;
+}
+
+bool EarlyStopping::should_stop() const {
+  return options_.patience > 0 && wait_ >= options_.patience;
+}
+
+}  // namespace digitlab::train

@@ -1,0 +1,34 @@
+// Early stopping with Keras' semantics: monitored metric, patience, min_delta, best epoch.
+#pragma once
+
+#include <string>
+
+#include "train/options.h"
+
+namespace digitlab::train {
+
+class EarlyStopping {
+ public:
+  explicit EarlyStopping(const EarlyStoppingOptions& options);
+
+  // Records the metric of `epoch`. Returns true when it is a new best: it beats the best so far by
+  // more than min_delta (the first value always does).
+  bool update(int epoch, double value);
+  // True once `patience` epochs in a row brought no improvement (never when patience is 0).
+  bool should_stop() const;
+
+  int best_epoch() const { return best_epoch_; }
+  double best_value() const { return best_; }
+  int wait() const { return wait_; }
+  const std::string& monitor() const { return options_.monitor; }
+
+ private:
+  EarlyStoppingOptions options_;
+  bool maximize_;
+  bool has_best_ = false;
+  double best_ = 0;
+  int best_epoch_ = 0;
+  int wait_ = 0;
+};
+
+}  // namespace digitlab::train

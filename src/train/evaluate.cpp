@@ -1,0 +1,158 @@
+// Evaluation of a network over a split, and the `evaluate` command.
+#include "train/evaluate.h"
+
+#include <cstdio>
+#include <iostream>
+
+#include "core/error.h"
+#include "train/commands.h"
+#include "core/files.h"
+#include "data/dataset.h"
+#include "models/builder.h"
+#include "train/checkpoint.h"
+#include "train/runtime.h"
+
+namespace digitlab::train {
+
+SplitPredictions predict_split(torch::nn::Sequential& net, models::Head head,
+                               const torch::Tensor& images_u8, const torch::Tensor& labels,
+                               const data::Normalization& norm, int64_t batch_size) {
+  const bool was_training = net->is_training();
+  net->eval();
+  torch::NoGradGuard no_grad;
+  const int64_t n = images_u8.size(0);
+  std::vector<torch::Tensor> probs;
+  double loss_sum = 0;
+  for (int64_t start = 0; start < n; start += batch_size) {
+    const int64_t len = std::min(batch_size, n - start);
+    auto x = data::to_input(images_u8.narrow(0, start, len), norm);
+    auto out = net->forward(x);
+    loss_sum += models::head_loss(head, out, labels.narrow(0, start, len)).item<double>() * double(len);
+    probs.push_back(models::head_probabilities(head, out));
+  }
+  if (was_training) net->train();
+  SplitPredictions p;
+  p.probabilities = n > 0 ? torch::cat(probs) : torch::empty({0, 0});
+  p.predicted = n > 0 ? p.probabilities.argmax(1) : torch::empty({0}, torch::kInt64);
+  p.loss = n > 0 ? loss_sum / double(n) : 0.0;
+  p.accuracy = n > 0 ? p.predicted.eq(labels).sum().item<double>() / double(n) : 0.0;
+  return p;
+}
+
+namespace {
+
+data::TensorSplit load_eval_split(const LoadedCheckpoint& ck, const EvalOptions& o,
+                                  const data::DatasetInfo& info) {
+  if (o.split == "test") {
+    return data::to_tensors(data::load_raw_split(o.data_root, info, data::Split::kTest));
+  }
+  if (o.split != "val") {
+    throw core::UsageError("--split: unknown split '" + o.split + "' (allowed: test, val)");
+  }
+  // Rebuild the run's own partition from the options stored in the checkpoint.
+  const TrainOptions t = train_options_from_json(ck.meta.options);
+  const data::TensorSplit all =
+      data::to_tensors(data::load_raw_split(o.data_root, info, data::Split::kTrain), t.train_limit);
+  const auto parts = data::split_train_val(all.size(), t.val_split, t.seed);
+  if (parts.val.empty()) {
+    throw core::UsageError("--split val: " + ck.path + " was trained without a validation split");
+  }
+  return data::subset(all, torch::tensor(torch::ArrayRef<int64_t>(parts.val), torch::kInt64));
+}
+
+std::string predictions_csv(const SplitPredictions& p, const torch::Tensor& labels) {
+  std::string out = "index,label,predicted,confidence\n";
+  auto conf = std::get<0>(p.probabilities.max(1));
+  auto l = labels.accessor<int64_t, 1>();
+  auto pr = p.predicted.accessor<int64_t, 1>();
+  auto c = conf.accessor<float, 1>();
+  char buf[96];
+  for (int64_t i = 0; i < labels.size(0); ++i) {
+    std::snprintf(buf, sizeof(buf), "%lld,%lld,%lld,%.6f\n", static_cast<long long>(i),
+                  static_cast<long long>(l[i]), static_cast<long long>(pr[i]), c[i]);
+    out += buf;
+  }
+  return out;
+}
+
+}  // namespace
+
+int evaluate_command(const EvalOptions& o) {
+  configure_threads(o.threads);
+  LoadedCheckpoint ck = load_checkpoint(o.target);
+  const data::DatasetInfo& info = data::find_dataset(ck.meta.dataset);
+  const data::TensorSplit split = load_eval_split(ck, o, info);
+  SplitPredictions p;
+  try {
+    p = predict_split(ck.net, ck.spec.head, split.images, split.labels, ck.meta.normalization,
+                      o.batch_size);
+  } catch (const c10::Error& e) {
+    throw core::RuntimeError(ck.path + ": evaluation failed (" +
+                             core::one_line(e.what_without_backtrace()) + ")");
+  }
+  const int k = static_cast<int>(info.class_names.size());
+  ConfusionMatrix cm(k);
+  auto l = split.labels.accessor<int64_t, 1>();
+  auto pr = p.predicted.accessor<int64_t, 1>();
+  for (int64_t i = 0; i < split.size(); ++i) cm.add(int(l[i]), int(pr[i]));
+
+  nlohmann::json per_class = nlohmann::json::array();
+  for (int c = 0; c < k; ++c) {
+    ClassScores s = cm.scores(c);
+    per_class.push_back({{"class", c},
+                         {"name", info.class_names[size_t(c)]},
+                         {"precision", s.precision},
+                         {"recall", s.recall},
+                         {"f1", s.f1},
+                         {"support", s.support}});
+  }
+  nlohmann::json summary = {{"checkpoint", ck.path},
+                            {"model", ck.meta.model},
+                            {"spec", ck.meta.spec},
+                            {"epoch", ck.meta.epoch},
+                            {"dataset", info.name},
+                            {"split", o.split},
+                            {"count", split.size()},
+                            {"accuracy", cm.accuracy()},
+                            {"loss", p.loss},
+                            {"confusion", cm.to_json()},
+                            {"per_class", per_class}};
+
+  if (o.write_files && core::dir_exists(o.target)) {
+    const std::string dir = core::join_path(o.target, "eval");
+    const std::string prefix = o.split == "test" ? "" : o.split + "_";
+    core::make_dirs(dir);
+    core::write_file_atomic(core::join_path(dir, prefix + "summary.json"), summary.dump(2) + "\n");
+    core::write_file_atomic(core::join_path(dir, prefix + "confusion.csv"),
+                            cm.to_csv(info.class_names));
+    core::write_file_atomic(core::join_path(dir, prefix + "predictions.csv"),
+                            predictions_csv(p, split.labels));
+  }
+
+  if (o.json) {
+    std::cout << summary.dump(2) << "\n";
+    return 0;
+  }
+  std::printf("%s (%s, epoch %d) on the %s %s split: %lld images\n", ck.path.c_str(),
+              ck.meta.model.c_str(), ck.meta.epoch, info.name.c_str(), o.split.c_str(),
+              static_cast<long long>(split.size()));
+  std::printf("\nconfusion matrix (rows: true class, columns: predicted)\n      ");
+  for (int j = 0; j < k; ++j) std::printf("%6d", j);
+  std::printf("\n");
+  for (int i = 0; i < k; ++i) {
+    std::printf("  %2d  ", i);
+    for (int j = 0; j < k; ++j) std::printf("%6lld", static_cast<long long>(cm.at(i, j)));
+    std::printf("\n");
+  }
+  std::printf("\n  %-12s %9s %9s %9s %8s\n", "class", "precision", "recall", "f1", "support");
+  for (int c = 0; c < k; ++c) {
+    ClassScores s = cm.scores(c);
+    std::printf("  %-12s %9.4f %9.4f %9.4f %8lld\n", info.class_names[size_t(c)].c_str(),
+                s.precision, s.recall, s.f1, static_cast<long long>(s.support));
+  }
+  std::printf("\n%s loss %.4f\n%s accuracy: %.2f%%\n", o.split.c_str(), p.loss, o.split.c_str(),
+              100 * cm.accuracy());
+  return 0;
+}
+
+}  // namespace digitlab::train

@@ -1,0 +1,91 @@
+// Console progress and metrics log observers.
+#include "train/observers.h"
+
+#include <cmath>
+#include <cstdio>
+
+#include "core/files.h"
+
+namespace digitlab::train {
+
+nlohmann::json EpochEnd::to_json() const {
+  nlohmann::json j = {{"epoch", epoch},
+                      {"train_loss", train_loss},
+                      {"train_acc", train_acc},
+                      {"val_loss", nullptr},
+                      {"val_acc", nullptr},
+                      {"lr", lr},
+                      {"seconds", seconds},
+                      {"images_per_second", images_per_second}};
+  if (val_loss) j["val_loss"] = *val_loss;
+  if (val_acc) j["val_acc"] = *val_acc;
+  return j;
+}
+
+std::string format_duration(double seconds) {
+  if (!std::isfinite(seconds) || seconds < 0) seconds = 0;
+  long s = std::lround(seconds);
+  char buf[32];
+  if (s >= 3600) {
+    std::snprintf(buf, sizeof(buf), "%ld:%02ld:%02ld", s / 3600, (s / 60) % 60, s % 60);
+  } else {
+    std::snprintf(buf, sizeof(buf), "%ld:%02ld", s / 60, s % 60);
+  }
+  return buf;
+}
+
+ConsoleProgress::ConsoleProgress(bool interactive) : interactive_(interactive) {}
+
+void ConsoleProgress::on_train_begin(const TrainBegin& e) {
+  std::printf("training %s (%s, %lld parameters) on %s: %lld train / %lld validation images, "
+              "batch %lld, %s lr %g, %d threads -> %s\n",
+              e.model.c_str(), e.spec.c_str(), static_cast<long long>(e.parameters),
+              e.dataset.c_str(), static_cast<long long>(e.train_size),
+              static_cast<long long>(e.val_size), static_cast<long long>(e.batch_size),
+              e.optimizer.c_str(), e.lr, e.threads, e.out_dir.c_str());
+  std::fflush(stdout);
+}
+
+void ConsoleProgress::on_batch_end(const BatchEnd& e) {
+  if (!interactive_) return;
+  const auto now = std::chrono::steady_clock::now();
+  if (e.batch != e.batches && now - last_draw_ < std::chrono::milliseconds(100)) return;
+  last_draw_ = now;
+  constexpr int kWidth = 24;
+  const int filled = static_cast<int>(kWidth * e.batch / std::max<int64_t>(1, e.batches));
+  std::string bar(size_t(filled), '=');
+  if (filled < kWidth) bar += '>' + std::string(size_t(kWidth - filled - 1), ' ');
+  const double eta = e.batch > 0 ? e.epoch_seconds * double(e.batches - e.batch) / double(e.batch) : 0;
+  std::printf("\r\033[Kepoch %d/%d [%s] %lld/%lld loss %.4f acc %.2f%% %.0f img/s ETA %s", e.epoch,
+              e.epochs, bar.c_str(), static_cast<long long>(e.batch),
+              static_cast<long long>(e.batches), e.loss, 100 * e.acc, e.images_per_second,
+              format_duration(eta).c_str());
+  std::fflush(stdout);
+}
+
+void ConsoleProgress::on_epoch_end(const EpochEnd& e) {
+  if (interactive_) std::printf("\r\033[K");
+  std::printf("epoch %d/%d  loss %.4f  acc %.2f%%", e.epoch, e.epochs, e.train_loss,
+              100 * e.train_acc);
+  if (e.val_loss) std::printf("  val_loss %.4f  val_acc %.2f%%", *e.val_loss, 100 * *e.val_acc);
+  std::printf("  %.1fs  %.0f img/s%s\n", e.seconds, e.images_per_second, e.improved ? "  *" : "");
+  std::fflush(stdout);
+}
+
+void ConsoleProgress::on_train_end(const TrainEnd& e) {
+  if (e.stopped_early) {
+    std::printf("early stopping after epoch %d: best %s %.4f at epoch %d\n", e.epochs_run,
+                e.monitor.c_str(), e.best_value, e.best_epoch);
+  }
+  std::printf("trained %d epochs in %s\n", e.epochs_run, format_duration(e.seconds).c_str());
+  std::fflush(stdout);
+}
+
+MetricsLog::MetricsLog(std::string path) : path_(std::move(path)) {}
+
+void MetricsLog::on_epoch_end(const EpochEnd& e) {
+  text_ += e.to_json().dump() + "\n";
+  core::write_file_atomic(path_, text_);
+}
+
+}  // namespace digitlab::train

@@ -1,0 +1,112 @@
+// Option resolution and validation for train/evaluate.
+#include "train/options.h"
+
+#include <algorithm>
+
+#include "core/error.h"
+
+namespace digitlab::train {
+using core::UsageError;
+
+const std::vector<std::string>& train_option_keys() {
+  static const std::vector<std::string> kKeys = {
+      "model",        "arch",          "dataset",          "epochs",    "batch_size",
+      "optimizer",    "lr",            "momentum",         "weight_decay", "val_split",
+      "normalization", "seed",         "threads",          "train_limit", "early_stopping",
+      "monitor",      "min_delta",     "restore_best",     "out",       "overwrite"};
+  return kKeys;
+}
+
+TrainOptions train_options_from(const core::Settings& s) {
+  TrainOptions o;
+  o.model = s.get_string("model", "");
+  o.arch = s.get_string("arch", "");
+  o.dataset = s.get_string("dataset", o.dataset);
+  o.data_root = s.get_string("data_root", o.data_root);
+  o.epochs = static_cast<int>(s.get_int("epochs", o.epochs));
+  o.batch_size = s.get_int("batch_size", o.batch_size);
+  o.optimizer = s.get_string("optimizer", o.optimizer);
+  o.lr = s.get_double("lr", o.lr);
+  o.momentum = s.get_double("momentum", o.momentum);
+  o.weight_decay = s.get_double("weight_decay", o.weight_decay);
+  o.val_split = s.get_int("val_split", o.val_split);
+  o.normalization = s.get_string("normalization", o.normalization);
+  const long long seed = s.get_int("seed", static_cast<long long>(o.seed));
+  o.threads = static_cast<int>(s.get_int("threads", o.threads));
+  o.train_limit = s.get_int("train_limit", o.train_limit);
+  o.early_stopping.patience = static_cast<int>(s.get_int("early_stopping", 0));
+  o.early_stopping.monitor = s.get_string("monitor", o.early_stopping.monitor);
+  o.early_stopping.min_delta = s.get_double("min_delta", 0.0);
+  o.early_stopping.restore_best = s.get_bool("restore_best", true);
+  o.out_dir = s.get_string("out", "");
+  o.overwrite = s.get_bool("overwrite", false);
+
+  if (!o.model.empty() && !o.arch.empty()) throw UsageError("--model and --arch: give only one");
+  if (o.epochs < 1 || o.epochs > 100000) throw UsageError("--epochs: must be 1 to 100000");
+  if (o.batch_size < 1 || o.batch_size > 65536) throw UsageError("--batch-size: must be 1 to 65536");
+  const std::vector<std::string> opts = {"adam", "adamw", "sgd", "rmsprop"};
+  if (std::find(opts.begin(), opts.end(), o.optimizer) == opts.end()) {
+    throw UsageError("--optimizer: unknown '" + o.optimizer + "' (allowed: adam, adamw, sgd, rmsprop)");
+  }
+  if (!(o.lr > 0 && o.lr < 100)) throw UsageError("--lr: must be above 0 and below 100");
+  if (o.momentum < 0 || o.momentum >= 1) throw UsageError("--momentum: must be in [0, 1)");
+  if (o.weight_decay < 0) throw UsageError("--weight-decay: must not be negative");
+  if (o.val_split < 0) throw UsageError("--val-split: must not be negative");
+  if (seed < 0) throw UsageError("--seed: must not be negative");
+  o.seed = static_cast<uint64_t>(seed);
+  if (o.threads < 0 || o.threads > 1024) throw UsageError("--threads: must be 0 (all cores) to 1024");
+  if (o.train_limit < 0) throw UsageError("--train-limit: must not be negative");
+  if (o.early_stopping.patience < 0) throw UsageError("--early-stopping: patience must not be negative");
+  const auto& m = o.early_stopping.monitor;
+  if (m != "val_loss" && m != "val_acc") {
+    throw UsageError("--monitor: unknown '" + m + "' (allowed: val_loss, val_acc)");
+  }
+  if (o.early_stopping.min_delta < 0) throw UsageError("--min-delta: must not be negative");
+  if (o.early_stopping.patience > 0 && o.val_split == 0) {
+    throw UsageError("--early-stopping: needs a validation split (--val-split above 0)");
+  }
+  return o;
+}
+
+nlohmann::json to_json(const TrainOptions& o) {
+  return {{"model", o.model},
+          {"arch", o.arch},
+          {"dataset", o.dataset},
+          {"epochs", o.epochs},
+          {"batch_size", o.batch_size},
+          {"optimizer", o.optimizer},
+          {"lr", o.lr},
+          {"momentum", o.momentum},
+          {"weight_decay", o.weight_decay},
+          {"val_split", o.val_split},
+          {"normalization", o.normalization},
+          {"seed", o.seed},
+          {"threads", o.threads},
+          {"train_limit", o.train_limit},
+          {"early_stopping",
+           {{"patience", o.early_stopping.patience},
+            {"monitor", o.early_stopping.monitor},
+            {"min_delta", o.early_stopping.min_delta},
+            {"restore_best", o.early_stopping.restore_best}}},
+          {"out", o.out_dir}};
+}
+
+TrainOptions train_options_from_json(const nlohmann::json& j) {
+  TrainOptions o;
+  o.model = j.value("model", "");
+  o.arch = j.value("arch", "");
+  o.dataset = j.value("dataset", o.dataset);
+  o.epochs = j.value("epochs", o.epochs);
+  o.batch_size = j.value("batch_size", o.batch_size);
+  o.optimizer = j.value("optimizer", o.optimizer);
+  o.lr = j.value("lr", o.lr);
+  o.val_split = j.value("val_split", o.val_split);
+  o.normalization = j.value("normalization", o.normalization);
+  o.seed = j.value("seed", o.seed);
+  o.threads = j.value("threads", o.threads);
+  o.train_limit = j.value("train_limit", o.train_limit);
+  o.out_dir = j.value("out", "");
+  return o;
+}
+
+}  // namespace digitlab::train

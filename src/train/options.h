@@ -1,0 +1,66 @@
+// Options of `train` and `evaluate`, resolved from layered settings; no torch.
+#pragma once
+
+#include <cstdint>
+#include <string>
+#include <vector>
+
+#include <nlohmann/json.hpp>
+
+#include "core/settings.h"
+
+namespace digitlab::train {
+
+// Keras' EarlyStopping: stop after `patience` epochs without an improvement of at least
+// `min_delta` in `monitor` (val_loss falls, val_acc rises); patience 0 turns it off.
+struct EarlyStoppingOptions {
+  int patience = 0;
+  std::string monitor = "val_loss";
+  double min_delta = 0.0;
+  bool restore_best = true;
+};
+
+struct TrainOptions {
+  std::string model;  // zoo name; empty when `arch` is given
+  std::string arch;   // spec text (resolved from the zoo when `model` is given)
+  std::string dataset = "mnist";
+  std::string data_root = "data";
+  int epochs = 10;
+  int64_t batch_size = 64;
+  std::string optimizer = "adam";  // adam, adamw, sgd, rmsprop
+  double lr = 1e-3;
+  double momentum = 0.0;
+  double weight_decay = 0.0;
+  int64_t val_split = 5000;  // images held out of the training split
+  std::string normalization = "standard";
+  uint64_t seed = 42;
+  int threads = 0;  // 0: one per core
+  int64_t train_limit = 0;  // >0: use only the first N training images (quick runs, tests)
+  EarlyStoppingOptions early_stopping;
+  std::string out_dir;
+  bool overwrite = false;
+  std::vector<std::string> argv;  // for config.json
+};
+
+// Keys accepted from config files, DIGITLAB_* variables and flags (snake_case).
+const std::vector<std::string>& train_option_keys();
+
+// Resolves options from settings (defaults < config < env < flags already merged in `s`).
+// Throws core::UsageError naming the option for an invalid value or combination.
+TrainOptions train_options_from(const core::Settings& s);
+
+nlohmann::json to_json(const TrainOptions& o);
+// Inverse of to_json for the fields a checkpoint needs (dataset, split, seed, ...).
+TrainOptions train_options_from_json(const nlohmann::json& j);
+
+struct EvalOptions {
+  std::string target;  // run directory or checkpoint file
+  std::string split = "test";
+  bool json = false;
+  std::string data_root = "data";
+  int threads = 0;
+  int64_t batch_size = 1000;
+  bool write_files = true;  // eval/ files when the target is a run directory
+};
+
+}  // namespace digitlab::train

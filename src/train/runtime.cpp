@@ -1,0 +1,23 @@
+// Thread configuration for torch and OpenBLAS.
+#include "train/runtime.h"
+
+#include <dlfcn.h>
+
+#include <thread>
+
+#include <torch/torch.h>
+
+namespace digitlab::train {
+
+int configure_threads(int threads) {
+  if (threads <= 0) threads = static_cast<int>(std::max(1u, std::thread::hardware_concurrency()));
+  torch::set_num_threads(threads);
+  // OpenBLAS is whichever libblas the system selected; look its setter up rather than link it.
+  using SetThreads = void (*)(int);
+  if (auto fn = reinterpret_cast<SetThreads>(dlsym(RTLD_DEFAULT, "openblas_set_num_threads"))) {
+    fn(1);
+  }
+  return threads;
+}
+
+}  // namespace digitlab::train

@@ -1,0 +1,228 @@
+// The training loop.
+#include "train/trainer.h"
+
+#include <chrono>
+#include <ctime>
+#include <memory>
+
+#include <torch/torch.h>
+
+#include "core/error.h"
+#include "train/commands.h"
+#include "core/files.h"
+#include "core/terminal.h"
+#include "data/dataset.h"
+#include "models/builder.h"
+#include "models/zoo.h"
+#include "train/checkpoint.h"
+#include "train/early_stopping.h"
+#include "train/evaluate.h"
+#include "train/observers.h"
+#include "train/runtime.h"
+
+namespace digitlab::train {
+namespace {
+
+using Clock = std::chrono::steady_clock;
+
+double seconds_since(Clock::time_point t) {
+  return std::chrono::duration<double>(Clock::now() - t).count();
+}
+
+std::unique_ptr<torch::optim::Optimizer> make_optimizer(const TrainOptions& o,
+                                                        torch::nn::Sequential& net) {
+  auto params = net->parameters();
+  if (o.optimizer == "adam") {
+    return std::make_unique<torch::optim::Adam>(
+        params, torch::optim::AdamOptions(o.lr).weight_decay(o.weight_decay));
+  }
+  if (o.optimizer == "adamw") {
+    return std::make_unique<torch::optim::AdamW>(
+        params, torch::optim::AdamWOptions(o.lr).weight_decay(o.weight_decay));
+  }
+  if (o.optimizer == "rmsprop") {
+    return std::make_unique<torch::optim::RMSprop>(
+        params, torch::optim::RMSpropOptions(o.lr).momentum(o.momentum).weight_decay(o.weight_decay));
+  }
+  return std::make_unique<torch::optim::SGD>(
+      params, torch::optim::SGDOptions(o.lr).momentum(o.momentum).weight_decay(o.weight_decay));
+}
+
+std::string default_run_dir(const std::string& model) {
+  std::time_t now = std::time(nullptr);
+  char buf[32];
+  std::strftime(buf, sizeof(buf), "%Y%m%d-%H%M%S", std::localtime(&now));
+  return "runs/" + model + "-" + buf;
+}
+
+// Creates the run directory, refusing to mix a new run into an old one.
+void prepare_run_dir(const TrainOptions& o) {
+  const std::string ckpt = core::join_path(o.out_dir, "checkpoints");
+  const bool used = core::file_exists(core::join_path(o.out_dir, "config.json")) ||
+                    core::dir_exists(ckpt);
+  if (used && !o.overwrite) {
+    throw core::UsageError("--out: " + o.out_dir +
+                           " already holds a run; choose another directory or pass --overwrite");
+  }
+  core::make_dirs(ckpt);
+  if (used) {
+    for (const char* f : {"checkpoints/best.pt", "checkpoints/last.pt", "metrics.jsonl"}) {
+      std::remove(core::join_path(o.out_dir, f).c_str());
+    }
+  }
+}
+
+// Fills in the model name and spec: the default model, a zoo entry, or a custom --arch.
+void resolve_model(TrainOptions& o) {
+  if (o.arch.empty()) {
+    if (o.model.empty()) o.model = models::kDefaultModel;
+    o.arch = models::find_model(o.model).spec;
+  } else if (o.model.empty()) {
+    o.model = "custom";
+  }
+  if (o.out_dir.empty()) o.out_dir = default_run_dir(o.model);
+}
+
+}  // namespace
+
+TrainResult train(TrainOptions o, const std::vector<Observer*>& observers) {
+  resolve_model(o);
+  const models::ArchSpec spec = models::parse_spec(o.arch);
+  const data::DatasetInfo& info = data::find_dataset(o.dataset);
+  const int64_t num_classes = int64_t(info.class_names.size());
+  const int64_t parameters = models::count_parameters(spec, num_classes);
+  prepare_run_dir(o);
+
+  const int threads = configure_threads(o.threads);
+  torch::manual_seed(o.seed);
+
+  // Data: the whole training split as uint8, partitioned once; batches are gathered per step.
+  const data::RawSplit raw = data::load_raw_split(o.data_root, info, data::Split::kTrain);
+  const data::TensorSplit all = data::to_tensors(raw, o.train_limit);
+  const data::Normalization norm = data::make_normalization(o.normalization, all.images);
+  const data::TrainValIndices parts = data::split_train_val(all.size(), o.val_split, o.seed);
+  auto as_index = [](const std::vector<int64_t>& v) {
+    return torch::tensor(torch::ArrayRef<int64_t>(v), torch::kInt64);
+  };
+  const data::TensorSplit train_set = data::subset(all, as_index(parts.train));
+  const data::TensorSplit val_set =
+      parts.val.empty() ? data::TensorSplit{} : data::subset(all, as_index(parts.val));
+  const bool has_val = !parts.val.empty();
+
+  torch::nn::Sequential net = models::build_network(spec, num_classes);
+  auto optimizer = make_optimizer(o, net);
+
+  const std::string ckpt_dir = core::join_path(o.out_dir, "checkpoints");
+  nlohmann::json config = {{"options", to_json(o)},
+                           {"model", o.model},
+                           {"spec", models::to_string(spec)},
+                           {"parameters", parameters},
+                           {"dataset", info.name},
+                           {"normalization", norm.to_json()},
+                           {"train_size", train_set.size()},
+                           {"val_size", has_val ? val_set.size() : 0},
+                           {"threads", threads},
+                           {"argv", o.argv},
+                           {"versions", {{"digitlab", DIGITLAB_VERSION}, {"torch", TORCH_VERSION}}}};
+  core::write_file_atomic(core::join_path(o.out_dir, "config.json"), config.dump(2) + "\n");
+
+  CheckpointMeta meta;
+  meta.model = o.model;
+  meta.spec = models::to_string(spec);
+  meta.dataset = info.name;
+  meta.class_names = info.class_names;
+  meta.normalization = norm;
+  meta.options = to_json(o);
+  meta.parameters = parameters;
+
+  const int64_t n = train_set.size();
+  const int64_t batches_per_epoch = (n + o.batch_size - 1) / o.batch_size;
+  TrainBegin begin{o.model,  meta.spec, info.name,    o.out_dir,         o.optimizer,
+                   parameters, n,       has_val ? val_set.size() : 0, o.batch_size,
+                   batches_per_epoch, o.epochs, threads, o.lr};
+  for (auto* ob : observers) ob->on_train_begin(begin);
+
+  EarlyStopping stopper(o.early_stopping);
+  TrainResult result;
+  result.run_dir = o.out_dir;
+  const auto start = Clock::now();
+  int epoch = 0;
+  for (epoch = 1; epoch <= o.epochs; ++epoch) {
+    net->train();
+    const auto t0 = Clock::now();
+    double loss_sum = 0;
+    int64_t correct = 0, seen = 0, b = 0;
+    const auto batches = data::epoch_batches(n, o.batch_size, true, o.seed, epoch);
+    for (const auto& idx : batches) {
+      auto x = data::to_input(train_set.images.index_select(0, idx), norm);
+      auto y = train_set.labels.index_select(0, idx);
+      optimizer->zero_grad();
+      auto out = net->forward(x);
+      auto loss = models::head_loss(spec.head, out, y);
+      loss.backward();
+      optimizer->step();
+      const int64_t bs = idx.size(0);
+      loss_sum += loss.item<double>() * double(bs);
+      correct += out.argmax(1).eq(y).sum().item<int64_t>();
+      seen += bs;
+      ++b;
+      if (!observers.empty()) {
+        const double secs = seconds_since(t0);
+        BatchEnd be{epoch,         o.epochs,        b, batches_per_epoch, loss_sum / double(seen),
+                    double(correct) / double(seen), double(seen) / std::max(secs, 1e-9), secs};
+        for (auto* ob : observers) ob->on_batch_end(be);
+      }
+    }
+    EpochEnd ee;
+    ee.epoch = epoch;
+    ee.epochs = o.epochs;
+    ee.train_loss = loss_sum / double(seen);
+    ee.train_acc = double(correct) / double(seen);
+    ee.lr = o.lr;
+    const double train_secs = seconds_since(t0);
+    ee.images_per_second = double(seen) / std::max(train_secs, 1e-9);
+    if (has_val) {
+      auto p = predict_split(net, spec.head, val_set.images, val_set.labels, norm);
+      ee.val_loss = p.loss;
+      ee.val_acc = p.accuracy;
+    }
+    ee.seconds = seconds_since(t0);
+    // Without validation the newest weights count as the best.
+    ee.improved = has_val ? stopper.update(epoch, o.early_stopping.monitor == "val_acc"
+                                                      ? *ee.val_acc
+                                                      : *ee.val_loss)
+                          : true;
+    if (ee.improved) result.best_epoch = epoch;
+    meta.epoch = epoch;
+    meta.metrics = ee.to_json();
+    if (ee.improved) save_checkpoint(core::join_path(ckpt_dir, "best.pt"), net, meta);
+    save_checkpoint(core::join_path(ckpt_dir, "last.pt"), net, meta);
+    result.history.push_back(ee);
+    for (auto* ob : observers) ob->on_epoch_end(ee);
+    if (stopper.should_stop()) {
+      result.stopped_early = true;
+      break;
+    }
+  }
+  TrainEnd te{std::min(epoch, o.epochs), result.stopped_early, result.best_epoch,
+              stopper.monitor(), stopper.best_value(), seconds_since(start)};
+  for (auto* ob : observers) ob->on_train_end(te);
+  return result;
+}
+
+int train_command(const TrainOptions& options) {
+  ConsoleProgress progress(core::stdout_is_terminal());
+  TrainOptions o = options;
+  resolve_model(o);
+  MetricsLog log(core::join_path(o.out_dir, "metrics.jsonl"));
+  try {
+    TrainResult r = train(o, {&progress, &log});
+    std::printf("best epoch %d; checkpoints in %s/checkpoints (best.pt, last.pt)\n", r.best_epoch,
+                r.run_dir.c_str());
+  } catch (const c10::Error& e) {
+    throw core::RuntimeError("training failed: " + core::one_line(e.what_without_backtrace()));
+  }
+  return 0;
+}
+
+}  // namespace digitlab::train
