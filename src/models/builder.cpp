@@ -8,9 +8,15 @@ namespace {
 
 void add_activation(nn::Sequential& net, Activation a) {
   switch (a) {
-    case Activation::kRelu: net->push_back(nn::ReLU()); break;
-    case Activation::kTanh: net->push_back(nn::Tanh()); break;
-    case Activation::kSigmoid: net->push_back(nn::Sigmoid()); break;
+    case Activation::kRelu:
+      net->push_back(nn::ReLU());
+      break;
+    case Activation::kTanh:
+      net->push_back(nn::Tanh());
+      break;
+    case Activation::kSigmoid:
+      net->push_back(nn::Sigmoid());
+      break;
   }
 }
 
@@ -30,8 +36,8 @@ nn::Sequential build_network(const ArchSpec& spec, int64_t num_classes, InputSha
     const bool bn_next = i + 1 < n && spec.layers[i + 1].kind == LayerKind::kBatchNorm;
     switch (l.kind) {
       case LayerKind::kConv:
-        net->push_back(nn::Conv2d(
-            nn::Conv2dOptions(c, l.units, l.kernel).padding(l.same ? l.kernel / 2 : 0)));
+        net->push_back(
+            nn::Conv2d(nn::Conv2dOptions(c, l.units, l.kernel).padding(l.same ? l.kernel / 2 : 0)));
         c = l.units;
         if (!l.same) h -= l.kernel - 1, w -= l.kernel - 1;
         if (bn_next) {
@@ -59,7 +65,9 @@ nn::Sequential build_network(const ArchSpec& spec, int64_t num_classes, InputSha
         }
         add_activation(net, act);
         break;
-      case LayerKind::kDropout: net->push_back(nn::Dropout(l.rate)); break;
+      case LayerKind::kDropout:
+        net->push_back(nn::Dropout(l.rate));
+        break;
       case LayerKind::kBatchNorm:
         if (flat) {
           net->push_back(nn::BatchNorm1d(features));
@@ -67,21 +75,30 @@ nn::Sequential build_network(const ArchSpec& spec, int64_t num_classes, InputSha
           net->push_back(nn::BatchNorm2d(c));
         }
         break;
-      case LayerKind::kActivation: act = l.activation; break;
+      case LayerKind::kActivation:
+        act = l.activation;
+        break;
     }
   }
   switch (spec.head) {
-    case Head::kSoftmax: break;
-    case Head::kLogSoftmax: net->push_back(nn::LogSoftmax(1)); break;
-    case Head::kSigmoid: net->push_back(nn::Sigmoid()); break;
+    case Head::kSoftmax:
+      break;
+    case Head::kLogSoftmax:
+      net->push_back(nn::LogSoftmax(1));
+      break;
+    case Head::kSigmoid:
+      net->push_back(nn::Sigmoid());
+      break;
   }
   return net;
 }
 
 torch::Tensor head_loss(Head head, const torch::Tensor& outputs, const torch::Tensor& targets) {
   switch (head) {
-    case Head::kSoftmax: return torch::nn::functional::cross_entropy(outputs, targets);
-    case Head::kLogSoftmax: return torch::nll_loss(outputs, targets);
+    case Head::kSoftmax:
+      return torch::nn::functional::cross_entropy(outputs, targets);
+    case Head::kLogSoftmax:
+      return torch::nll_loss(outputs, targets);
     case Head::kSigmoid: {
       auto onehot = torch::one_hot(targets, outputs.size(1)).to(outputs.scalar_type());
       return torch::binary_cross_entropy(outputs, onehot);
@@ -92,9 +109,12 @@ torch::Tensor head_loss(Head head, const torch::Tensor& outputs, const torch::Te
 
 torch::Tensor head_probabilities(Head head, const torch::Tensor& outputs) {
   switch (head) {
-    case Head::kSoftmax: return torch::softmax(outputs, 1);
-    case Head::kLogSoftmax: return outputs.exp();
-    case Head::kSigmoid: return outputs / outputs.sum(1, true).clamp_min(1e-12);
+    case Head::kSoftmax:
+      return torch::softmax(outputs, 1);
+    case Head::kLogSoftmax:
+      return outputs.exp();
+    case Head::kSigmoid:
+      return outputs / outputs.sum(1, true).clamp_min(1e-12);
   }
   return {};
 }

@@ -42,30 +42,42 @@ std::string format_rate(double r) {
 bool Layer::operator==(const Layer& o) const {
   if (kind != o.kind) return false;
   switch (kind) {
-    case LayerKind::kConv: return units == o.units && kernel == o.kernel && same == o.same;
-    case LayerKind::kPool: return kernel == o.kernel;
-    case LayerKind::kDense: return units == o.units;
-    case LayerKind::kDropout: return rate == o.rate;
-    case LayerKind::kBatchNorm: return true;
-    case LayerKind::kActivation: return activation == o.activation;
+    case LayerKind::kConv:
+      return units == o.units && kernel == o.kernel && same == o.same;
+    case LayerKind::kPool:
+      return kernel == o.kernel;
+    case LayerKind::kDense:
+      return units == o.units;
+    case LayerKind::kDropout:
+      return rate == o.rate;
+    case LayerKind::kBatchNorm:
+      return true;
+    case LayerKind::kActivation:
+      return activation == o.activation;
   }
   return false;
 }
 
 const char* activation_name(Activation a) {
   switch (a) {
-    case Activation::kRelu: return "relu";
-    case Activation::kTanh: return "tanh";
-    case Activation::kSigmoid: return "sigmoid";
+    case Activation::kRelu:
+      return "relu";
+    case Activation::kTanh:
+      return "tanh";
+    case Activation::kSigmoid:
+      return "sigmoid";
   }
   return "?";
 }
 
 const char* head_name(Head h) {
   switch (h) {
-    case Head::kSoftmax: return "softmax";
-    case Head::kLogSoftmax: return "logsoftmax";
-    case Head::kSigmoid: return "sigmoid";
+    case Head::kSoftmax:
+      return "softmax";
+    case Head::kLogSoftmax:
+      return "logsoftmax";
+    case Head::kSigmoid:
+      return "sigmoid";
   }
   return "?";
 }
@@ -76,7 +88,8 @@ ArchSpec parse_spec(const std::string& text) {
   size_t start = 0;
   while (true) {
     size_t dash = text.find('-', start);
-    toks.push_back(text.substr(start, dash == std::string::npos ? std::string::npos : dash - start));
+    toks.push_back(
+        text.substr(start, dash == std::string::npos ? std::string::npos : dash - start));
     if (dash == std::string::npos) break;
     start = dash + 1;
   }
@@ -91,14 +104,14 @@ ArchSpec parse_spec(const std::string& text) {
       if (spec.layers.empty() || spec.layers.back().kind != LayerKind::kDense) {
         fail(text, i, t, "an output head must follow the dense output layer");
       }
-      spec.head = t == "softmax" ? Head::kSoftmax
+      spec.head = t == "softmax"      ? Head::kSoftmax
                   : t == "logsoftmax" ? Head::kLogSoftmax
                                       : Head::kSigmoid;
       continue;
     }
     if (t == "relu" || t == "tanh" || t == "sigmoid") {
       l.kind = LayerKind::kActivation;
-      l.activation = t == "relu" ? Activation::kRelu
+      l.activation = t == "relu"   ? Activation::kRelu
                      : t == "tanh" ? Activation::kTanh
                                    : Activation::kSigmoid;
     } else if (t == "BN") {
@@ -166,11 +179,21 @@ std::string to_string(const ArchSpec& spec) {
         add(t);
         break;
       }
-      case LayerKind::kPool: add(l.kernel == 2 ? "P" : "P" + std::to_string(l.kernel)); break;
-      case LayerKind::kDense: add(std::to_string(l.units)); break;
-      case LayerKind::kDropout: add("D" + format_rate(l.rate)); break;
-      case LayerKind::kBatchNorm: add("BN"); break;
-      case LayerKind::kActivation: add(activation_name(l.activation)); break;
+      case LayerKind::kPool:
+        add(l.kernel == 2 ? "P" : "P" + std::to_string(l.kernel));
+        break;
+      case LayerKind::kDense:
+        add(std::to_string(l.units));
+        break;
+      case LayerKind::kDropout:
+        add("D" + format_rate(l.rate));
+        break;
+      case LayerKind::kBatchNorm:
+        add("BN");
+        break;
+      case LayerKind::kActivation:
+        add(activation_name(l.activation));
+        break;
     }
   }
   if (spec.head != Head::kSoftmax) add(head_name(spec.head));
@@ -180,8 +203,7 @@ std::string to_string(const ArchSpec& spec) {
 int64_t count_parameters(const ArchSpec& spec, int64_t num_classes, InputShape in) {
   const std::string text = to_string(spec);
   auto bad = [&](size_t i, const std::string& why) {
-    throw core::UsageError("arch spec '" + text + "': layer " + std::to_string(i + 1) + ": " +
-                           why);
+    throw core::UsageError("arch spec '" + text + "': layer " + std::to_string(i + 1) + ": " + why);
   };
   int64_t c = in.channels, h = in.height, w = in.width;
   bool flat = false;
@@ -209,9 +231,12 @@ int64_t count_parameters(const ArchSpec& spec, int64_t num_classes, InputShape i
         params += features * l.units + l.units;
         features = l.units;
         break;
-      case LayerKind::kBatchNorm: params += 2 * (flat ? features : c); break;
+      case LayerKind::kBatchNorm:
+        params += 2 * (flat ? features : c);
+        break;
       case LayerKind::kDropout:
-      case LayerKind::kActivation: break;
+      case LayerKind::kActivation:
+        break;
     }
   }
   if (features != num_classes) {

@@ -24,10 +24,10 @@ enum class Head { kSoftmax, kLogSoftmax, kSigmoid };
 
 struct Layer {
   LayerKind kind = LayerKind::kDense;
-  int64_t units = 0;   // conv filters or dense units
-  int64_t kernel = 3;  // conv or pool size
-  bool same = true;    // conv padding
-  double rate = 0.0;   // dropout
+  int64_t units = 0;                          // conv filters or dense units
+  int64_t kernel = 3;                         // conv or pool size
+  bool same = true;                           // conv padding
+  double rate = 0.0;                          // dropout
   Activation activation = Activation::kRelu;  // for kActivation
   bool operator==(const Layer& o) const;
 };

@@ -115,10 +115,29 @@ LoadedCheckpoint load_checkpoint(const std::string& target) {
   } catch (const core::Error& e) {
     throw RuntimeError(path + ": " + e.what());
   }
+  // InputArchive::read replaces a tensor of another shape instead of failing, so record the
+  // shapes the spec implies and compare after loading.
+  std::vector<std::pair<std::string, std::vector<int64_t>>> expected;
+  for (const auto& p : out.net->named_parameters())
+    expected.emplace_back(p.key(), p.value().sizes().vec());
+  for (const auto& b : out.net->named_buffers())
+    expected.emplace_back(b.key(), b.value().sizes().vec());
   try {
     torch::serialize::InputArchive model_archive;
     archive.read("model", model_archive);
     out.net->load(model_archive);
+    auto params = out.net->named_parameters();
+    auto buffers = out.net->named_buffers();
+    for (const auto& [name, shape] : expected) {
+      const torch::Tensor* t = params.find(name);
+      if (!t) t = buffers.find(name);
+      if (!t || t->sizes().vec() != shape) {
+        throw RuntimeError(path + ": weights do not match architecture '" + out.meta.spec +
+                           "' (tensor " + name + " has shape " +
+                           (t ? c10::str(t->sizes()) : std::string("none")) + ", expected " +
+                           c10::str(c10::IntArrayRef(shape)) + ")");
+      }
+    }
   } catch (const c10::Error& e) {
     throw RuntimeError(path + ": weights do not match architecture '" + out.meta.spec + "' (" +
                        core::one_line(e.what_without_backtrace()) + ")");

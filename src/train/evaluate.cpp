@@ -5,11 +5,11 @@
 #include <iostream>
 
 #include "core/error.h"
-#include "train/commands.h"
 #include "core/files.h"
 #include "data/dataset.h"
 #include "models/builder.h"
 #include "train/checkpoint.h"
+#include "train/commands.h"
 #include "train/runtime.h"
 
 namespace digitlab::train {
@@ -27,7 +27,8 @@ SplitPredictions predict_split(torch::nn::Sequential& net, models::Head head,
     const int64_t len = std::min(batch_size, n - start);
     auto x = data::to_input(images_u8.narrow(0, start, len), norm);
     auto out = net->forward(x);
-    loss_sum += models::head_loss(head, out, labels.narrow(0, start, len)).item<double>() * double(len);
+    loss_sum +=
+        models::head_loss(head, out, labels.narrow(0, start, len)).item<double>() * double(len);
     probs.push_back(models::head_probabilities(head, out));
   }
   if (was_training) net->train();
@@ -106,17 +107,11 @@ int evaluate_command(const EvalOptions& o) {
                          {"f1", s.f1},
                          {"support", s.support}});
   }
-  nlohmann::json summary = {{"checkpoint", ck.path},
-                            {"model", ck.meta.model},
-                            {"spec", ck.meta.spec},
-                            {"epoch", ck.meta.epoch},
-                            {"dataset", info.name},
-                            {"split", o.split},
-                            {"count", split.size()},
-                            {"accuracy", cm.accuracy()},
-                            {"loss", p.loss},
-                            {"confusion", cm.to_json()},
-                            {"per_class", per_class}};
+  nlohmann::json summary = {
+      {"checkpoint", ck.path},     {"model", ck.meta.model},    {"spec", ck.meta.spec},
+      {"epoch", ck.meta.epoch},    {"dataset", info.name},      {"split", o.split},
+      {"count", split.size()},     {"accuracy", cm.accuracy()}, {"loss", p.loss},
+      {"confusion", cm.to_json()}, {"per_class", per_class}};
 
   if (o.write_files && core::dir_exists(o.target)) {
     const std::string dir = core::join_path(o.target, "eval");

@@ -9,14 +9,10 @@
 namespace digitlab::train {
 
 nlohmann::json EpochEnd::to_json() const {
-  nlohmann::json j = {{"epoch", epoch},
-                      {"train_loss", train_loss},
-                      {"train_acc", train_acc},
-                      {"val_loss", nullptr},
-                      {"val_acc", nullptr},
-                      {"lr", lr},
-                      {"seconds", seconds},
-                      {"images_per_second", images_per_second}};
+  nlohmann::json j = {{"epoch", epoch},         {"train_loss", train_loss},
+                      {"train_acc", train_acc}, {"val_loss", nullptr},
+                      {"val_acc", nullptr},     {"lr", lr},
+                      {"seconds", seconds},     {"images_per_second", images_per_second}};
   if (val_loss) j["val_loss"] = *val_loss;
   if (val_acc) j["val_acc"] = *val_acc;
   return j;
@@ -37,12 +33,13 @@ std::string format_duration(double seconds) {
 ConsoleProgress::ConsoleProgress(bool interactive) : interactive_(interactive) {}
 
 void ConsoleProgress::on_train_begin(const TrainBegin& e) {
-  std::printf("training %s (%s, %lld parameters) on %s: %lld train / %lld validation images, "
-              "batch %lld, %s lr %g, %d threads -> %s\n",
-              e.model.c_str(), e.spec.c_str(), static_cast<long long>(e.parameters),
-              e.dataset.c_str(), static_cast<long long>(e.train_size),
-              static_cast<long long>(e.val_size), static_cast<long long>(e.batch_size),
-              e.optimizer.c_str(), e.lr, e.threads, e.out_dir.c_str());
+  std::printf(
+      "training %s (%s, %lld parameters) on %s: %lld train / %lld validation images, "
+      "batch %lld, %s lr %g, %d threads -> %s\n",
+      e.model.c_str(), e.spec.c_str(), static_cast<long long>(e.parameters), e.dataset.c_str(),
+      static_cast<long long>(e.train_size), static_cast<long long>(e.val_size),
+      static_cast<long long>(e.batch_size), e.optimizer.c_str(), e.lr, e.threads,
+      e.out_dir.c_str());
   std::fflush(stdout);
 }
 
@@ -55,7 +52,8 @@ void ConsoleProgress::on_batch_end(const BatchEnd& e) {
   const int filled = static_cast<int>(kWidth * e.batch / std::max<int64_t>(1, e.batches));
   std::string bar(size_t(filled), '=');
   if (filled < kWidth) bar += '>' + std::string(size_t(kWidth - filled - 1), ' ');
-  const double eta = e.batch > 0 ? e.epoch_seconds * double(e.batches - e.batch) / double(e.batch) : 0;
+  const double eta =
+      e.batch > 0 ? e.epoch_seconds * double(e.batches - e.batch) / double(e.batch) : 0;
   std::printf("\r\033[Kepoch %d/%d [%s] %lld/%lld loss %.4f acc %.2f%% %.0f img/s ETA %s", e.epoch,
               e.epochs, bar.c_str(), static_cast<long long>(e.batch),
               static_cast<long long>(e.batches), e.loss, 100 * e.acc, e.images_per_second,

@@ -10,10 +10,10 @@ using core::UsageError;
 
 const std::vector<std::string>& train_option_keys() {
   static const std::vector<std::string> kKeys = {
-      "model",        "arch",          "dataset",          "epochs",    "batch_size",
-      "optimizer",    "lr",            "momentum",         "weight_decay", "val_split",
-      "normalization", "seed",         "threads",          "train_limit", "early_stopping",
-      "monitor",      "min_delta",     "restore_best",     "out",       "overwrite"};
+      "model",        "arch",        "dataset",     "epochs",         "batch_size", "optimizer",
+      "lr",           "lr_schedule", "momentum",    "weight_decay",   "val_split",  "normalization",
+      "seed",         "threads",     "train_limit", "early_stopping", "monitor",    "min_delta",
+      "restore_best", "out",         "overwrite"};
   return kKeys;
 }
 
@@ -27,6 +27,7 @@ TrainOptions train_options_from(const core::Settings& s) {
   o.batch_size = s.get_int("batch_size", o.batch_size);
   o.optimizer = s.get_string("optimizer", o.optimizer);
   o.lr = s.get_double("lr", o.lr);
+  o.lr_schedule = s.get_string("lr_schedule", o.lr_schedule);
   o.momentum = s.get_double("momentum", o.momentum);
   o.weight_decay = s.get_double("weight_decay", o.weight_decay);
   o.val_split = s.get_int("val_split", o.val_split);
@@ -43,20 +44,27 @@ TrainOptions train_options_from(const core::Settings& s) {
 
   if (!o.model.empty() && !o.arch.empty()) throw UsageError("--model and --arch: give only one");
   if (o.epochs < 1 || o.epochs > 100000) throw UsageError("--epochs: must be 1 to 100000");
-  if (o.batch_size < 1 || o.batch_size > 65536) throw UsageError("--batch-size: must be 1 to 65536");
+  if (o.batch_size < 1 || o.batch_size > 65536)
+    throw UsageError("--batch-size: must be 1 to 65536");
   const std::vector<std::string> opts = {"adam", "adamw", "sgd", "rmsprop"};
   if (std::find(opts.begin(), opts.end(), o.optimizer) == opts.end()) {
-    throw UsageError("--optimizer: unknown '" + o.optimizer + "' (allowed: adam, adamw, sgd, rmsprop)");
+    throw UsageError("--optimizer: unknown '" + o.optimizer +
+                     "' (allowed: adam, adamw, sgd, rmsprop)");
   }
   if (!(o.lr > 0 && o.lr < 100)) throw UsageError("--lr: must be above 0 and below 100");
+  if (o.lr_schedule != "constant" && o.lr_schedule != "cosine") {
+    throw UsageError("--lr-schedule: unknown '" + o.lr_schedule + "' (allowed: constant, cosine)");
+  }
   if (o.momentum < 0 || o.momentum >= 1) throw UsageError("--momentum: must be in [0, 1)");
   if (o.weight_decay < 0) throw UsageError("--weight-decay: must not be negative");
   if (o.val_split < 0) throw UsageError("--val-split: must not be negative");
   if (seed < 0) throw UsageError("--seed: must not be negative");
   o.seed = static_cast<uint64_t>(seed);
-  if (o.threads < 0 || o.threads > 1024) throw UsageError("--threads: must be 0 (all cores) to 1024");
+  if (o.threads < 0 || o.threads > 1024)
+    throw UsageError("--threads: must be 0 (all cores) to 1024");
   if (o.train_limit < 0) throw UsageError("--train-limit: must not be negative");
-  if (o.early_stopping.patience < 0) throw UsageError("--early-stopping: patience must not be negative");
+  if (o.early_stopping.patience < 0)
+    throw UsageError("--early-stopping: patience must not be negative");
   const auto& m = o.early_stopping.monitor;
   if (m != "val_loss" && m != "val_acc") {
     throw UsageError("--monitor: unknown '" + m + "' (allowed: val_loss, val_acc)");
@@ -76,6 +84,7 @@ nlohmann::json to_json(const TrainOptions& o) {
           {"batch_size", o.batch_size},
           {"optimizer", o.optimizer},
           {"lr", o.lr},
+          {"lr_schedule", o.lr_schedule},
           {"momentum", o.momentum},
           {"weight_decay", o.weight_decay},
           {"val_split", o.val_split},
@@ -100,6 +109,7 @@ TrainOptions train_options_from_json(const nlohmann::json& j) {
   o.batch_size = j.value("batch_size", o.batch_size);
   o.optimizer = j.value("optimizer", o.optimizer);
   o.lr = j.value("lr", o.lr);
+  o.lr_schedule = j.value("lr_schedule", o.lr_schedule);
   o.val_split = j.value("val_split", o.val_split);
   o.normalization = j.value("normalization", o.normalization);
   o.seed = j.value("seed", o.seed);

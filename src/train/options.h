@@ -29,12 +29,13 @@ struct TrainOptions {
   int64_t batch_size = 64;
   std::string optimizer = "adam";  // adam, adamw, sgd, rmsprop
   double lr = 1e-3;
+  std::string lr_schedule = "constant";  // constant, or cosine: lr * (1 + cos(pi * step/steps)) / 2
   double momentum = 0.0;
   double weight_decay = 0.0;
   int64_t val_split = 5000;  // images held out of the training split
   std::string normalization = "standard";
   uint64_t seed = 42;
-  int threads = 0;  // 0: one per core
+  int threads = 0;          // 0: one per core
   int64_t train_limit = 0;  // >0: use only the first N training images (quick runs, tests)
   EarlyStoppingOptions early_stopping;
   std::string out_dir;

@@ -2,6 +2,7 @@
 #include "train/runtime.h"
 
 #include <dlfcn.h>
+#include <malloc.h>
 
 #include <thread>
 
@@ -17,6 +18,10 @@ int configure_threads(int threads) {
   if (auto fn = reinterpret_cast<SetThreads>(dlsym(RTLD_DEFAULT, "openblas_set_num_threads"))) {
     fn(1);
   }
+  // Large tensors freed and allocated every batch would otherwise be mmap'ed afresh each time and
+  // spend the run in page faults; keep them on the heap for reuse.
+  mallopt(M_MMAP_THRESHOLD, 512 << 20);
+  mallopt(M_TRIM_THRESHOLD, 1 << 30);
   return threads;
 }
 

@@ -2,19 +2,20 @@
 #include "train/trainer.h"
 
 #include <chrono>
+#include <cmath>
 #include <ctime>
 #include <memory>
 
 #include <torch/torch.h>
 
 #include "core/error.h"
-#include "train/commands.h"
 #include "core/files.h"
 #include "core/terminal.h"
 #include "data/dataset.h"
 #include "models/builder.h"
 #include "models/zoo.h"
 #include "train/checkpoint.h"
+#include "train/commands.h"
 #include "train/early_stopping.h"
 #include "train/evaluate.h"
 #include "train/observers.h"
@@ -42,10 +43,17 @@ std::unique_ptr<torch::optim::Optimizer> make_optimizer(const TrainOptions& o,
   }
   if (o.optimizer == "rmsprop") {
     return std::make_unique<torch::optim::RMSprop>(
-        params, torch::optim::RMSpropOptions(o.lr).momentum(o.momentum).weight_decay(o.weight_decay));
+        params,
+        torch::optim::RMSpropOptions(o.lr).momentum(o.momentum).weight_decay(o.weight_decay));
   }
   return std::make_unique<torch::optim::SGD>(
       params, torch::optim::SGDOptions(o.lr).momentum(o.momentum).weight_decay(o.weight_decay));
+}
+
+// Learning rate of step `step` (from 0) out of `steps`.
+double scheduled_lr(const TrainOptions& o, int64_t step, int64_t steps) {
+  if (o.lr_schedule != "cosine" || steps <= 0) return o.lr;
+  return o.lr * 0.5 * (1.0 + std::cos(M_PI * double(step) / double(steps)));
 }
 
 std::string default_run_dir(const std::string& model) {
@@ -58,8 +66,8 @@ std::string default_run_dir(const std::string& model) {
 // Creates the run directory, refusing to mix a new run into an old one.
 void prepare_run_dir(const TrainOptions& o) {
   const std::string ckpt = core::join_path(o.out_dir, "checkpoints");
-  const bool used = core::file_exists(core::join_path(o.out_dir, "config.json")) ||
-                    core::dir_exists(ckpt);
+  const bool used =
+      core::file_exists(core::join_path(o.out_dir, "config.json")) || core::dir_exists(ckpt);
   if (used && !o.overwrite) {
     throw core::UsageError("--out: " + o.out_dir +
                            " already holds a run; choose another directory or pass --overwrite");
@@ -113,17 +121,18 @@ TrainResult train(TrainOptions o, const std::vector<Observer*>& observers) {
   auto optimizer = make_optimizer(o, net);
 
   const std::string ckpt_dir = core::join_path(o.out_dir, "checkpoints");
-  nlohmann::json config = {{"options", to_json(o)},
-                           {"model", o.model},
-                           {"spec", models::to_string(spec)},
-                           {"parameters", parameters},
-                           {"dataset", info.name},
-                           {"normalization", norm.to_json()},
-                           {"train_size", train_set.size()},
-                           {"val_size", has_val ? val_set.size() : 0},
-                           {"threads", threads},
-                           {"argv", o.argv},
-                           {"versions", {{"digitlab", DIGITLAB_VERSION}, {"torch", TORCH_VERSION}}}};
+  nlohmann::json config = {
+      {"options", to_json(o)},
+      {"model", o.model},
+      {"spec", models::to_string(spec)},
+      {"parameters", parameters},
+      {"dataset", info.name},
+      {"normalization", norm.to_json()},
+      {"train_size", train_set.size()},
+      {"val_size", has_val ? val_set.size() : 0},
+      {"threads", threads},
+      {"argv", o.argv},
+      {"versions", {{"digitlab", DIGITLAB_VERSION}, {"torch", TORCH_VERSION}}}};
   core::write_file_atomic(core::join_path(o.out_dir, "config.json"), config.dump(2) + "\n");
 
   CheckpointMeta meta;
@@ -137,9 +146,10 @@ TrainResult train(TrainOptions o, const std::vector<Observer*>& observers) {
 
   const int64_t n = train_set.size();
   const int64_t batches_per_epoch = (n + o.batch_size - 1) / o.batch_size;
-  TrainBegin begin{o.model,  meta.spec, info.name,    o.out_dir,         o.optimizer,
-                   parameters, n,       has_val ? val_set.size() : 0, o.batch_size,
-                   batches_per_epoch, o.epochs, threads, o.lr};
+  TrainBegin begin{o.model,      meta.spec,         info.name, o.out_dir,
+                   o.optimizer,  parameters,        n,         has_val ? val_set.size() : 0,
+                   o.batch_size, batches_per_epoch, o.epochs,  threads,
+                   o.lr};
   for (auto* ob : observers) ob->on_train_begin(begin);
 
   EarlyStopping stopper(o.early_stopping);
@@ -147,6 +157,9 @@ TrainResult train(TrainOptions o, const std::vector<Observer*>& observers) {
   result.run_dir = o.out_dir;
   const auto start = Clock::now();
   int epoch = 0;
+  const int64_t total_steps = batches_per_epoch * o.epochs;
+  int64_t step = 0;
+  double lr = o.lr;
   for (epoch = 1; epoch <= o.epochs; ++epoch) {
     net->train();
     const auto t0 = Clock::now();
@@ -154,6 +167,8 @@ TrainResult train(TrainOptions o, const std::vector<Observer*>& observers) {
     int64_t correct = 0, seen = 0, b = 0;
     const auto batches = data::epoch_batches(n, o.batch_size, true, o.seed, epoch);
     for (const auto& idx : batches) {
+      lr = scheduled_lr(o, step++, total_steps);
+      for (auto& group : optimizer->param_groups()) group.options().set_lr(lr);
       auto x = data::to_input(train_set.images.index_select(0, idx), norm);
       auto y = train_set.labels.index_select(0, idx);
       optimizer->zero_grad();
@@ -168,8 +183,14 @@ TrainResult train(TrainOptions o, const std::vector<Observer*>& observers) {
       ++b;
       if (!observers.empty()) {
         const double secs = seconds_since(t0);
-        BatchEnd be{epoch,         o.epochs,        b, batches_per_epoch, loss_sum / double(seen),
-                    double(correct) / double(seen), double(seen) / std::max(secs, 1e-9), secs};
+        BatchEnd be{epoch,
+                    o.epochs,
+                    b,
+                    batches_per_epoch,
+                    loss_sum / double(seen),
+                    double(correct) / double(seen),
+                    double(seen) / std::max(secs, 1e-9),
+                    secs};
         for (auto* ob : observers) ob->on_batch_end(be);
       }
     }
@@ -178,7 +199,7 @@ TrainResult train(TrainOptions o, const std::vector<Observer*>& observers) {
     ee.epochs = o.epochs;
     ee.train_loss = loss_sum / double(seen);
     ee.train_acc = double(correct) / double(seen);
-    ee.lr = o.lr;
+    ee.lr = lr;
     const double train_secs = seconds_since(t0);
     ee.images_per_second = double(seen) / std::max(train_secs, 1e-9);
     if (has_val) {
@@ -188,10 +209,10 @@ TrainResult train(TrainOptions o, const std::vector<Observer*>& observers) {
     }
     ee.seconds = seconds_since(t0);
     // Without validation the newest weights count as the best.
-    ee.improved = has_val ? stopper.update(epoch, o.early_stopping.monitor == "val_acc"
-                                                      ? *ee.val_acc
-                                                      : *ee.val_loss)
-                          : true;
+    ee.improved = has_val
+                      ? stopper.update(epoch, o.early_stopping.monitor == "val_acc" ? *ee.val_acc
+                                                                                    : *ee.val_loss)
+                      : true;
     if (ee.improved) result.best_epoch = epoch;
     meta.epoch = epoch;
     meta.metrics = ee.to_json();
@@ -205,7 +226,7 @@ TrainResult train(TrainOptions o, const std::vector<Observer*>& observers) {
     }
   }
   TrainEnd te{std::min(epoch, o.epochs), result.stopped_early, result.best_epoch,
-              stopper.monitor(), stopper.best_value(), seconds_since(start)};
+              stopper.monitor(),         stopper.best_value(), seconds_since(start)};
   for (auto* ob : observers) ob->on_train_end(te);
   return result;
 }

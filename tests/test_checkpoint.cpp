@@ -1,0 +1,101 @@
+// Checkpoints: round trip, self-description, and refusal of truncated, foreign or mismatched files.
+#include <gtest/gtest.h>
+#include <torch/torch.h>
+
+#include "core/error.h"
+#include "core/files.h"
+#include "models/builder.h"
+#include "test_util.h"
+#include "train/checkpoint.h"
+
+namespace digitlab::train {
+namespace {
+
+using testing::TempDir;
+
+CheckpointMeta meta_for(const std::string& spec) {
+  CheckpointMeta m;
+  m.model = "custom";
+  m.spec = spec;
+  m.dataset = "mnist";
+  m.class_names = {"0", "1", "2", "3", "4", "5", "6", "7", "8", "9"};
+  m.normalization = {"standard", 0.13, 0.31};
+  m.options = {{"seed", 3}};
+  m.epoch = 2;
+  return m;
+}
+
+std::string expect_refused(const std::string& path) {
+  try {
+    load_checkpoint(path);
+  } catch (const core::RuntimeError& e) {
+    const std::string msg = e.what();
+    EXPECT_EQ(msg.rfind(path, 0), 0u) << msg;  // starts with the file name
+    EXPECT_EQ(msg.find('\n'), std::string::npos);
+    return msg;
+  }
+  ADD_FAILURE() << "loaded " << path;
+  return "";
+}
+
+TEST(Checkpoint, RoundTripGivesTheSameOutputs) {
+  TempDir dir;
+  const std::string spec = "C4-BN-P-16-D0.5-10-logsoftmax";
+  torch::manual_seed(3);
+  auto net = models::build_network(models::parse_spec(spec));
+  // Move batch-norm statistics away from their defaults so buffers are checked too.
+  net->train();
+  net->forward(torch::randn({8, 1, 28, 28}) * 3 + 1);
+  net->eval();
+  save_checkpoint(dir / "a.pt", net, meta_for(spec));
+  LoadedCheckpoint ck = load_checkpoint(dir / "a.pt");
+  EXPECT_EQ(ck.meta.spec, spec);
+  EXPECT_EQ(ck.meta.epoch, 2);
+  EXPECT_EQ(ck.meta.normalization.mean, 0.13);
+  EXPECT_EQ(ck.meta.options["seed"], 3);
+  EXPECT_FALSE(ck.net->is_training());
+  auto x = torch::randn({5, 1, 28, 28});
+  torch::NoGradGuard g;
+  EXPECT_TRUE(torch::equal(net->forward(x), ck.net->forward(x)));
+}
+
+TEST(Checkpoint, RunDirectoryResolvesToBestOrLast) {
+  TempDir dir;
+  core::make_dirs(dir / "checkpoints");
+  auto net = models::build_network(models::parse_spec("10"));
+  save_checkpoint(dir / "checkpoints/best.pt", net, meta_for("10"));
+  EXPECT_EQ(resolve_checkpoint_path(dir.path()), dir / "checkpoints/best.pt");
+  core::write_file_atomic(dir / "config.json",
+                          R"({"options": {"early_stopping": {"restore_best": false}}})");
+  save_checkpoint(dir / "checkpoints/last.pt", net, meta_for("10"));
+  EXPECT_EQ(resolve_checkpoint_path(dir.path()), dir / "checkpoints/last.pt");
+  TempDir empty;
+  EXPECT_THROW(resolve_checkpoint_path(empty.path()), core::RuntimeError);
+}
+
+TEST(Checkpoint, TruncatedForeignAndMismatchedFilesAreRefused) {
+  TempDir dir;
+  const std::string spec = "C4-P-10";
+  auto net = models::build_network(models::parse_spec(spec));
+  save_checkpoint(dir / "good.pt", net, meta_for(spec));
+  const std::string bytes = core::read_file(dir / "good.pt");
+  core::write_file_atomic(dir / "cut.pt", bytes.substr(0, bytes.size() / 2));
+  EXPECT_NE(expect_refused(dir / "cut.pt").find("not a readable checkpoint"), std::string::npos);
+  core::write_file_atomic(dir / "text.pt", "hello, I am not a checkpoint\n");
+  EXPECT_NE(expect_refused(dir / "text.pt").find("not a readable checkpoint"), std::string::npos);
+  // A torch archive without our metadata.
+  torch::serialize::OutputArchive foreign;
+  net->save(foreign);
+  foreign.save_to(dir / "foreign.pt");
+  EXPECT_NE(expect_refused(dir / "foreign.pt").find("not a digitlab checkpoint"),
+            std::string::npos);
+  // Metadata that describes another architecture than the weights.
+  save_checkpoint(dir / "wrong.pt", net, meta_for("C8-P-10"));
+  EXPECT_NE(expect_refused(dir / "wrong.pt").find("weights do not match architecture 'C8-P-10'"),
+            std::string::npos);
+  EXPECT_NE(expect_refused(dir / "missing.pt").find("no such run directory or file"),
+            std::string::npos);
+}
+
+}  // namespace
+}  // namespace digitlab::train

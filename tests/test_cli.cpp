@@ -1,0 +1,209 @@
+// The real program on a tiny data set the test writes: files, JSON output, exit codes, messages.
+#include <gtest/gtest.h>
+#include <sys/wait.h>
+
+#include <cstdlib>
+#include <fstream>
+#include <sstream>
+
+#include <nlohmann/json.hpp>
+
+#include "core/files.h"
+#include "data/idx.h"
+#include "test_util.h"
+
+namespace digitlab {
+namespace {
+
+using testing::TempDir;
+
+struct Result {
+  int code = -1;
+  std::string out, err;
+};
+
+// Runs the digitlab binary with `args` (shell words) and environment `env` ("K=V ..." prefix).
+Result run(const std::string& args, const std::string& env, const TempDir& dir) {
+  const std::string cmd = env + " " + DIGITLAB_BIN + " " + args + " >" + (dir / "out") + " 2>" +
+                          (dir / "err") + " </dev/null";
+  const int status = std::system(cmd.c_str());
+  Result r;
+  r.code = WIFEXITED(status) ? WEXITSTATUS(status) : -1;
+  r.out = core::read_file(dir / "out");
+  r.err = core::read_file(dir / "err");
+  return r;
+}
+
+size_t count_lines(const std::string& s) { return size_t(std::count(s.begin(), s.end(), '\n')); }
+
+class Cli : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    testing::write_synthetic_mnist(data_.path(), 700, 200);
+    env_ = "DIGITLAB_DATA=" + data_.path();
+  }
+  Result digitlab(const std::string& args, const std::string& extra_env = "") {
+    return run(args, env_ + " " + extra_env, io_);
+  }
+  TempDir data_, io_, runs_;
+  std::string env_;
+};
+
+TEST_F(Cli, TrainThenEvaluateWritesTheRunDirectory) {
+  const std::string out = runs_ / "r1";
+  Result t = digitlab("train --epochs 2 --val-split 100 --batch-size 32 --threads 2 --out " + out);
+  ASSERT_EQ(t.code, 0) << t.err;
+  EXPECT_NE(t.out.find("epoch 2/2"), std::string::npos) << t.out;
+  // Not a terminal: one line per epoch, no carriage-return redraws.
+  EXPECT_EQ(t.out.find('\r'), std::string::npos);
+  for (const char* f :
+       {"config.json", "metrics.jsonl", "checkpoints/best.pt", "checkpoints/last.pt"}) {
+    EXPECT_TRUE(core::file_exists(out + "/" + f)) << f;
+  }
+  const std::string metrics = core::read_file(out + "/metrics.jsonl");
+  ASSERT_EQ(count_lines(metrics), 2u);
+  std::istringstream lines(metrics);
+  std::string line;
+  int epoch = 0;
+  while (std::getline(lines, line)) {
+    auto j = nlohmann::json::parse(line);
+    EXPECT_EQ(j["epoch"], ++epoch);
+    for (const char* k :
+         {"train_loss", "train_acc", "val_loss", "val_acc", "lr", "seconds", "images_per_second"}) {
+      EXPECT_TRUE(j.contains(k) && j[k].is_number()) << k;
+    }
+  }
+  auto config = nlohmann::json::parse(core::read_file(out + "/config.json"));
+  EXPECT_EQ(config["spec"], "C32-P-C64-P-128-10-logsoftmax");
+  EXPECT_EQ(config["parameters"], 421642);
+  EXPECT_EQ(config["train_size"], 600);
+
+  Result e = digitlab("evaluate " + out + " --json");
+  ASSERT_EQ(e.code, 0) << e.err;
+  auto j = nlohmann::json::parse(e.out);  // stdout is exactly one JSON document
+  EXPECT_GT(j["accuracy"].get<double>(), 0.9);
+  EXPECT_LE(j["accuracy"].get<double>(), 1.0);
+  EXPECT_TRUE(j["loss"].is_number());
+  ASSERT_EQ(j["confusion"].size(), 10u);
+  int64_t total = 0, diagonal = 0;
+  for (int i = 0; i < 10; ++i) {
+    for (int k = 0; k < 10; ++k) total += j["confusion"][i][k].get<int64_t>();
+    diagonal += j["confusion"][i][i].get<int64_t>();
+  }
+  EXPECT_EQ(total, 200);
+  EXPECT_DOUBLE_EQ(j["accuracy"].get<double>(), double(diagonal) / 200.0);
+  ASSERT_EQ(j["per_class"].size(), 10u);
+  EXPECT_EQ(j["per_class"][3]["support"], 20);
+  for (const char* f : {"eval/summary.json", "eval/confusion.csv", "eval/predictions.csv"}) {
+    EXPECT_TRUE(core::file_exists(out + "/" + f)) << f;
+  }
+  EXPECT_EQ(count_lines(core::read_file(out + "/eval/predictions.csv")), 201u);
+
+  Result v = digitlab("evaluate " + out + " --split val --json");
+  ASSERT_EQ(v.code, 0) << v.err;
+  EXPECT_EQ(nlohmann::json::parse(v.out)["count"], 100);
+
+  Result text = digitlab("evaluate " + out);
+  EXPECT_EQ(text.code, 0);
+  EXPECT_NE(text.out.find("test accuracy: "), std::string::npos);
+
+  // The same directory again needs --overwrite.
+  Result again = digitlab("train --epochs 1 --out " + out);
+  EXPECT_EQ(again.code, 2);
+  EXPECT_NE(again.err.find("--overwrite"), std::string::npos);
+}
+
+TEST_F(Cli, TruncatedImagesFileExitsOneNamingTheFile) {
+  const std::string path = data_.path() + "/mnist/train-images-idx3-ubyte";
+  const std::string bytes = core::read_file(path);
+  core::write_file_atomic(path, bytes.substr(0, bytes.size() - 1000));
+  Result r = digitlab("train --epochs 1 --out " + (runs_ / "t"));
+  EXPECT_EQ(r.code, 1);
+  EXPECT_EQ(count_lines(r.err), 1u) << r.err;
+  EXPECT_NE(r.err.find(path + ": truncated"), std::string::npos) << r.err;
+}
+
+TEST_F(Cli, WrongMagicInLabelsExitsOneNamingTheFile) {
+  const std::string path = data_.path() + "/mnist/t10k-labels-idx1-ubyte";
+  std::string bytes = core::read_file(path);
+  bytes[2] = 0x09;
+  core::write_file_atomic(path, bytes);
+  Result r = digitlab("data info --dataset mnist");
+  EXPECT_EQ(r.code, 1);
+  EXPECT_EQ(count_lines(r.err), 1u) << r.err;
+  EXPECT_NE(r.err.find(path + ": bad magic number"), std::string::npos) << r.err;
+}
+
+TEST_F(Cli, UsageErrorsExitTwo) {
+  struct Case {
+    std::string args, message;
+  };
+  for (const Case& c : std::vector<Case>{
+           {"train --epochs abc", "--epochs: 'abc' is not a whole number"},
+           {"train --model nope", "--model: unknown model 'nope'"},
+           {"train --arch C32-X-10", "token 2 'X': unknown token"},
+           {"train --optimizer lbfgs", "--optimizer: unknown 'lbfgs'"},
+           {"train --dataset cifar", "--dataset: unknown data set 'cifar'"},
+           {"train --no-such-flag", "no-such-flag"},
+           {"frobnicate", "unknown command 'frobnicate'"},
+           {"", "A subcommand is required"},
+       }) {
+    Result r = digitlab(c.args + " --out " + (runs_ / "u"));
+    EXPECT_EQ(r.code, 2) << c.args << ": " << r.err;
+    EXPECT_NE(r.err.find(c.message), std::string::npos) << c.args << ": " << r.err;
+    EXPECT_EQ(count_lines(r.err), 1u) << c.args << ": " << r.err;
+  }
+  Result env = digitlab("train --out " + (runs_ / "u"), "DIGITLAB_BATCH_SIZE=huge");
+  EXPECT_EQ(env.code, 2);
+  EXPECT_NE(env.err.find("DIGITLAB_BATCH_SIZE: 'huge' is not a whole number"), std::string::npos);
+}
+
+TEST_F(Cli, ConfigEnvironmentAndFlagsLayer) {
+  core::write_file_atomic(io_ / "run.toml",
+                          "epochs = 1\nbatch_size = 50\nlr = 0.002\nval_split = 100\n");
+  const std::string out = runs_ / "layers";
+  Result r =
+      digitlab("train --config " + (io_ / "run.toml") + " --lr 0.003 --threads 2 --out " + out,
+               "DIGITLAB_BATCH_SIZE=25 DIGITLAB_LR=0.001");
+  ASSERT_EQ(r.code, 0) << r.err;
+  auto o = nlohmann::json::parse(core::read_file(out + "/config.json"))["options"];
+  EXPECT_EQ(o["epochs"], 1);                       // config
+  EXPECT_EQ(o["batch_size"], 25);                  // environment beats config
+  EXPECT_DOUBLE_EQ(o["lr"].get<double>(), 0.003);  // flag beats environment
+}
+
+TEST_F(Cli, MissingTargetsAndDataExitOne) {
+  Result e = digitlab("evaluate " + (runs_ / "nothing-here"));
+  EXPECT_EQ(e.code, 1);
+  EXPECT_NE(e.err.find("no such run directory or file"), std::string::npos);
+  core::write_file_atomic(io_ / "fake.pt", "not a checkpoint");
+  Result f = digitlab("evaluate " + (io_ / "fake.pt"));
+  EXPECT_EQ(f.code, 1);
+  EXPECT_NE(f.err.find("fake.pt: not a readable checkpoint"), std::string::npos);
+  Result d = digitlab("data info --dataset fashion-mnist");
+  EXPECT_EQ(d.code, 1);
+  EXPECT_NE(d.err.find("missing; run 'digitlab data fetch --dataset fashion-mnist'"),
+            std::string::npos);
+  Result v = digitlab("data verify --dataset mnist");
+  EXPECT_EQ(v.code, 1);  // synthetic files do not match the real checksums
+  EXPECT_NE(v.out.find("MISMATCH"), std::string::npos);
+}
+
+TEST_F(Cli, ModelsAndDataInfoJson) {
+  Result m = digitlab("models --json");
+  ASSERT_EQ(m.code, 0);
+  auto j = nlohmann::json::parse(m.out);
+  bool found = false;
+  for (auto& e : j) {
+    if (e["name"] == "seed002-cnn") found = e["parameters"] == 421642;
+  }
+  EXPECT_TRUE(found);
+  Result i = digitlab("data info --dataset mnist --json");
+  ASSERT_EQ(i.code, 0) << i.err;
+  auto info = nlohmann::json::parse(i.out);
+  EXPECT_EQ(info["mnist"]["train"]["count"], 700);
+  EXPECT_EQ(info["mnist"]["train"]["class_counts"][4], 70);
+}
+
+}  // namespace
+}  // namespace digitlab

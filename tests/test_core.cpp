@@ -1,0 +1,141 @@
+// core: SHA-256 vectors, atomic writes, layered settings and their error messages.
+#include <gtest/gtest.h>
+
+#include <fstream>
+
+#include "core/error.h"
+#include "core/files.h"
+#include "core/settings.h"
+#include "core/sha256.h"
+#include "test_util.h"
+
+namespace digitlab::core {
+namespace {
+
+using testing::TempDir;
+
+TEST(Sha256, KnownVectors) {
+  EXPECT_EQ(sha256_hex(""), "e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855");
+  EXPECT_EQ(sha256_hex("abc"), "ba7816bf8f01cfea414140de5dae2223b00361a396177a9cb410ff61f20015ad");
+  EXPECT_EQ(sha256_hex("abcdbcdecdefdefgefghfghighijhijkijkljklmklmnlmnomnopnopq"),
+            "248d6a61d20638b8e5c026930c3e6039a33ce45964ff2167f6ecedd419db06c1");
+}
+
+TEST(Sha256, IncrementalEqualsWhole) {
+  std::string s(1000, 'x');
+  for (size_t i = 0; i < s.size(); ++i) s[i] = char(i * 7);
+  Sha256 h;
+  for (size_t i = 0; i < s.size(); i += 37)
+    h.update(s.data() + i, std::min<size_t>(37, s.size() - i));
+  EXPECT_EQ(h.hex_digest(), sha256_hex(s));
+  TempDir dir;
+  write_file_atomic(dir / "f", s);
+  EXPECT_EQ(sha256_file(dir / "f"), sha256_hex(s));
+}
+
+TEST(Files, AtomicWriteReplacesAndLeavesNoTemporary) {
+  TempDir dir;
+  write_file_atomic(dir / "a.json", "one");
+  write_file_atomic(dir / "a.json", "two");
+  EXPECT_EQ(read_file(dir / "a.json"), "two");
+  size_t files = 0;
+  for (auto& e : std::filesystem::directory_iterator(dir.path())) files += e.is_regular_file();
+  EXPECT_EQ(files, 1u);
+}
+
+TEST(Files, FailedWriterKeepsThePreviousFile) {
+  TempDir dir;
+  write_file_atomic(dir / "c.pt", "old");
+  EXPECT_THROW(write_atomic_with(dir / "c.pt",
+                                 [](const std::string& tmp) {
+                                   std::ofstream(tmp) << "half";
+                                   throw RuntimeError("disk full");
+                                 }),
+               RuntimeError);
+  EXPECT_EQ(read_file(dir / "c.pt"), "old");
+  EXPECT_THROW(write_file_atomic(dir / "no/such/dir/x", "y"), RuntimeError);
+}
+
+TEST(Settings, LaterSourcesWin) {
+  Settings s;
+  s.set("epochs", "5", Source::kFlag);
+  s.set("epochs", "3", Source::kEnv);
+  s.set("epochs", "1", Source::kConfig);
+  EXPECT_EQ(s.get_int("epochs", 0), 5);
+  s.set("lr", "0.1", Source::kConfig);
+  s.set("lr", "0.2", Source::kEnv);
+  EXPECT_DOUBLE_EQ(s.get_double("lr", 0), 0.2);
+  EXPECT_EQ(s.get_int("missing", 7), 7);
+}
+
+TEST(Settings, BadValuesNameTheirOrigin) {
+  Settings s;
+  s.set("batch_size", "big", Source::kFlag);
+  s.set("epochs", "2x", Source::kEnv);
+  s.set("restore_best", "maybe", Source::kConfig, "run.toml");
+  try {
+    s.get_int("batch_size", 0);
+    FAIL();
+  } catch (const UsageError& e) {
+    EXPECT_STREQ(e.what(), "--batch-size: 'big' is not a whole number");
+  }
+  try {
+    s.get_int("epochs", 0);
+    FAIL();
+  } catch (const UsageError& e) {
+    EXPECT_STREQ(e.what(), "DIGITLAB_EPOCHS: '2x' is not a whole number");
+  }
+  try {
+    s.get_bool("restore_best", true);
+    FAIL();
+  } catch (const UsageError& e) {
+    EXPECT_STREQ(e.what(), "run.toml: restore_best: 'maybe' is not true or false");
+  }
+}
+
+TEST(Settings, ConfigFilesTomlAndJson) {
+  TempDir dir;
+  write_file_atomic(dir / "a.toml",
+                    "epochs = 3\nlr = 0.01\nmodel = \"seed000-cnn\"\n"
+                    "batch-size = 32\n");
+  Settings s;
+  s.load_config_file(dir / "a.toml", {"epochs", "lr", "model", "batch_size"});
+  EXPECT_EQ(s.get_int("epochs", 0), 3);
+  EXPECT_DOUBLE_EQ(s.get_double("lr", 0), 0.01);
+  EXPECT_EQ(s.get_string("model", ""), "seed000-cnn");
+  EXPECT_EQ(s.get_int("batch_size", 0), 32);
+
+  write_file_atomic(dir / "b.json", R"({"epochs": 4, "overwrite": true})");
+  Settings j;
+  j.load_config_file(dir / "b.json", {});
+  EXPECT_EQ(j.get_int("epochs", 0), 4);
+  EXPECT_TRUE(j.get_bool("overwrite", false));
+
+  write_file_atomic(dir / "c.toml", "epochz = 3\n");
+  try {
+    s.load_config_file(dir / "c.toml", {"epochs"});
+    FAIL();
+  } catch (const UsageError& e) {
+    EXPECT_NE(std::string(e.what()).find("unknown option 'epochz'"), std::string::npos);
+  }
+  write_file_atomic(dir / "d.toml", "epochs = = 3\n");
+  try {
+    s.load_config_file(dir / "d.toml", {"epochs"});
+    FAIL();
+  } catch (const RuntimeError& e) {
+    EXPECT_NE(std::string(e.what()).find(dir / "d.toml"), std::string::npos);
+    EXPECT_NE(std::string(e.what()).find("not valid TOML"), std::string::npos);
+  }
+  write_file_atomic(dir / "e.json", "[1,2]");
+  EXPECT_THROW(s.load_config_file(dir / "e.json", {}), RuntimeError);
+}
+
+TEST(Settings, EnvNames) {
+  EXPECT_EQ(env_name("batch_size"), "DIGITLAB_BATCH_SIZE");
+  EXPECT_EQ(key_from_flag("--val-split"), "val_split");
+}
+
+TEST(Errors, OneLine) { EXPECT_EQ(one_line("a\nb\r\nc\n"), "a b c"); }
+
+}  // namespace
+}  // namespace digitlab::core

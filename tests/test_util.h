@@ -1,0 +1,73 @@
+// Shared test helpers: temporary directories and small IDX fixtures.
+#pragma once
+
+#include <cstdint>
+#include <cstdlib>
+#include <filesystem>
+#include <random>
+#include <string>
+
+#include "data/idx.h"
+
+namespace digitlab::testing {
+
+// A fresh directory under /tmp, removed when the object goes away.
+class TempDir {
+ public:
+  TempDir() {
+    char tmpl[] = "/tmp/digitlab-test-XXXXXX";
+    path_ = ::mkdtemp(tmpl);
+  }
+  ~TempDir() {
+    std::error_code ec;
+    std::filesystem::remove_all(path_, ec);
+  }
+  const std::string& path() const { return path_; }
+  std::string operator/(const std::string& name) const { return path_ + "/" + name; }
+
+ private:
+  std::string path_;
+};
+
+// Synthetic digits: class c is a bright 6x6 block at a position that depends on c, plus noise, so
+// a small network learns them in one or two epochs. Deterministic for a seed.
+inline void make_synthetic(size_t n, uint64_t seed, data::IdxArray& images,
+                           data::IdxArray& labels) {
+  std::mt19937_64 rng(seed);
+  images.dims = {uint32_t(n), 28, 28};
+  labels.dims = {uint32_t(n)};
+  images.data.assign(n * 784, 0);
+  labels.data.assign(n, 0);
+  for (size_t i = 0; i < n; ++i) {
+    const int c = int(i % 10);
+    labels.data[i] = uint8_t(c);
+    const int r0 = 2 + (c / 5) * 12 + int(rng() % 3), c0 = 1 + (c % 5) * 5 + int(rng() % 2);
+    for (int r = 0; r < 6; ++r) {
+      for (int q = 0; q < 5; ++q) {
+        const int rr = std::min(27, r0 + r), cc = std::min(27, c0 + q);
+        images.data[i * 784 + size_t(rr * 28 + cc)] = uint8_t(180 + rng() % 76);
+      }
+    }
+    for (int k = 0; k < 20; ++k) images.data[i * 784 + rng() % 784] = uint8_t(rng() % 120);
+  }
+}
+
+// Writes a synthetic "mnist" data set (train and t10k files) under root/mnist.
+inline void write_synthetic_mnist(const std::string& root, size_t n_train, size_t n_test) {
+  std::filesystem::create_directories(root + "/mnist");
+  data::IdxArray im, lb;
+  make_synthetic(n_train, 1, im, lb);
+  data::write_idx(root + "/mnist/train-images-idx3-ubyte", im);
+  data::write_idx(root + "/mnist/train-labels-idx1-ubyte", lb);
+  make_synthetic(n_test, 2, im, lb);
+  data::write_idx(root + "/mnist/t10k-images-idx3-ubyte", im);
+  data::write_idx(root + "/mnist/t10k-labels-idx1-ubyte", lb);
+}
+
+// The real data root ($DIGITLAB_DATA or the source tree's data/), for tests on MNIST slices.
+inline std::string real_data_root() {
+  const char* env = std::getenv("DIGITLAB_DATA");
+  return env && *env ? env : DIGITLAB_SOURCE_DIR "/data";
+}
+
+}  // namespace digitlab::testing
