@@ -4,8 +4,9 @@ TYPE ?= Release
 JOBS ?= $(shell nproc)
 DIGITLAB := $(BUILD)/digitlab
 DEMO_RUN ?= runs/demo
+DEMO_EPOCHS ?= 5
 
-.PHONY: all setup configure build demo test test-all format clean
+.PHONY: all setup configure build program demo test test-all format clean
 
 all: build
 
@@ -21,10 +22,15 @@ build: configure
 	@cmake --build $(BUILD) -j $(JOBS)
 	@ln -sf $(BUILD)/compile_commands.json compile_commands.json
 
-# Setup, build, train the default model (seed-002 CNN), evaluate it on the test set.
+# The program alone (no tests): what the demo needs.
+program: configure
+	@cmake --build $(BUILD) -j $(JOBS) --target digitlab
+
+# Setup, build, train the default model (seed-002 CNN) with a cosine learning-rate schedule,
+# evaluate it on the test set.
 demo: setup
-	@$(MAKE) --no-print-directory build
-	@$(DIGITLAB) train --out $(DEMO_RUN) --epochs 4 --overwrite
+	@$(MAKE) --no-print-directory program
+	@$(DIGITLAB) train --out $(DEMO_RUN) --epochs $(DEMO_EPOCHS) --lr-schedule cosine --overwrite
 	@$(DIGITLAB) evaluate $(DEMO_RUN)
 
 # Setup, build, run every test but those labelled slow.

@@ -35,7 +35,9 @@ std::vector<const DatasetInfo*> select(const std::string& dataset) {
 }
 
 // Runs a shell command; quoting is the caller's job (only fixed strings and mkdtemp paths here).
-int run_quiet(const std::string& cmd) { return std::system((cmd + " >/dev/null 2>&1").c_str()); }
+int run_quiet(const std::string& cmd) {
+  return std::system(("(" + cmd + ") >/dev/null 2>&1").c_str());
+}
 
 void copy_atomic(const std::string& from, const std::string& to) {
   core::write_file_atomic(to, core::read_file(from));
