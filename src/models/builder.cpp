@@ -100,8 +100,10 @@ torch::Tensor head_loss(Head head, const torch::Tensor& outputs, const torch::Te
     case Head::kLogSoftmax:
       return torch::nll_loss(outputs, targets);
     case Head::kSigmoid: {
-      auto onehot = torch::one_hot(targets, outputs.size(1)).to(outputs.scalar_type());
-      return torch::binary_cross_entropy(outputs, onehot);
+      // Keras' (sparse) categorical cross-entropy on non-softmax outputs, as seed 003 trained:
+      // outputs are divided by their sum and clipped to [1e-7, 1 - 1e-7] before the log.
+      auto p = (outputs / outputs.sum(1, true)).clamp(1e-7, 1 - 1e-7);
+      return torch::nll_loss(p.log(), targets);
     }
   }
   return {};

@@ -8,7 +8,8 @@
 //   relu | tanh | sigmoid   activation of the conv/dense layers that follow (relu by default)
 // The last layer is the output layer (dense, one unit per class, no activation). An optional final
 // token names the output head: softmax (default; cross-entropy on logits), logsoftmax (log-softmax
-// + NLL as in seed 002) or sigmoid (sigmoid outputs with binary cross-entropy as in seed 003).
+// + NLL as in seed 002) or sigmoid (sigmoid outputs with Keras' categorical cross-entropy, which
+// renormalizes them to sum to 1, as in seed 003).
 // BN directly after a conv or dense layer goes before its activation; anything else stays in order.
 #pragma once
 
