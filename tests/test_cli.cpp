@@ -121,6 +121,7 @@ TEST_F(Cli, TruncatedImagesFileExitsOneNamingTheFile) {
   EXPECT_EQ(r.code, 1);
   EXPECT_EQ(count_lines(r.err), 1u) << r.err;
   EXPECT_NE(r.err.find(path + ": truncated"), std::string::npos) << r.err;
+  EXPECT_FALSE(core::dir_exists(runs_ / "t")) << "a failed start leaves no run directory";
 }
 
 TEST_F(Cli, WrongMagicInLabelsExitsOneNamingTheFile) {

@@ -66,8 +66,11 @@ std::string default_run_dir(const std::string& model) {
 // Creates the run directory, refusing to mix a new run into an old one.
 void prepare_run_dir(const TrainOptions& o) {
   const std::string ckpt = core::join_path(o.out_dir, "checkpoints");
-  const bool used =
-      core::file_exists(core::join_path(o.out_dir, "config.json")) || core::dir_exists(ckpt);
+  bool used = false;
+  for (const char* f :
+       {"config.json", "metrics.jsonl", "checkpoints/best.pt", "checkpoints/last.pt"}) {
+    used = used || core::file_exists(core::join_path(o.out_dir, f));
+  }
   if (used && !o.overwrite) {
     throw core::UsageError("--out: " + o.out_dir +
                            " already holds a run; choose another directory or pass --overwrite");
@@ -99,13 +102,13 @@ TrainResult train(TrainOptions o, const std::vector<Observer*>& observers) {
   const data::DatasetInfo& info = data::find_dataset(o.dataset);
   const int64_t num_classes = int64_t(info.class_names.size());
   const int64_t parameters = models::count_parameters(spec, num_classes);
-  prepare_run_dir(o);
-
   const int threads = configure_threads(o.threads);
   torch::manual_seed(o.seed);
 
   // Data: the whole training split as uint8, partitioned once; batches are gathered per step.
+  // Read before the run directory is made, so bad data leaves nothing behind.
   const data::RawSplit raw = data::load_raw_split(o.data_root, info, data::Split::kTrain);
+  prepare_run_dir(o);
   const data::TensorSplit all = data::to_tensors(raw, o.train_limit);
   const data::Normalization norm = data::make_normalization(o.normalization, all.images);
   const data::TrainValIndices parts = data::split_train_val(all.size(), o.val_split, o.seed);
