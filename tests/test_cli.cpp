@@ -146,6 +146,12 @@ TEST_F(Cli, UsageErrorsExitTwo) {
            {"train --optimizer lbfgs", "--optimizer: unknown 'lbfgs'"},
            {"train --dataset cifar", "--dataset: unknown data set 'cifar'"},
            {"train --no-such-flag", "no-such-flag"},
+           {"train --augment spin=3", "--augment: spin: unknown key (allowed: rotate, scale"},
+           {"train --augment scale=0.5:2",
+            "--augment: scale: '0.5:2' is out of range (allowed: LO:HI"},
+           {"train --augment rotate=", "--augment: rotate: '' is not a number"},
+           {"train --val-strategy even", "--val-strategy: unknown 'even'"},
+           {"preview --augment rotate=-1", "--augment: rotate: '-1' is out of range"},
            {"frobnicate", "unknown command 'frobnicate'"},
            {"", "A subcommand is required"},
        }) {
@@ -171,6 +177,38 @@ TEST_F(Cli, ConfigEnvironmentAndFlagsLayer) {
   EXPECT_EQ(o["epochs"], 1);                       // config
   EXPECT_EQ(o["batch_size"], 25);                  // environment beats config
   EXPECT_DOUBLE_EQ(o["lr"].get<double>(), 0.003);  // flag beats environment
+}
+
+TEST_F(Cli, PreviewWritesALabelledPng) {
+  const std::string png = io_ / "grid.png";
+  Result r = digitlab("preview --augment seed002,elastic=34:4 --rows 3 --variants 4 --out " + png);
+  ASSERT_EQ(r.code, 0) << r.err;
+  const std::string bytes = core::read_file(png);
+  ASSERT_GT(bytes.size(), 24u);
+  EXPECT_EQ(bytes.substr(0, 8), std::string("\x89PNG\r\n\x1a\n", 8));
+  auto be32 = [&](size_t at) {
+    return uint32_t(uint8_t(bytes[at])) << 24 | uint32_t(uint8_t(bytes[at + 1])) << 16 |
+           uint32_t(uint8_t(bytes[at + 2])) << 8 | uint32_t(uint8_t(bytes[at + 3]));
+  };
+  // Label column, original and 4 variants of 84 px with gaps; 3 rows of 84 px with gaps.
+  EXPECT_EQ(be32(16), 30u + 5 * (84 + 6) + 12);
+  EXPECT_EQ(be32(20), 3u * (84 + 6) + 6);
+}
+
+TEST_F(Cli, AugmentedTrainingFromAConfigTable) {
+  core::write_file_atomic(io_ / "aug.toml",
+                          "epochs = 1\nval_split = 100\nval_strategy = \"stratified\"\n"
+                          "[augment]\nrotate = 10\nscale = \"0.7:1\"\nelastic = \"20:4\"\n");
+  const std::string out = runs_ / "aug";
+  Result r = digitlab("train --config " + (io_ / "aug.toml") + " --threads 2 --out " + out);
+  ASSERT_EQ(r.code, 0) << r.err;
+  auto o = nlohmann::json::parse(core::read_file(out + "/config.json"))["options"];
+  EXPECT_EQ(o["augment"], "rotate=10,scale=0.7:1,elastic=20:4");
+  EXPECT_EQ(o["val_strategy"], "stratified");
+  Result v = digitlab("evaluate " + out + " --split val --json");
+  ASSERT_EQ(v.code, 0) << v.err;
+  auto j = nlohmann::json::parse(v.out);
+  for (int c = 0; c < 10; ++c) EXPECT_EQ(j["per_class"][c]["support"], 10) << c;
 }
 
 TEST_F(Cli, MissingTargetsAndDataExitOne) {

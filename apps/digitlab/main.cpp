@@ -11,6 +11,8 @@
 #include "core/error.h"
 #include "core/process.h"
 #include "core/settings.h"
+#include "data/bench.h"
+#include "data/preview.h"
 #include "data/store.h"
 #include "models/zoo.h"
 #include "train/commands.h"
@@ -44,6 +46,12 @@ const std::vector<TrainFlag> kTrainFlags = {
     {"momentum", "momentum for sgd/rmsprop (default 0)"},
     {"weight_decay", "L2 weight decay (default 0)"},
     {"val_split", "training images held out for validation (default 5000)"},
+    {"val_strategy", "random or stratified (each class keeps its share; default random)"},
+    {"augment",
+     "training augmentation, e.g. seed002 or rotate=10,scale=0.7:1,ratio=0.9:1.1,"
+     "translate=0.1,elastic=34:4,erase=0.5 (default none)"},
+    {"workers", "loader threads preparing batches ahead of the step (default 1)"},
+    {"drop_last", "drop the last partial batch of each epoch (default false)"},
     {"normalization", "standard, unit or none (default standard)"},
     {"seed", "random seed for initialization, split and shuffling (default 42)"},
     {"threads", "compute threads, 0 = one per core (default 0)"},
@@ -83,6 +91,30 @@ int run(int argc, char** argv) {
   // models
   auto* models_cmd = app.add_subcommand("models", "list the model zoo");
   models_cmd->add_flag("--json", json, "one JSON document on stdout");
+
+  // preview
+  auto* preview_cmd =
+      app.add_subcommand("preview", "PNG grid of training images and augmentations");
+  digitlab::data::PreviewOptions preview;
+  preview_cmd->add_option("--dataset", preview.dataset, "mnist or fashion-mnist (default mnist)");
+  preview_cmd->add_option("--augment", preview.augment, "augmentation spec (default seed002)");
+  preview_cmd->add_option("--out", preview.out, "PNG file to write")->required();
+  preview_cmd->add_option("--rows", preview.rows, "images, one per row (default 8)");
+  preview_cmd->add_option("--variants", preview.variants, "augmented versions of each (default 6)");
+  preview_cmd->add_option("--seed", preview.seed, "which images and draws (default 42)");
+
+  // bench
+  auto* bench_cmd = app.add_subcommand("bench", "measure throughput");
+  std::string bench_what = "loader";
+  digitlab::data::LoaderBenchOptions bench;
+  bench_cmd->add_option("--what", bench_what, "what to measure: loader")
+      ->check(CLI::IsMember({"loader"}));
+  bench_cmd->add_option("--dataset", bench.dataset, "mnist or fashion-mnist (default mnist)");
+  bench_cmd->add_option("--augment", bench.augment,
+                        "one augmentation spec (default: none, seed002, seed002 + elastic)");
+  bench_cmd->add_option("--workers", bench.workers, "loader threads (default 1)");
+  bench_cmd->add_option("--batch-size", bench.batch_size, "batch size (default 64)");
+  bench_cmd->add_flag("--json", bench.json, "one JSON document on stdout");
 
   // train
   auto* train_cmd = app.add_subcommand("train", "train a model");
@@ -131,6 +163,14 @@ int run(int argc, char** argv) {
   if (*verify) return digitlab::data::verify_command(root, dataset);
   if (*info) return digitlab::data::info_command(root, dataset, json);
   if (*models_cmd) return digitlab::models::models_command(json);
+  if (*preview_cmd) {
+    preview.data_root = root;
+    return digitlab::data::preview_command(preview);
+  }
+  if (*bench_cmd) {
+    bench.data_root = root;
+    return digitlab::data::loader_bench_command(bench);
+  }
   if (*eval_cmd) {
     eval.data_root = root;
     return digitlab::train::evaluate_command(eval);

@@ -95,8 +95,9 @@ void Settings::load_config_file(const std::string& path,
   }
   for (auto& [key, value] : pairs) {
     std::string k = key_from_flag(key);
+    const std::string table = k.substr(0, k.find('.'));
     if (!known_keys.empty() &&
-        std::find(known_keys.begin(), known_keys.end(), k) == known_keys.end()) {
+        std::find(known_keys.begin(), known_keys.end(), table) == known_keys.end()) {
       throw UsageError(path + ": unknown option '" + key + "'");
     }
     set(k, value, Source::kConfig, path);
@@ -104,6 +105,15 @@ void Settings::load_config_file(const std::string& path,
 }
 
 bool Settings::has(const std::string& key) const { return values_.count(key) > 0; }
+
+std::vector<std::string> Settings::keys_with_prefix(const std::string& prefix) const {
+  std::vector<std::string> out;
+  for (auto it = values_.lower_bound(prefix);
+       it != values_.end() && it->first.compare(0, prefix.size(), prefix) == 0; ++it) {
+    out.push_back(it->first);
+  }
+  return out;
+}
 
 std::optional<std::string> Settings::raw(const std::string& key) const {
   auto it = values_.find(key);

@@ -26,10 +26,13 @@ class Settings {
 
   // Reads a TOML (.toml) or JSON (.json) file of key = value pairs; tables flatten to "a.b" keys.
   // Throws RuntimeError for an unreadable or malformed file, UsageError for a key not in
-  // `known_keys` (when non-empty), naming the file and the key.
+  // `known_keys` (when non-empty; a table "a" is allowed when "a" is known), naming the file and
+  // the key.
   void load_config_file(const std::string& path, const std::vector<std::string>& known_keys);
 
   bool has(const std::string& key) const;
+  // Keys that start with `prefix`, in sorted order.
+  std::vector<std::string> keys_with_prefix(const std::string& prefix) const;
   std::optional<std::string> raw(const std::string& key) const;
 
   // Typed reads; `fallback` when unset. Throw UsageError naming the key, value and its origin.

@@ -2,6 +2,7 @@
 #include "data/dataset.h"
 
 #include <algorithm>
+#include <cmath>
 #include <numeric>
 #include <random>
 
@@ -45,6 +46,56 @@ TrainValIndices split_train_val(int64_t n, int64_t val_count, uint64_t seed) {
   return r;
 }
 
+TrainValIndices split_train_val_stratified(const std::vector<int64_t>& labels, int64_t val_count,
+                                           uint64_t seed, int num_classes) {
+  const int64_t n = int64_t(labels.size());
+  if (val_count < 0 || val_count >= n) {
+    throw core::UsageError("--val-split: " + std::to_string(val_count) +
+                           " must be at least 0 and below the " + std::to_string(n) +
+                           " training images");
+  }
+  std::vector<std::vector<int64_t>> by_class(static_cast<size_t>(num_classes));
+  for (int64_t i = 0; i < n; ++i) by_class[size_t(labels[size_t(i)])].push_back(i);
+  // Quotas: floor of each class's exact share, then one more for the largest remainders.
+  std::vector<int64_t> quota(static_cast<size_t>(num_classes));
+  std::vector<std::pair<double, int>> remainders;
+  int64_t given = 0;
+  for (int c = 0; c < num_classes; ++c) {
+    const double exact = double(val_count) * double(by_class[size_t(c)].size()) / double(n);
+    quota[size_t(c)] = int64_t(std::floor(exact));
+    given += quota[size_t(c)];
+    remainders.push_back({exact - std::floor(exact), c});
+  }
+  std::stable_sort(remainders.begin(), remainders.end(),
+                   [](const auto& a, const auto& b) { return a.first > b.first; });
+  for (size_t i = 0; given < val_count; ++i, ++given) ++quota[size_t(remainders[i].second)];
+  std::mt19937_64 rng(seed ^ 0x5eedf00dULL);
+  TrainValIndices r;
+  for (int c = 0; c < num_classes; ++c) {
+    auto& ids = by_class[size_t(c)];
+    for (int64_t i = int64_t(ids.size()) - 1; i > 0; --i) {
+      std::swap(ids[size_t(i)], ids[size_t(rng() % uint64_t(i + 1))]);
+    }
+    r.val.insert(r.val.end(), ids.begin(), ids.begin() + quota[size_t(c)]);
+    r.train.insert(r.train.end(), ids.begin() + quota[size_t(c)], ids.end());
+  }
+  std::sort(r.val.begin(), r.val.end());
+  std::sort(r.train.begin(), r.train.end());
+  return r;
+}
+
+TrainValIndices partition(const TensorSplit& all, int64_t val_count, uint64_t seed,
+                          const std::string& strategy, int num_classes) {
+  if (strategy == "random") return split_train_val(all.size(), val_count, seed);
+  if (strategy != "stratified") {
+    throw core::UsageError("--val-strategy: unknown '" + strategy +
+                           "' (allowed: random, stratified)");
+  }
+  auto labels = all.labels.contiguous();
+  std::vector<int64_t> v(labels.data_ptr<int64_t>(), labels.data_ptr<int64_t>() + labels.numel());
+  return split_train_val_stratified(v, val_count, seed, num_classes);
+}
+
 Normalization make_normalization(const std::string& mode, const torch::Tensor& images_u8) {
   Normalization::check_mode(mode);
   Normalization n;
@@ -66,8 +117,7 @@ torch::Tensor to_input(const torch::Tensor& images_u8, const Normalization& norm
   return x;
 }
 
-std::vector<torch::Tensor> epoch_batches(int64_t n, int64_t batch_size, bool shuffle, uint64_t seed,
-                                         int64_t epoch, bool drop_last) {
+std::vector<int64_t> epoch_order(int64_t n, bool shuffle, uint64_t seed, int64_t epoch) {
   std::vector<int64_t> order(static_cast<size_t>(n));
   std::iota(order.begin(), order.end(), 0);
   if (shuffle) {
@@ -76,6 +126,12 @@ std::vector<torch::Tensor> epoch_batches(int64_t n, int64_t batch_size, bool shu
       std::swap(order[size_t(i)], order[size_t(rng() % uint64_t(i + 1))]);
     }
   }
+  return order;
+}
+
+std::vector<torch::Tensor> epoch_batches(int64_t n, int64_t batch_size, bool shuffle, uint64_t seed,
+                                         int64_t epoch, bool drop_last) {
+  std::vector<int64_t> order = epoch_order(n, shuffle, seed, epoch);
   std::vector<torch::Tensor> batches;
   for (int64_t start = 0; start < n; start += batch_size) {
     const int64_t len = std::min(batch_size, n - start);

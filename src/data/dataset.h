@@ -31,11 +31,25 @@ struct TrainValIndices {
 };
 TrainValIndices split_train_val(int64_t n, int64_t val_count, uint64_t seed);
 
+// Stratified partition: each class keeps its share of the validation images (largest remainders
+// decide the rounding), so class counts in train and validation follow the whole set's.
+// `labels` are class ids below `num_classes`. Same guarantees as split_train_val otherwise.
+TrainValIndices split_train_val_stratified(const std::vector<int64_t>& labels, int64_t val_count,
+                                           uint64_t seed, int num_classes);
+
+// The partition a run uses: `strategy` "random" (split_train_val) or "stratified".
+// Throws core::UsageError for another strategy.
+TrainValIndices partition(const TensorSplit& all, int64_t val_count, uint64_t seed,
+                          const std::string& strategy, int num_classes);
+
 // Statistics for `standard` normalization from uint8 images: mean/std of pixels in [0,1].
 Normalization make_normalization(const std::string& mode, const torch::Tensor& images_u8);
 
 // uint8 [B,H,W] -> float [B,1,H,W] normalized as `norm` says.
 torch::Tensor to_input(const torch::Tensor& images_u8, const Normalization& norm);
+
+// The order of 0..n-1 in an epoch: shuffled by (seed, epoch) when `shuffle`, else 0..n-1.
+std::vector<int64_t> epoch_order(int64_t n, bool shuffle, uint64_t seed, int64_t epoch);
 
 // Batches of an epoch: the order of 0..n-1 is shuffled by (seed, epoch) when `shuffle`, so an
 // epoch's order can be rebuilt without replaying earlier ones. The last partial batch is kept

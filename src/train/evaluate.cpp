@@ -54,7 +54,8 @@ data::TensorSplit load_eval_split(const LoadedCheckpoint& ck, const EvalOptions&
   const TrainOptions t = train_options_from_json(ck.meta.options);
   const data::TensorSplit all =
       data::to_tensors(data::load_raw_split(o.data_root, info, data::Split::kTrain), t.train_limit);
-  const auto parts = data::split_train_val(all.size(), t.val_split, t.seed);
+  const auto parts =
+      data::partition(all, t.val_split, t.seed, t.val_strategy, int(info.class_names.size()));
   if (parts.val.empty()) {
     throw core::UsageError("--split val: " + ck.path + " was trained without a validation split");
   }

@@ -4,16 +4,18 @@
 #include <algorithm>
 
 #include "core/error.h"
+#include "data/augment.h"
 
 namespace digitlab::train {
 using core::UsageError;
 
 const std::vector<std::string>& train_option_keys() {
   static const std::vector<std::string> kKeys = {
-      "model",        "arch",        "dataset",     "epochs",         "batch_size", "optimizer",
-      "lr",           "lr_schedule", "momentum",    "weight_decay",   "val_split",  "normalization",
-      "seed",         "threads",     "train_limit", "early_stopping", "monitor",    "min_delta",
-      "restore_best", "out",         "overwrite"};
+      "model",         "arch",         "dataset",      "epochs",      "batch_size",
+      "optimizer",     "lr",           "lr_schedule",  "momentum",    "weight_decay",
+      "val_split",     "val_strategy", "augment",      "workers",     "drop_last",
+      "normalization", "seed",         "threads",      "train_limit", "early_stopping",
+      "monitor",       "min_delta",    "restore_best", "out",         "overwrite"};
   return kKeys;
 }
 
@@ -31,6 +33,15 @@ TrainOptions train_options_from(const core::Settings& s) {
   o.momentum = s.get_double("momentum", o.momentum);
   o.weight_decay = s.get_double("weight_decay", o.weight_decay);
   o.val_split = s.get_int("val_split", o.val_split);
+  o.val_strategy = s.get_string("val_strategy", o.val_strategy);
+  // The spec string first, then a config file's [augment] table items, which refine it.
+  std::string augment = s.get_string("augment", "");
+  for (const auto& key : s.keys_with_prefix("augment.")) {
+    augment += (augment.empty() ? "" : ",") + key.substr(8) + "=" + s.get_string(key, "");
+  }
+  o.augment = data::to_string(data::parse_augment(augment));
+  o.workers = static_cast<int>(s.get_int("workers", o.workers));
+  o.drop_last = s.get_bool("drop_last", o.drop_last);
   o.normalization = s.get_string("normalization", o.normalization);
   const long long seed = s.get_int("seed", static_cast<long long>(o.seed));
   o.threads = static_cast<int>(s.get_int("threads", o.threads));
@@ -58,6 +69,11 @@ TrainOptions train_options_from(const core::Settings& s) {
   if (o.momentum < 0 || o.momentum >= 1) throw UsageError("--momentum: must be in [0, 1)");
   if (o.weight_decay < 0) throw UsageError("--weight-decay: must not be negative");
   if (o.val_split < 0) throw UsageError("--val-split: must not be negative");
+  if (o.val_strategy != "random" && o.val_strategy != "stratified") {
+    throw UsageError("--val-strategy: unknown '" + o.val_strategy +
+                     "' (allowed: random, stratified)");
+  }
+  if (o.workers < 0 || o.workers > 64) throw UsageError("--workers: must be 0 to 64");
   if (seed < 0) throw UsageError("--seed: must not be negative");
   o.seed = static_cast<uint64_t>(seed);
   if (o.threads < 0 || o.threads > 1024)
@@ -88,6 +104,10 @@ nlohmann::json to_json(const TrainOptions& o) {
           {"momentum", o.momentum},
           {"weight_decay", o.weight_decay},
           {"val_split", o.val_split},
+          {"val_strategy", o.val_strategy},
+          {"augment", o.augment},
+          {"workers", o.workers},
+          {"drop_last", o.drop_last},
           {"normalization", o.normalization},
           {"seed", o.seed},
           {"threads", o.threads},
@@ -111,6 +131,8 @@ TrainOptions train_options_from_json(const nlohmann::json& j) {
   o.lr = j.value("lr", o.lr);
   o.lr_schedule = j.value("lr_schedule", o.lr_schedule);
   o.val_split = j.value("val_split", o.val_split);
+  o.val_strategy = j.value("val_strategy", o.val_strategy);
+  o.augment = j.value("augment", o.augment);
   o.normalization = j.value("normalization", o.normalization);
   o.seed = j.value("seed", o.seed);
   o.threads = j.value("threads", o.threads);

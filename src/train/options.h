@@ -32,7 +32,11 @@ struct TrainOptions {
   std::string lr_schedule = "constant";  // constant, or cosine: lr * (1 + cos(pi * step/steps)) / 2
   double momentum = 0.0;
   double weight_decay = 0.0;
-  int64_t val_split = 5000;  // images held out of the training split
+  int64_t val_split = 5000;             // images held out of the training split
+  std::string val_strategy = "random";  // random, or stratified (each class keeps its share)
+  std::string augment = "none";         // data::parse_augment text, canonical
+  int workers = 1;                      // loader threads making batches ahead of the step
+  bool drop_last = false;               // drop the last partial batch of an epoch
   std::string normalization = "standard";
   uint64_t seed = 42;
   int threads = 0;          // 0: one per core

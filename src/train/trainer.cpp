@@ -12,6 +12,7 @@
 #include "core/files.h"
 #include "core/terminal.h"
 #include "data/dataset.h"
+#include "data/loader.h"
 #include "models/builder.h"
 #include "models/zoo.h"
 #include "train/checkpoint.h"
@@ -111,7 +112,8 @@ TrainResult train(TrainOptions o, const std::vector<Observer*>& observers) {
   prepare_run_dir(o);
   const data::TensorSplit all = data::to_tensors(raw, o.train_limit);
   const data::Normalization norm = data::make_normalization(o.normalization, all.images);
-  const data::TrainValIndices parts = data::split_train_val(all.size(), o.val_split, o.seed);
+  const data::TrainValIndices parts =
+      data::partition(all, o.val_split, o.seed, o.val_strategy, int(num_classes));
   auto as_index = [](const std::vector<int64_t>& v) {
     return torch::tensor(torch::ArrayRef<int64_t>(v), torch::kInt64);
   };
@@ -147,8 +149,16 @@ TrainResult train(TrainOptions o, const std::vector<Observer*>& observers) {
   meta.options = to_json(o);
   meta.parameters = parameters;
 
+  data::LoaderOptions loader_options;
+  loader_options.batch_size = o.batch_size;
+  loader_options.drop_last = o.drop_last;
+  loader_options.seed = o.seed;
+  loader_options.workers = o.workers;
+  loader_options.augment = data::parse_augment(o.augment);
+  loader_options.normalization = norm;
+  data::Loader loader(train_set, loader_options);
   const int64_t n = train_set.size();
-  const int64_t batches_per_epoch = (n + o.batch_size - 1) / o.batch_size;
+  const int64_t batches_per_epoch = loader.batches_per_epoch();
   TrainBegin begin{o.model,      meta.spec,         info.name, o.out_dir,
                    o.optimizer,  parameters,        n,         has_val ? val_set.size() : 0,
                    o.batch_size, batches_per_epoch, o.epochs,  threads,
@@ -168,18 +178,18 @@ TrainResult train(TrainOptions o, const std::vector<Observer*>& observers) {
     const auto t0 = Clock::now();
     double loss_sum = 0;
     int64_t correct = 0, seen = 0, b = 0;
-    const auto batches = data::epoch_batches(n, o.batch_size, true, o.seed, epoch);
-    for (const auto& idx : batches) {
+    loader.start_epoch(epoch);
+    while (auto batch = loader.next()) {
       lr = scheduled_lr(o, step++, total_steps);
       for (auto& group : optimizer->param_groups()) group.options().set_lr(lr);
-      auto x = data::to_input(train_set.images.index_select(0, idx), norm);
-      auto y = train_set.labels.index_select(0, idx);
+      const torch::Tensor& x = batch->x;
+      const torch::Tensor& y = batch->y;
       optimizer->zero_grad();
       auto out = net->forward(x);
       auto loss = models::head_loss(spec.head, out, y);
       loss.backward();
       optimizer->step();
-      const int64_t bs = idx.size(0);
+      const int64_t bs = y.size(0);
       loss_sum += loss.item<double>() * double(bs);
       correct += out.argmax(1).eq(y).sum().item<int64_t>();
       seen += bs;

@@ -1,0 +1,223 @@
+// Augmentation: spec parsing and errors, identity at zero strength, determinism, geometry.
+#include <gtest/gtest.h>
+
+#include <cmath>
+#include <vector>
+
+#include "core/error.h"
+#include "data/augment.h"
+
+namespace digitlab::data {
+namespace {
+
+constexpr int kH = 28, kW = 28;
+
+std::string error_of(const std::string& text) {
+  try {
+    parse_augment(text);
+  } catch (const core::UsageError& e) {
+    return e.what();
+  }
+  return "";
+}
+
+// A blank image with a bright s x s square whose top-left is (x, y).
+std::vector<uint8_t> square(int x, int y, int s) {
+  std::vector<uint8_t> img(kH * kW, 0);
+  for (int r = y; r < y + s; ++r) {
+    for (int c = x; c < x + s; ++c) img[size_t(r * kW + c)] = 255;
+  }
+  return img;
+}
+
+struct Moments {
+  double mass = 0, x = 0, y = 0;
+};
+Moments moments(const std::vector<float>& img) {
+  Moments m;
+  for (int r = 0; r < kH; ++r) {
+    for (int c = 0; c < kW; ++c) {
+      const double v = img[size_t(r * kW + c)];
+      m.mass += v, m.x += v * c, m.y += v * r;
+    }
+  }
+  m.x /= m.mass, m.y /= m.mass;
+  return m;
+}
+
+std::vector<float> augmented(const std::vector<uint8_t>& src, const AugmentSpec& s, uint64_t seed) {
+  std::vector<float> out(src.size());
+  Rng rng(seed);
+  augment_image(src.data(), out.data(), kH, kW, s, rng);
+  return out;
+}
+
+TEST(Augment, ParsesEveryKeyAndThePreset) {
+  AugmentSpec s = parse_augment("seed002");
+  EXPECT_EQ(s.rotate, 10);
+  EXPECT_EQ(s.scale_lo, 0.7);
+  EXPECT_EQ(s.scale_hi, 1);
+  EXPECT_EQ(s.ratio_lo, 0.9);
+  EXPECT_EQ(s.ratio_hi, 1.1);
+  EXPECT_EQ(s.translate, 0.1);
+  s = parse_augment("seed002,rotate=5,elastic=34:4,erase=0.5");
+  EXPECT_EQ(s.rotate, 5);  // later items override the preset
+  EXPECT_EQ(s.elastic_alpha, 34);
+  EXPECT_EQ(s.elastic_sigma, 4);
+  EXPECT_EQ(s.erase, 0.5);
+  EXPECT_EQ(parse_augment("elastic=8").elastic_sigma, 4);  // default sigma
+  EXPECT_FALSE(parse_augment("none").enabled());
+  EXPECT_FALSE(parse_augment("").enabled());
+  EXPECT_FALSE(parse_augment("rotate=0,translate=0,scale=1:1,elastic=0,erase=0").enabled());
+  for (const std::string t :
+       {"rotate=10,scale=0.7:1,ratio=0.9:1.1,translate=0.1", "elastic=34:4,erase=0.25", "none"}) {
+    EXPECT_EQ(to_string(parse_augment(t)), t);
+    EXPECT_EQ(parse_augment(to_string(parse_augment(t))), parse_augment(t));
+  }
+}
+
+TEST(Augment, ErrorsNameTheKeyAndTheAllowedRange) {
+  EXPECT_EQ(error_of("spin=3"),
+            "--augment: spin: unknown key (allowed: rotate, scale, ratio, translate, elastic, "
+            "erase, or the preset seed002)");
+  EXPECT_EQ(error_of("rotate=-5"),
+            "--augment: rotate: '-5' is out of range (allowed: degrees from 0 to 180)");
+  EXPECT_EQ(error_of("rotate=abc"),
+            "--augment: rotate: 'abc' is not a number (allowed: degrees from 0 to 180)");
+  EXPECT_EQ(error_of("scale=0.5:1.5"),
+            "--augment: scale: '0.5:1.5' is out of range (allowed: LO:HI with 0 < LO <= HI <= 1)");
+  EXPECT_EQ(error_of("scale=-0.5:1"),
+            "--augment: scale: '-0.5:1' is out of range (allowed: LO:HI with 0 < LO <= HI <= 1)");
+  EXPECT_EQ(error_of("scale=0.7"),
+            "--augment: scale: '0.7' is not LO:HI (allowed: LO:HI with 0 < LO <= HI <= 1)");
+  EXPECT_NE(error_of("ratio=2:1").find("ratio: '2:1' is out of range"), std::string::npos);
+  EXPECT_NE(error_of("translate=0.7").find("translate: '0.7' is out of range (allowed: a fraction"),
+            std::string::npos);
+  EXPECT_NE(error_of("elastic=34:0").find("elastic: '34:0' is out of range"), std::string::npos);
+  EXPECT_NE(error_of("erase=2").find("erase: '2' is out of range (allowed: a probability"),
+            std::string::npos);
+  EXPECT_NE(error_of("rotate").find("rotate: expected key=value or a preset"), std::string::npos);
+  EXPECT_NE(error_of("rotate=10,,").find("(empty item): expected key=value"), std::string::npos);
+}
+
+TEST(Augment, ZeroStrengthLeavesTheImageUnchanged) {
+  std::vector<uint8_t> img(kH * kW);
+  for (size_t i = 0; i < img.size(); ++i) img[i] = uint8_t(i * 37 % 256);
+  for (const std::string t :
+       {"none", "rotate=0,translate=0,scale=1:1,ratio=1:1,elastic=0,erase=0"}) {
+    std::vector<float> out = augmented(img, parse_augment(t), 9);
+    for (size_t i = 0; i < img.size(); ++i) ASSERT_EQ(out[i], float(img[i])) << t << " at " << i;
+  }
+  std::vector<float> out(img.size());
+  warp(img.data(), out.data(), kH, kW, rotation_inverse(0, kH, kW), nullptr, nullptr);
+  for (size_t i = 0; i < img.size(); ++i) ASSERT_EQ(out[i], float(img[i]));
+}
+
+TEST(Augment, SameStreamSameImageOtherStreamOtherImage) {
+  const AugmentSpec s = parse_augment("seed002,elastic=34:4,erase=0.5");
+  const auto img = square(8, 8, 10);
+  EXPECT_EQ(augmented(img, s, image_stream(1, 2, 3)), augmented(img, s, image_stream(1, 2, 3)));
+  EXPECT_NE(augmented(img, s, image_stream(1, 2, 3)), augmented(img, s, image_stream(1, 2, 4)));
+  EXPECT_NE(augmented(img, s, image_stream(1, 2, 3)), augmented(img, s, image_stream(1, 3, 3)));
+  EXPECT_NE(augmented(img, s, image_stream(1, 2, 3)), augmented(img, s, image_stream(2, 2, 3)));
+}
+
+TEST(Augment, RotationMovesMassCounterClockwise) {
+  // A square right of the centre (13.5, 13.5): centre of mass (21.5, 13.5).
+  const auto img = square(20, 12, 4);
+  std::vector<float> out(img.size());
+  warp(img.data(), out.data(), kH, kW, rotation_inverse(90, kH, kW), nullptr, nullptr);
+  Moments m = moments(out);
+  EXPECT_NEAR(m.x, 13.5, 0.05);  // now above the centre, as seen on screen
+  EXPECT_NEAR(m.y, 5.5, 0.05);
+  EXPECT_NEAR(m.mass, 16 * 255, 1);
+  warp(img.data(), out.data(), kH, kW, rotation_inverse(-90, kH, kW), nullptr, nullptr);
+  EXPECT_NEAR(moments(out).y, 21.5, 0.05);
+  // Random rotation by up to 10 degrees keeps the angle of the mass within 10 degrees.
+  const AugmentSpec s = parse_augment("rotate=10");
+  double widest = 0;
+  for (uint64_t seed = 0; seed < 200; ++seed) {
+    Moments r = moments(augmented(img, s, seed));
+    const double angle = std::atan2(-(r.y - 13.5), r.x - 13.5) * 180 / M_PI;
+    EXPECT_LE(std::abs(angle), 10.2);
+    widest = std::max(widest, std::abs(angle));
+  }
+  EXPECT_GT(widest, 8);  // the range is used, not just small angles
+}
+
+TEST(Augment, TranslationStaysWithinItsFraction) {
+  const auto img = square(12, 12, 4);  // centred
+  const AugmentSpec s = parse_augment("translate=0.1");
+  double widest = 0;
+  for (uint64_t seed = 0; seed < 300; ++seed) {
+    Moments m = moments(augmented(img, s, seed));
+    // 10% of 28 pixels is 2.8; shifts are whole pixels as in torchvision.
+    EXPECT_LE(std::abs(m.x - 13.5), 3.0 + 1e-9);
+    EXPECT_LE(std::abs(m.y - 13.5), 3.0 + 1e-9);
+    EXPECT_NEAR(m.x - 13.5, std::round(m.x - 13.5), 1e-9);
+    widest = std::max(widest, std::abs(m.x - 13.5));
+  }
+  EXPECT_EQ(widest, 3.0);
+}
+
+TEST(Augment, ResizedCropMagnifiesWithinItsScale) {
+  const auto img = square(11, 11, 6);  // stays inside any crop of at least 70% of the area
+  const AugmentSpec s = parse_augment("scale=0.7:1,ratio=1:1");
+  double largest = 0;
+  for (uint64_t seed = 0; seed < 300; ++seed) {
+    const double ratio = moments(augmented(img, s, seed)).mass / (36 * 255.0);
+    // Area grows by 1/scale: between 1 and 1/0.7, where the crop side is rounded to whole
+    // pixels as torchvision does (sqrt(0.7 * 784) = 23.4 -> 23), so at most (28/23)^2; bilinear
+    // edges blur it slightly.
+    EXPECT_GE(ratio, 0.97);
+    EXPECT_LE(ratio, (28.0 / 23.0) * (28.0 / 23.0) + 0.03);
+    largest = std::max(largest, ratio);
+  }
+  EXPECT_GT(largest, 1.3);
+}
+
+TEST(Augment, ErasingBlanksOneRectangleOfTwoToThirtyThreePercent) {
+  const std::vector<uint8_t> white(kH * kW, 255);
+  const AugmentSpec s = parse_augment("erase=1");
+  for (uint64_t seed = 0; seed < 100; ++seed) {
+    auto out = augmented(white, s, seed);
+    size_t zero = 0;
+    int x0 = kW, x1 = -1, y0 = kH, y1 = -1;
+    for (int r = 0; r < kH; ++r) {
+      for (int c = 0; c < kW; ++c) {
+        if (out[size_t(r * kW + c)] != 0) continue;
+        ++zero, x0 = std::min(x0, c), x1 = std::max(x1, c), y0 = std::min(y0, r),
+                y1 = std::max(y1, r);
+      }
+    }
+    ASSERT_GT(zero, 0u) << seed;
+    EXPECT_EQ(size_t((x1 - x0 + 1) * (y1 - y0 + 1)), zero) << "one rectangle";
+    EXPECT_GE(double(zero) / (kH * kW), 0.015);
+    EXPECT_LE(double(zero) / (kH * kW), 0.34);
+  }
+}
+
+TEST(Augment, ElasticDistortionGrowsWithAlphaAndKeepsTheDigitNearby) {
+  const auto img = square(9, 9, 10);
+  auto distortion = [&](double alpha) {
+    AugmentSpec s;
+    s.elastic_alpha = alpha;
+    double total = 0;
+    for (uint64_t seed = 0; seed < 50; ++seed) {
+      auto out = augmented(img, s, seed);
+      Moments m = moments(out);
+      // Displacements are smooth and small next to the image: the digit stays near its place.
+      EXPECT_NEAR(m.x, 13.5, 4.0) << alpha;
+      EXPECT_NEAR(m.y, 13.5, 4.0) << alpha;
+      for (size_t i = 0; i < out.size(); ++i) total += std::abs(out[i] - img[i]);
+    }
+    return total / 50;
+  };
+  const double none = distortion(0), weak = distortion(8), strong = distortion(34);
+  EXPECT_EQ(none, 0.0);
+  EXPECT_GT(weak, 0.0);
+  EXPECT_GT(strong, 2 * weak);
+}
+
+}  // namespace
+}  // namespace digitlab::data
