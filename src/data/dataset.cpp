@@ -7,6 +7,25 @@
 #include <random>
 
 namespace digitlab::data {
+namespace {
+
+// Fisher-Yates with a fixed engine: std::shuffle's algorithm differs between standard libraries,
+// and partitions and epoch orders must be the same everywhere.
+void fisher_yates(std::vector<int64_t>& v, std::mt19937_64& rng) {
+  for (int64_t i = int64_t(v.size()) - 1; i > 0; --i) {
+    std::swap(v[size_t(i)], v[size_t(rng() % uint64_t(i + 1))]);
+  }
+}
+
+void check_val_count(int64_t val_count, int64_t n) {
+  if (val_count < 0 || val_count >= n) {
+    throw core::UsageError("--val-split: " + std::to_string(val_count) +
+                           " must be at least 0 and below the " + std::to_string(n) +
+                           " training images");
+  }
+}
+
+}  // namespace
 
 TensorSplit to_tensors(const RawSplit& raw, int64_t limit) {
   int64_t n = static_cast<int64_t>(raw.images.count());
@@ -26,18 +45,11 @@ TensorSplit subset(const TensorSplit& split, const torch::Tensor& index) {
 }
 
 TrainValIndices split_train_val(int64_t n, int64_t val_count, uint64_t seed) {
-  if (val_count < 0 || val_count >= n) {
-    throw core::UsageError("--val-split: " + std::to_string(val_count) +
-                           " must be at least 0 and below the " + std::to_string(n) +
-                           " training images");
-  }
+  check_val_count(val_count, n);
   std::vector<int64_t> order(static_cast<size_t>(n));
   std::iota(order.begin(), order.end(), 0);
-  // A fixed engine and our own Fisher-Yates: std::shuffle's algorithm differs between libraries.
   std::mt19937_64 rng(seed ^ 0x5eedf00dULL);
-  for (int64_t i = n - 1; i > 0; --i) {
-    std::swap(order[size_t(i)], order[size_t(rng() % uint64_t(i + 1))]);
-  }
+  fisher_yates(order, rng);
   TrainValIndices r;
   r.val.assign(order.begin(), order.begin() + val_count);
   r.train.assign(order.begin() + val_count, order.end());
@@ -49,11 +61,7 @@ TrainValIndices split_train_val(int64_t n, int64_t val_count, uint64_t seed) {
 TrainValIndices split_train_val_stratified(const std::vector<int64_t>& labels, int64_t val_count,
                                            uint64_t seed, int num_classes) {
   const int64_t n = int64_t(labels.size());
-  if (val_count < 0 || val_count >= n) {
-    throw core::UsageError("--val-split: " + std::to_string(val_count) +
-                           " must be at least 0 and below the " + std::to_string(n) +
-                           " training images");
-  }
+  check_val_count(val_count, n);
   std::vector<std::vector<int64_t>> by_class(static_cast<size_t>(num_classes));
   for (int64_t i = 0; i < n; ++i) by_class[size_t(labels[size_t(i)])].push_back(i);
   // Quotas: floor of each class's exact share, then one more for the largest remainders.
@@ -73,9 +81,7 @@ TrainValIndices split_train_val_stratified(const std::vector<int64_t>& labels, i
   TrainValIndices r;
   for (int c = 0; c < num_classes; ++c) {
     auto& ids = by_class[size_t(c)];
-    for (int64_t i = int64_t(ids.size()) - 1; i > 0; --i) {
-      std::swap(ids[size_t(i)], ids[size_t(rng() % uint64_t(i + 1))]);
-    }
+    fisher_yates(ids, rng);
     r.val.insert(r.val.end(), ids.begin(), ids.begin() + quota[size_t(c)]);
     r.train.insert(r.train.end(), ids.begin() + quota[size_t(c)], ids.end());
   }
@@ -122,9 +128,7 @@ std::vector<int64_t> epoch_order(int64_t n, bool shuffle, uint64_t seed, int64_t
   std::iota(order.begin(), order.end(), 0);
   if (shuffle) {
     std::mt19937_64 rng(seed * 0x9e3779b97f4a7c15ULL + uint64_t(epoch) + 1);
-    for (int64_t i = n - 1; i > 0; --i) {
-      std::swap(order[size_t(i)], order[size_t(rng() % uint64_t(i + 1))]);
-    }
+    fisher_yates(order, rng);
   }
   return order;
 }
