@@ -59,6 +59,19 @@ TEST(Checkpoint, RoundTripGivesTheSameOutputs) {
   EXPECT_TRUE(torch::equal(net->forward(x), ck.net->forward(x)));
 }
 
+TEST(Checkpoint, KnnStoresItsTrainingSet) {
+  TempDir dir;
+  auto net = models::build_network(models::parse_spec("knn1"));
+  auto images = torch::randint(0, 256, {50, 28, 28}, torch::kUInt8);
+  auto labels = torch::randint(0, 10, {50}, torch::kInt64);
+  models::find_knn(net)->fit(images, labels, 1.0 / 255, -0.5);
+  save_checkpoint(dir / "knn.pt", net, meta_for("knn1"));
+  LoadedCheckpoint ck = load_checkpoint(dir / "knn.pt");
+  // 1-nearest neighbour of a training image is itself: its own label back.
+  auto x = images.narrow(0, 0, 20).to(torch::kFloat32).div(255).sub(0.5).unsqueeze(1);
+  EXPECT_TRUE(torch::equal(ck.net->forward(x).argmax(1), labels.narrow(0, 0, 20)));
+}
+
 TEST(Checkpoint, RunDirectoryResolvesToBestOrLast) {
   TempDir dir;
   core::make_dirs(dir / "checkpoints");

@@ -42,12 +42,18 @@ TEST(Spec, EveryTokenKind) {
   EXPECT_EQ(s.head, Head::kLogSoftmax);
   EXPECT_EQ(parse_spec("100-10-sigmoid").head, Head::kSigmoid);  // last: the head
   EXPECT_EQ(parse_spec("100-10-softmax").head, Head::kSoftmax);
+  EXPECT_EQ(parse_spec("10-svm").head, Head::kSvm);
+  ArchSpec knn = parse_spec("knn5");
+  EXPECT_TRUE(knn.is_knn());
+  EXPECT_EQ(knn.layers[0].units, 5);
+  EXPECT_EQ(count_parameters(knn), 0);
+  EXPECT_EQ(to_string(knn), "knn5");
 }
 
 TEST(Spec, PrintParseRoundTrip) {
   for (const std::string text :
        {"C32-P-C64-P-128-10-logsoftmax", "C32v-P-D0.25-C64v-P-D0.25-128-D0.5-10", "100-10-sigmoid",
-        "C6k5-P-C16k5v-P-120-84-10", "relu-C8-BN-P4-tanh-20-10", "10"}) {
+        "C6k5-P-C16k5v-P-120-84-10", "relu-C8-BN-P4-tanh-20-10", "10", "10-svm"}) {
     EXPECT_EQ(to_string(parse_spec(text)), text);
     EXPECT_EQ(parse_spec(to_string(parse_spec(text))), parse_spec(text));
   }
@@ -72,6 +78,9 @@ TEST(Spec, ErrorsPointAtTheToken) {
   EXPECT_NE(error_of("softmax-10").find("an output head must be the last token"),
             std::string::npos);
   EXPECT_NE(error_of("C32-softmax").find("must follow the dense output layer"), std::string::npos);
+  EXPECT_NE(error_of("knn3-10").find("token 1 'knn3': knn<K> must be the whole spec"),
+            std::string::npos);
+  EXPECT_NE(error_of("knn0").find("knn<K> with K from 1 to 1000"), std::string::npos);
   EXPECT_NE(error_of("C32-P").find("token 2 'P': the spec must end with a dense output layer"),
             std::string::npos);
 }

@@ -90,6 +90,23 @@ TEST(Train, EarlyStoppingStopsAndKeepsTheBestEpoch) {
   EXPECT_TRUE(core::file_exists(dir / "run/config.json"));
 }
 
+TEST(Train, BaselinesTrainThroughTheSamePath) {
+  TempDir data;
+  testing::write_synthetic_mnist(data.path(), 600, 50);
+  TempDir dir;
+  for (const std::string model : {"knn3", "logreg", "linear-svm"}) {
+    TrainOptions o = small_options(data.path(), dir / model);
+    o.model = model;
+    o.train_limit = 0;
+    o.val_split = 100;
+    o.epochs = 3;
+    auto h = train(o, {}).history;
+    ASSERT_EQ(h.size(), model == "knn3" ? 1u : 3u) << model;
+    EXPECT_GT(*h.back().val_acc, 0.9) << model;
+    EXPECT_EQ(load_checkpoint(dir / model).meta.model, model);
+  }
+}
+
 TEST(Train, CosineScheduleEndsNearZero) {
   TempDir data;
   testing::write_synthetic_mnist(data.path(), 300, 50);

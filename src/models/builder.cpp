@@ -1,6 +1,8 @@
 // Spec -> torch::nn::Sequential, and head-specific loss and probabilities.
 #include "models/builder.h"
 
+#include <cmath>
+
 namespace digitlab::models {
 namespace nn = torch::nn;
 
@@ -22,9 +24,63 @@ void add_activation(nn::Sequential& net, Activation a) {
 
 }  // namespace
 
+KnnImpl::KnnImpl(int64_t k, int64_t num_classes, int64_t features) : k_(k), classes_(num_classes) {
+  images_ = register_buffer("images", torch::empty({0, features}, torch::kUInt8));
+  labels_ = register_buffer("labels", torch::empty({0}, torch::kInt64));
+  affine_ = register_buffer("affine", torch::tensor({1.0f, 0.0f}));
+}
+
+void KnnImpl::fit(const torch::Tensor& images_u8, const torch::Tensor& labels, double scale,
+                  double shift) {
+  images_.set_(images_u8.reshape({images_u8.size(0), -1}).contiguous().clone());
+  labels_.set_(labels.contiguous().clone());
+  affine_.set_(torch::tensor({float(scale), float(shift)}));
+  points_ = torch::Tensor();
+}
+
+torch::Tensor KnnImpl::forward(const torch::Tensor& x) {
+  const int64_t n = images_.size(0), b = x.size(0);
+  if (n == 0) return torch::full({b, classes_}, -std::log(double(classes_)));
+  if (!points_.defined()) {
+    points_ = images_.to(torch::kFloat32) * affine_[0] + affine_[1];
+    norms_ = points_.pow(2).sum(1);
+  }
+  const int64_t k = std::min(k_, n);
+  auto q = x.reshape({b, -1}).to(torch::kFloat32);
+  auto qn = q.pow(2).sum(1, true);
+  torch::Tensor best_d, best_i;
+  // Chunks bound the [B, chunk] distance matrix; the running top-k merges them.
+  constexpr int64_t kChunk = 8192;
+  for (int64_t s = 0; s < n; s += kChunk) {
+    const int64_t len = std::min(kChunk, n - s);
+    auto d = qn - 2 * q.mm(points_.narrow(0, s, len).t()) + norms_.narrow(0, s, len).unsqueeze(0);
+    auto idx = torch::arange(s, s + len, torch::kInt64).unsqueeze(0).expand({b, len});
+    if (best_d.defined()) {
+      d = torch::cat({best_d, d}, 1);
+      idx = torch::cat({best_i, idx}, 1);
+    }
+    auto top = d.topk(std::min(k, d.size(1)), 1, /*largest=*/false);
+    best_d = std::get<0>(top);
+    best_i = idx.gather(1, std::get<1>(top));
+  }
+  auto votes = torch::zeros({b, classes_}, torch::kFloat32);
+  votes.scatter_add_(1, labels_.index({best_i}), torch::ones({b, k}, torch::kFloat32));
+  // Smoothed so that no class has probability 0 (the loss stays finite).
+  return ((votes + 1e-3) / (double(k) + 1e-3 * double(classes_))).log();
+}
+
+KnnImpl* find_knn(nn::Sequential& net) {
+  return net->size() == 1 ? net->ptr(0)->as<KnnImpl>() : nullptr;
+}
+
 nn::Sequential build_network(const ArchSpec& spec, int64_t num_classes, InputShape input) {
   count_parameters(spec, num_classes, input);  // validates shapes before any allocation
   nn::Sequential net;
+  if (spec.is_knn()) {
+    net->push_back(
+        Knn(spec.layers[0].units, num_classes, input.channels * input.height * input.width));
+    return net;
+  }
   int64_t c = input.channels, h = input.height, w = input.width;
   bool flat = false;
   int64_t features = 0;
@@ -75,6 +131,8 @@ nn::Sequential build_network(const ArchSpec& spec, int64_t num_classes, InputSha
           net->push_back(nn::BatchNorm2d(c));
         }
         break;
+      case LayerKind::kKnn:  // only ever alone, handled above
+        break;
       case LayerKind::kActivation:
         act = l.activation;
         break;
@@ -89,6 +147,8 @@ nn::Sequential build_network(const ArchSpec& spec, int64_t num_classes, InputSha
     case Head::kSigmoid:
       net->push_back(nn::Sigmoid());
       break;
+    case Head::kSvm:
+      break;
   }
   return net;
 }
@@ -99,6 +159,8 @@ torch::Tensor head_loss(Head head, const torch::Tensor& outputs, const torch::Te
       return torch::nn::functional::cross_entropy(outputs, targets);
     case Head::kLogSoftmax:
       return torch::nll_loss(outputs, targets);
+    case Head::kSvm:
+      return torch::multi_margin_loss(outputs, targets);
     case Head::kSigmoid: {
       // Keras' (sparse) categorical cross-entropy on non-softmax outputs, as seed 003 trained:
       // outputs are divided by their sum and clipped to [1e-7, 1 - 1e-7] before the log.
@@ -115,6 +177,8 @@ torch::Tensor head_probabilities(Head head, const torch::Tensor& outputs) {
       return torch::softmax(outputs, 1);
     case Head::kLogSoftmax:
       return outputs.exp();
+    case Head::kSvm:  // scores are not probabilities; softmax ranks them the same and sums to 1
+      return torch::softmax(outputs, 1);
     case Head::kSigmoid:
       return outputs / outputs.sum(1, true).clamp_min(1e-12);
   }

@@ -13,6 +13,27 @@ namespace digitlab::models {
 torch::nn::Sequential build_network(const ArchSpec& spec, int64_t num_classes = 10,
                                     InputShape input = {});
 
+// k-nearest neighbours with L2 distance as a module, so it trains, saves, loads and evaluates like
+// a network: buffers hold the training set; forward returns log vote fractions (a softmax head).
+class KnnImpl : public torch::nn::Module {
+ public:
+  KnnImpl(int64_t k, int64_t num_classes, int64_t features);
+  // Stores uint8 images [N, ...] and int64 labels [N]; `scale`/`shift` map bytes to the inputs
+  // forward() will receive, so distances are measured in the same space.
+  void fit(const torch::Tensor& images_u8, const torch::Tensor& labels, double scale, double shift);
+  // x float [B, C, H, W] -> [B, num_classes] log vote fractions of the k nearest training images.
+  torch::Tensor forward(const torch::Tensor& x);
+
+ private:
+  int64_t k_, classes_;
+  torch::Tensor images_, labels_, affine_;  // buffers: saved in checkpoints
+  torch::Tensor points_, norms_;            // float copy of images_ and squared norms, on demand
+};
+TORCH_MODULE(Knn);
+
+// The Knn inside a network built from a knn<K> spec, or null.
+KnnImpl* find_knn(torch::nn::Sequential& net);
+
 // Mean loss of outputs against int64 class targets, as the head defines it.
 torch::Tensor head_loss(Head head, const torch::Tensor& outputs, const torch::Tensor& targets);
 

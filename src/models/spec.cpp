@@ -54,6 +54,8 @@ bool Layer::operator==(const Layer& o) const {
       return true;
     case LayerKind::kActivation:
       return activation == o.activation;
+    case LayerKind::kKnn:
+      return units == o.units;
   }
   return false;
 }
@@ -78,6 +80,8 @@ const char* head_name(Head h) {
       return "logsoftmax";
     case Head::kSigmoid:
       return "sigmoid";
+    case Head::kSvm:
+      return "svm";
   }
   return "?";
 }
@@ -99,17 +103,24 @@ ArchSpec parse_spec(const std::string& text) {
     const bool last = i + 1 == toks.size();
     if (t.empty()) fail(text, i, t, "empty token (two '-' in a row, or one at an end)");
     Layer l;
-    if (t == "softmax" || t == "logsoftmax" || (t == "sigmoid" && last && i > 0)) {
+    if (t == "softmax" || t == "logsoftmax" || t == "svm" || (t == "sigmoid" && last && i > 0)) {
       if (!last) fail(text, i, t, "an output head must be the last token");
       if (spec.layers.empty() || spec.layers.back().kind != LayerKind::kDense) {
         fail(text, i, t, "an output head must follow the dense output layer");
       }
       spec.head = t == "softmax"      ? Head::kSoftmax
                   : t == "logsoftmax" ? Head::kLogSoftmax
+                  : t == "svm"        ? Head::kSvm
                                       : Head::kSigmoid;
       continue;
     }
-    if (t == "relu" || t == "tanh" || t == "sigmoid") {
+    if (t.rfind("knn", 0) == 0) {
+      l.kind = LayerKind::kKnn;
+      if (!parse_count(t.substr(3), l.units) || l.units > 1000) {
+        fail(text, i, t, "k-nearest neighbours wants knn<K> with K from 1 to 1000");
+      }
+      if (toks.size() != 1) fail(text, i, t, "knn<K> must be the whole spec");
+    } else if (t == "relu" || t == "tanh" || t == "sigmoid") {
       l.kind = LayerKind::kActivation;
       l.activation = t == "relu"   ? Activation::kRelu
                      : t == "tanh" ? Activation::kTanh
@@ -157,11 +168,11 @@ ArchSpec parse_spec(const std::string& text) {
     } else {
       fail(text, i, t,
            "unknown token (expected C<filters>, P, <units>, D<rate>, BN, relu, tanh, sigmoid, "
-           "softmax, logsoftmax)");
+           "softmax, logsoftmax, svm, or knn<K> alone)");
     }
     spec.layers.push_back(l);
   }
-  if (spec.layers.empty() || spec.layers.back().kind != LayerKind::kDense) {
+  if (!spec.is_knn() && (spec.layers.empty() || spec.layers.back().kind != LayerKind::kDense)) {
     fail(text, toks.size() - 1, toks.back(), "the spec must end with a dense output layer");
   }
   return spec;
@@ -194,6 +205,9 @@ std::string to_string(const ArchSpec& spec) {
       case LayerKind::kActivation:
         add(activation_name(l.activation));
         break;
+      case LayerKind::kKnn:
+        add("knn" + std::to_string(l.units));
+        break;
     }
   }
   if (spec.head != Head::kSoftmax) add(head_name(spec.head));
@@ -205,6 +219,7 @@ int64_t count_parameters(const ArchSpec& spec, int64_t num_classes, InputShape i
   auto bad = [&](size_t i, const std::string& why) {
     throw core::UsageError("arch spec '" + text + "': layer " + std::to_string(i + 1) + ": " + why);
   };
+  if (spec.is_knn()) return 0;  // stores the training set, learns nothing
   int64_t c = in.channels, h = in.height, w = in.width;
   bool flat = false;
   int64_t features = 0;  // once flat
@@ -236,6 +251,7 @@ int64_t count_parameters(const ArchSpec& spec, int64_t num_classes, InputShape i
         break;
       case LayerKind::kDropout:
       case LayerKind::kActivation:
+      case LayerKind::kKnn:
         break;
     }
   }

@@ -9,8 +9,12 @@
 // The last layer is the output layer (dense, one unit per class, no activation). An optional final
 // token names the output head: softmax (default; cross-entropy on logits), logsoftmax (log-softmax
 // + NLL as in seed 002) or sigmoid (sigmoid outputs with Keras' categorical cross-entropy, which
-// renormalizes them to sum to 1, as in seed 003).
+// renormalizes them to sum to 1, as in seed 003) or svm (raw scores with the multi-class hinge
+// loss: a linear SVM when the network is one dense layer).
 // BN directly after a conv or dense layer goes before its activation; anything else stays in order.
+// A spec of the single token knn<K> (e.g. knn3) is not a network but k-nearest neighbours with L2
+// distance over the training images: "training" stores them, predictions are the votes of the K
+// nearest.
 #pragma once
 
 #include <cstdint>
@@ -19,9 +23,9 @@
 
 namespace digitlab::models {
 
-enum class LayerKind { kConv, kPool, kDense, kDropout, kBatchNorm, kActivation };
+enum class LayerKind { kConv, kPool, kDense, kDropout, kBatchNorm, kActivation, kKnn };
 enum class Activation { kRelu, kTanh, kSigmoid };
-enum class Head { kSoftmax, kLogSoftmax, kSigmoid };
+enum class Head { kSoftmax, kLogSoftmax, kSigmoid, kSvm };
 
 struct Layer {
   LayerKind kind = LayerKind::kDense;
@@ -36,6 +40,8 @@ struct Layer {
 struct ArchSpec {
   std::vector<Layer> layers;
   Head head = Head::kSoftmax;
+  // True for the k-nearest-neighbours pseudo-network (layers = {kKnn with units = K}).
+  bool is_knn() const { return layers.size() == 1 && layers[0].kind == LayerKind::kKnn; }
   bool operator==(const ArchSpec& o) const { return layers == o.layers && head == o.head; }
 };
 

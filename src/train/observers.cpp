@@ -63,8 +63,13 @@ void ConsoleProgress::on_batch_end(const BatchEnd& e) {
 
 void ConsoleProgress::on_epoch_end(const EpochEnd& e) {
   if (interactive_) std::printf("\r\033[K");
-  std::printf("epoch %d/%d  loss %.4f  acc %.2f%%", e.epoch, e.epochs, e.train_loss,
-              100 * e.train_acc);
+  if (std::isnan(e.train_loss)) {
+    std::printf("epoch %d/%d  (no training loss: the model stores the training set)", e.epoch,
+                e.epochs);
+  } else {
+    std::printf("epoch %d/%d  loss %.4f  acc %.2f%%", e.epoch, e.epochs, e.train_loss,
+                100 * e.train_acc);
+  }
   if (e.val_loss) std::printf("  val_loss %.4f  val_acc %.2f%%", *e.val_loss, 100 * *e.val_acc);
   std::printf("  %.1fs  %.0f img/s%s\n", e.seconds, e.images_per_second, e.improved ? "  *" : "");
   std::fflush(stdout);

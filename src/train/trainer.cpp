@@ -100,6 +100,7 @@ void resolve_model(TrainOptions& o) {
 TrainResult train(TrainOptions o, const std::vector<Observer*>& observers) {
   resolve_model(o);
   const models::ArchSpec spec = models::parse_spec(o.arch);
+  if (spec.is_knn()) o.epochs = 1;  // fitting k-nearest neighbours is storing the training set
   const data::DatasetInfo& info = data::find_dataset(o.dataset);
   const int64_t num_classes = int64_t(info.class_names.size());
   const int64_t parameters = models::count_parameters(spec, num_classes);
@@ -123,7 +124,9 @@ TrainResult train(TrainOptions o, const std::vector<Observer*>& observers) {
   const bool has_val = !parts.val.empty();
 
   torch::nn::Sequential net = models::build_network(spec, num_classes);
-  auto optimizer = make_optimizer(o, net);
+  models::KnnImpl* knn = models::find_knn(net);
+  std::unique_ptr<torch::optim::Optimizer> optimizer;
+  if (!knn) optimizer = make_optimizer(o, net);
 
   const std::string ckpt_dir = core::join_path(o.out_dir, "checkpoints");
   nlohmann::json config = {
@@ -178,8 +181,12 @@ TrainResult train(TrainOptions o, const std::vector<Observer*>& observers) {
     const auto t0 = Clock::now();
     double loss_sum = 0;
     int64_t correct = 0, seen = 0, b = 0;
-    loader.start_epoch(epoch);
-    while (auto batch = loader.next()) {
+    if (knn) {
+      knn->fit(train_set.images, train_set.labels, norm.scale(), norm.shift());
+      seen = n;
+    }
+    if (!knn) loader.start_epoch(epoch);
+    while (auto batch = knn ? std::nullopt : loader.next()) {
       lr = scheduled_lr(o, step++, total_steps);
       for (auto& group : optimizer->param_groups()) group.options().set_lr(lr);
       const torch::Tensor& x = batch->x;
@@ -210,8 +217,9 @@ TrainResult train(TrainOptions o, const std::vector<Observer*>& observers) {
     EpochEnd ee;
     ee.epoch = epoch;
     ee.epochs = o.epochs;
-    ee.train_loss = loss_sum / double(seen);
-    ee.train_acc = double(correct) / double(seen);
+    // k-nearest neighbours has no training loss; NaN is written as null in metrics.jsonl.
+    ee.train_loss = knn ? std::nan("") : loss_sum / double(seen);
+    ee.train_acc = knn ? std::nan("") : double(correct) / double(seen);
     ee.lr = lr;
     const double train_secs = seconds_since(t0);
     ee.images_per_second = double(seen) / std::max(train_secs, 1e-9);
