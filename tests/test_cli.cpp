@@ -211,6 +211,29 @@ TEST_F(Cli, AugmentedTrainingFromAConfigTable) {
   for (int c = 0; c < 10; ++c) EXPECT_EQ(j["per_class"][c]["support"], 10) << c;
 }
 
+TEST_F(Cli, ReproduceQuickWritesBothTables) {
+  const std::string out = runs_ / "repro";
+  Result r = digitlab("reproduce seed004 --quick --threads 2 --out " + out);
+  ASSERT_EQ(r.code, 0) << r.err;
+  auto j = nlohmann::json::parse(core::read_file(out + "/results.json"));
+  EXPECT_TRUE(j["quick"].get<bool>());
+  ASSERT_EQ(j["tables"].size(), 1u);
+  const auto& row = j["tables"][0]["rows"][0];
+  EXPECT_EQ(row["model"], "seed004-mlp");
+  EXPECT_EQ(row["parameters"], 109386);
+  EXPECT_TRUE(row["published_error"].is_null());  // seed 004 measured nothing
+  EXPECT_GE(row["error"].get<double>(), 0.0);
+  EXPECT_LE(row["error"].get<double>(), 100.0);
+  EXPECT_TRUE(core::file_exists(out + "/seed004/seed004-mlp/checkpoints/best.pt"));
+  const std::string md = core::read_file(out + "/results.md");
+  EXPECT_NE(md.find("| seed004-mlp | `128-64-10` | 109386 | — |"), std::string::npos) << md;
+  EXPECT_NE(md.find("Quick protocol"), std::string::npos);
+
+  Result bad = digitlab("reproduce seed009");
+  EXPECT_EQ(bad.code, 2);
+  EXPECT_NE(bad.err.find("unknown table 'seed009'"), std::string::npos);
+}
+
 TEST_F(Cli, MissingTargetsAndDataExitOne) {
   Result e = digitlab("evaluate " + (runs_ / "nothing-here"));
   EXPECT_EQ(e.code, 1);

@@ -15,6 +15,7 @@
 #include "data/preview.h"
 #include "data/store.h"
 #include "models/zoo.h"
+#include "reproduce/reproduce.h"
 #include "train/commands.h"
 
 namespace {
@@ -116,6 +117,18 @@ int run(int argc, char** argv) {
   bench_cmd->add_option("--batch-size", bench.batch_size, "batch size (default 64)");
   bench_cmd->add_flag("--json", bench.json, "one JSON document on stdout");
 
+  // reproduce
+  auto* repro_cmd = app.add_subcommand("reproduce", "re-run a study's result table");
+  digitlab::reproduce::ReproduceOptions repro;
+  repro_cmd
+      ->add_option("table", repro.table,
+                   "seed000, seed001-t1 ... seed001-t6, seed002, seed003, seed004 or all")
+      ->required();
+  repro_cmd->add_flag("--quick", repro.quick, "1 epoch on 3,000 images per row (a smoke test)");
+  repro_cmd->add_option("--out", repro.out, "output folder (default runs/reproduce-TABLE)");
+  repro_cmd->add_option("--threads", repro.threads, "compute threads, 0 = one per core");
+  repro_cmd->add_option("--seed", repro.seed, "random seed (default 42)");
+
   // train
   auto* train_cmd = app.add_subcommand("train", "train a model");
   std::map<std::string, std::string> train_values;
@@ -166,6 +179,10 @@ int run(int argc, char** argv) {
   if (*preview_cmd) {
     preview.data_root = root;
     return digitlab::data::preview_command(preview);
+  }
+  if (*repro_cmd) {
+    repro.data_root = root;
+    return digitlab::reproduce::reproduce_command(repro);
   }
   if (*bench_cmd) {
     bench.data_root = root;

@@ -1,0 +1,196 @@
+// Reproduction of the studies' tables.
+#include "reproduce/reproduce.h"
+
+#include <cmath>
+#include <cstdio>
+#include <ctime>
+#include <fstream>
+#include <thread>
+
+#include <torch/torch.h>
+#include <nlohmann/json.hpp>
+
+#include "core/error.h"
+#include "core/files.h"
+#include "core/terminal.h"
+#include "data/dataset.h"
+#include "models/spec.h"
+#include "models/zoo.h"
+#include "reproduce/studies.h"
+#include "train/checkpoint.h"
+#include "train/evaluate.h"
+#include "train/observers.h"
+#include "train/trainer.h"
+
+namespace digitlab::reproduce {
+namespace {
+
+constexpr int64_t kQuickImages = 3000;
+
+std::string fixed(double v, int digits) {
+  char buf[32];
+  std::snprintf(buf, sizeof(buf), "%.*f", digits, v);
+  return buf;
+}
+
+std::string machine_description() {
+  std::ifstream cpu("/proc/cpuinfo");
+  std::string line, model = "unknown CPU";
+  while (std::getline(cpu, line)) {
+    if (line.rfind("model name", 0) == 0) {
+      model = line.substr(line.find(':') + 2);
+      break;
+    }
+  }
+  return model + ", " + std::to_string(std::thread::hardware_concurrency()) + " cores, libtorch " +
+         TORCH_VERSION + " (CPU, fp32)";
+}
+
+train::TrainOptions row_options(const Table& t, const Row& r, const ReproduceOptions& o,
+                                const std::string& dir) {
+  const Protocol& p = t.protocol;
+  train::TrainOptions to;
+  to.model = r.model;
+  to.data_root = o.data_root;
+  to.optimizer = p.optimizer;
+  to.lr = p.lr;
+  to.momentum = p.momentum;
+  to.batch_size = p.batch_size;
+  to.epochs = r.epochs.value_or(p.epochs);
+  to.early_stopping.patience = r.patience.value_or(p.patience);
+  to.early_stopping.monitor = p.monitor;
+  to.val_split = p.val_split;
+  to.normalization = p.normalization;
+  to.augment = p.augment;
+  to.seed = o.seed;
+  to.threads = o.threads;
+  to.out_dir = core::join_path(core::join_path(dir, t.id), r.model);
+  to.overwrite = true;
+  if (o.quick) {
+    to.epochs = 1;
+    to.train_limit = kQuickImages;
+    to.val_split = std::min<int64_t>(to.val_split, 500);
+    to.early_stopping.patience = 0;
+  }
+  return to;
+}
+
+std::string markdown(const nlohmann::json& results) {
+  std::string md = "# Reproduction of the studies' result tables\n\n";
+  md += "Machine: " + results["machine"].get<std::string>() +
+        ". Date: " + results["date"].get<std::string>() + ". Seed " +
+        std::to_string(results["seed"].get<int64_t>()) + ".";
+  if (results["quick"].get<bool>()) {
+    md += " **Quick protocol** (1 epoch on " + std::to_string(kQuickImages) +
+          " training images per row): these figures check the machinery, not the studies.";
+  }
+  md +=
+      "\n\nError is the test-set error in percent; difference is ours minus published, in "
+      "percentage points (negative is better). ✓ marks a row within 0.3 points of the published "
+      "figure or better.\n";
+  for (const auto& t : results["tables"]) {
+    md += "\n## " + t["id"].get<std::string>() + ": " + t["title"].get<std::string>() + "\n\n";
+    md += t["protocol"].get<std::string>() + ".\n\n";
+    md +=
+        "| model | spec | parameters | published error | our error | difference | epochs | "
+        "training time |\n| --- | --- | ---: | ---: | ---: | ---: | ---: | ---: |\n";
+    std::string notes;
+    for (const auto& r : t["rows"]) {
+      const bool has_pub = !r["published_error"].is_null();
+      std::string diff = "n/a";
+      if (has_pub) {
+        const double d = r["difference"].get<double>();
+        diff = (d > 0 ? "+" : "") + fixed(d, 2) + (d <= 0.3 ? " ✓" : "");
+      }
+      md += "| " + r["model"].get<std::string>() + " | `" + r["spec"].get<std::string>() + "` | " +
+            std::to_string(r["parameters"].get<int64_t>()) + " | " +
+            (has_pub ? fixed(r["published_error"].get<double>(), 2) : std::string("—")) + " | " +
+            fixed(r["error"].get<double>(), 2) + " | " + diff + " | " +
+            std::to_string(r["epochs"].get<int>()) + " | " +
+            train::format_duration(r["train_seconds"].get<double>()) + " |\n";
+      if (!r["note"].get<std::string>().empty()) {
+        notes += "- " + r["model"].get<std::string>() + ": " + r["note"].get<std::string>() + "\n";
+      }
+    }
+    if (!notes.empty()) md += "\n" + notes;
+  }
+  return md;
+}
+
+}  // namespace
+
+int reproduce_command(const ReproduceOptions& o) {
+  std::vector<const Table*> selected;
+  if (o.table == "all") {
+    for (const auto& t : tables()) selected.push_back(&t);
+  } else {
+    selected.push_back(&find_table(o.table));
+  }
+  const std::string dir =
+      o.out.empty() ? "runs/reproduce-" + o.table + (o.quick ? "-quick" : "") : o.out;
+  core::make_dirs(dir);
+
+  const auto& info = data::find_dataset("mnist");
+  const data::TensorSplit test =
+      data::to_tensors(data::load_raw_split(o.data_root, info, data::Split::kTest));
+
+  char date[32];
+  std::time_t now = std::time(nullptr);
+  std::strftime(date, sizeof(date), "%Y-%m-%d", std::localtime(&now));
+  nlohmann::json results = {{"machine", machine_description()},
+                            {"date", date},
+                            {"quick", o.quick},
+                            {"seed", o.seed},
+                            {"tables", nlohmann::json::array()}};
+  train::ConsoleProgress progress(core::stdout_is_terminal());
+  for (const Table* t : selected) {
+    results["tables"].push_back({{"id", t->id},
+                                 {"title", t->title},
+                                 {"protocol", t->protocol.note},
+                                 {"rows", nlohmann::json::array()}});
+    for (const Row& r : t->rows) {
+      std::printf("\n== %s: %s\n", t->id.c_str(), r.model.c_str());
+      const train::TrainOptions to = row_options(*t, r, o, dir);
+      train::TrainResult tr;
+      train::MetricsLog log(core::join_path(to.out_dir, "metrics.jsonl"));
+      try {
+        tr = train::train(to, {&progress, &log});
+      } catch (const c10::Error& e) {
+        throw core::RuntimeError(r.model + ": training failed (" +
+                                 core::one_line(e.what_without_backtrace()) + ")");
+      }
+      train::LoadedCheckpoint ck = train::load_checkpoint(tr.run_dir);
+      const auto p = train::predict_split(ck.net, ck.spec.head, test.images, test.labels,
+                                          ck.meta.normalization);
+      double seconds = 0;
+      for (const auto& e : tr.history) seconds += e.seconds;
+      const double error = 100.0 * (1.0 - p.accuracy);
+      nlohmann::json row = {{"model", r.model},
+                            {"spec", ck.meta.spec},
+                            {"parameters", ck.meta.parameters},
+                            {"published_error", nullptr},
+                            {"error", error},
+                            {"difference", nullptr},
+                            {"test_loss", p.loss},
+                            {"epochs", int(tr.history.size())},
+                            {"best_epoch", tr.best_epoch},
+                            {"train_seconds", seconds},
+                            {"run_dir", tr.run_dir},
+                            {"note", r.note}};
+      if (r.published_error) {
+        row["published_error"] = *r.published_error;
+        row["difference"] = error - *r.published_error;
+      }
+      std::printf(
+          "%s: test error %.2f%%%s\n", r.model.c_str(), error,
+          r.published_error ? (" (published " + fixed(*r.published_error, 2) + "%)").c_str() : "");
+      results["tables"].back()["rows"].push_back(row);
+      core::write_file_atomic(core::join_path(dir, "results.json"), results.dump(2) + "\n");
+      core::write_file_atomic(core::join_path(dir, "results.md"), markdown(results));
+    }
+  }
+  std::printf("\nwrote %s/results.md and results.json\n", dir.c_str());
+  return 0;
+}
+
+}  // namespace digitlab::reproduce
