@@ -69,6 +69,10 @@ TEST(Augment, ParsesEveryKeyAndThePreset) {
   EXPECT_FALSE(parse_augment("none").enabled());
   EXPECT_FALSE(parse_augment("").enabled());
   EXPECT_FALSE(parse_augment("rotate=0,translate=0,scale=1:1,elastic=0,erase=0").enabled());
+  // Values print with as many digits as they need to read back exactly.
+  AugmentSpec precise = parse_augment("scale=0.9999999:1,rotate=0.123456789");
+  EXPECT_EQ(parse_augment(to_string(precise)), precise);
+  EXPECT_TRUE(parse_augment(to_string(precise)).enabled());
   for (const std::string t :
        {"rotate=10,scale=0.7:1,ratio=0.9:1.1,translate=0.1", "elastic=34:4,erase=0.25", "none"}) {
     EXPECT_EQ(to_string(parse_augment(t)), t);
@@ -174,6 +178,16 @@ TEST(Augment, ResizedCropMagnifiesWithinItsScale) {
     largest = std::max(largest, ratio);
   }
   EXPECT_GT(largest, 1.3);
+}
+
+TEST(Augment, CropFallsBackToACentreCropWithinTheRatioRange) {
+  // A whole-image crop at aspect ratio 2 to 3 never fits a 28x28 image, so torchvision falls back
+  // to the centre 28x14 band (ratio 2), stretched to 28x28.
+  const AugmentSpec s = parse_augment("scale=1:1,ratio=2:3");
+  EXPECT_EQ(moments(augmented(square(12, 0, 4), s, 1)).mass, 0.0);  // rows 0-3: cut off
+  Moments m = moments(augmented(square(12, 12, 4), s, 1));          // rows 12-15: kept, doubled
+  EXPECT_NEAR(m.mass / (16 * 255.0), 2.0, 0.1);
+  EXPECT_NEAR(m.y, 13.5, 0.6);
 }
 
 TEST(Augment, ErasingBlanksOneRectangleOfTwoToThirtyThreePercent) {

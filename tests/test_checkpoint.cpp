@@ -72,6 +72,16 @@ TEST(Checkpoint, KnnStoresItsTrainingSet) {
   EXPECT_TRUE(torch::equal(ck.net->forward(x).argmax(1), labels.narrow(0, 0, 20)));
 }
 
+TEST(Checkpoint, KnnLabelsOutsideTheClassesAreRefused) {
+  TempDir dir;
+  auto knn = models::build_network(models::parse_spec("knn1"));
+  models::find_knn(knn)->fit(torch::zeros({4, 28, 28}, torch::kUInt8),
+                             torch::tensor({0, 1, 12, 3}, torch::kInt64), 1.0, 0.0);
+  save_checkpoint(dir / "knn.pt", knn, meta_for("knn1"));
+  EXPECT_NE(expect_refused(dir / "knn.pt").find("stored labels fall outside the 10 classes"),
+            std::string::npos);
+}
+
 TEST(Checkpoint, RunDirectoryResolvesToBestOrLast) {
   TempDir dir;
   core::make_dirs(dir / "checkpoints");
@@ -82,6 +92,11 @@ TEST(Checkpoint, RunDirectoryResolvesToBestOrLast) {
                           R"({"options": {"early_stopping": {"restore_best": false}}})");
   save_checkpoint(dir / "checkpoints/last.pt", net, meta_for("10"));
   EXPECT_EQ(resolve_checkpoint_path(dir.path()), dir / "checkpoints/last.pt");
+  // A config.json of another shape costs only that choice: best.pt again.
+  core::write_file_atomic(dir / "config.json", R"({"options": {"early_stopping": [1, 2]}})");
+  EXPECT_EQ(resolve_checkpoint_path(dir.path()), dir / "checkpoints/best.pt");
+  core::write_file_atomic(dir / "config.json", R"({"options": 7})");
+  EXPECT_EQ(resolve_checkpoint_path(dir.path()), dir / "checkpoints/best.pt");
   TempDir empty;
   EXPECT_THROW(resolve_checkpoint_path(empty.path()), core::RuntimeError);
 }

@@ -107,6 +107,19 @@ TEST_F(Cli, TrainThenEvaluateWritesTheRunDirectory) {
   EXPECT_EQ(text.code, 0);
   EXPECT_NE(text.out.find("test accuracy: "), std::string::npos);
 
+  // Options that fail once the data is read leave the existing run as it was.
+  Result bad_split = digitlab("train --overwrite --val-split 100000 --out " + out);
+  EXPECT_EQ(bad_split.code, 2);
+  EXPECT_TRUE(core::file_exists(out + "/checkpoints/best.pt"));
+  EXPECT_EQ(count_lines(core::read_file(out + "/metrics.jsonl")), 2u);
+  Result tiny =
+      digitlab("train --train-limit 120 --val-split 100 --batch-size 64 --drop-last --out " +
+               (runs_ / "tiny"));
+  EXPECT_EQ(tiny.code, 2);
+  EXPECT_NE(tiny.err.find("--drop-last: the 20 training images do not fill one batch of 64"),
+            std::string::npos)
+      << tiny.err;
+
   // The same directory again needs --overwrite.
   Result again = digitlab("train --epochs 1 --out " + out);
   EXPECT_EQ(again.code, 2);

@@ -1,6 +1,9 @@
 // Torch-free parts of training: confusion-matrix metrics, early stopping, option validation.
 #include <gtest/gtest.h>
 
+#include <cmath>
+#include <limits>
+
 #include "core/error.h"
 #include "train/early_stopping.h"
 #include "train/metrics.h"
@@ -47,6 +50,16 @@ TEST(EarlyStopping, PatienceOnLoss) {
   EXPECT_TRUE(es.should_stop());
   EXPECT_EQ(es.best_epoch(), 2);
   EXPECT_DOUBLE_EQ(es.best_value(), 0.4);
+}
+
+TEST(EarlyStopping, ADivergedEpochIsNeverTheBest) {
+  EarlyStoppingOptions o;
+  o.patience = 2;
+  EarlyStopping es(o);
+  EXPECT_FALSE(es.update(1, std::nan("")));
+  EXPECT_TRUE(es.update(2, 0.5));  // the first finite value is the first best
+  EXPECT_FALSE(es.update(3, std::numeric_limits<double>::infinity()));
+  EXPECT_EQ(es.best_epoch(), 2);
 }
 
 TEST(EarlyStopping, MinDeltaAndAccuracy) {

@@ -52,7 +52,6 @@ const std::vector<TrainFlag> kTrainFlags = {
      "training augmentation, e.g. seed002 or rotate=10,scale=0.7:1,ratio=0.9:1.1,"
      "translate=0.1,elastic=34:4,erase=0.5 (default none)"},
     {"workers", "loader threads preparing batches ahead of the step (default 1)"},
-    {"drop_last", "drop the last partial batch of each epoch (default false)"},
     {"normalization", "standard, unit or none (default standard)"},
     {"seed", "random seed for initialization, split and shuffling (default 42)"},
     {"threads", "compute threads, 0 = one per core (default 0)"},
@@ -137,10 +136,11 @@ int run(int argc, char** argv) {
     train_opts[f.key] = train_cmd->add_option(flag_name(f.key), train_values[f.key], f.help);
   }
   std::string config_path;
-  bool overwrite = false;
+  bool overwrite = false, drop_last = false;
   train_cmd->add_option("--config", config_path,
                         "TOML or JSON file of options (flag names, _ for -)");
   train_cmd->add_flag("--overwrite", overwrite, "replace an existing run in --out");
+  train_cmd->add_flag("--drop-last", drop_last, "drop the last partial batch of each epoch");
 
   // evaluate
   auto* eval_cmd = app.add_subcommand("evaluate", "evaluate a trained model");
@@ -205,6 +205,7 @@ int run(int argc, char** argv) {
       if (opt->count() > 0) s.set(key, train_values[key], Source::kFlag);
     }
     if (overwrite) s.set("overwrite", "true", Source::kFlag);
+    if (drop_last) s.set("drop_last", "true", Source::kFlag);
     s.set("data_root", root, Source::kFlag);
     auto options = digitlab::train::train_options_from(s);
     options.argv.assign(argv, argv + argc);

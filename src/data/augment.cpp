@@ -35,10 +35,15 @@ void range(const std::string& key, const std::string& value, const std::string& 
   if (!(lo > min && lo <= hi && hi <= max)) bad(key, "'" + value + "' is out of range", allowed);
 }
 
+// The shortest decimal that reads back as exactly `v`, so to_string round-trips.
 std::string fmt(double v) {
-  std::ostringstream os;
-  os << v;
-  return os.str();
+  for (int digits = 6; digits <= 17; ++digits) {
+    std::ostringstream os;
+    os.precision(digits);
+    os << v;
+    if (std::strtod(os.str().c_str(), nullptr) == v) return os.str();
+  }
+  return std::to_string(v);
 }
 
 }  // namespace
@@ -116,7 +121,7 @@ std::string to_string(const AugmentSpec& s) {
   if (s.translate > 0) items.push_back("translate=" + fmt(s.translate));
   if (s.elastic_alpha > 0) {
     items.push_back("elastic=" + fmt(s.elastic_alpha) + ":" + fmt(s.elastic_sigma));
-  }
+  }  // with alpha 0 the field is off and its sigma means nothing
   if (s.erase > 0) items.push_back("erase=" + fmt(s.erase));
   if (items.empty()) return "none";
   std::string out;
@@ -223,8 +228,13 @@ void augment_image(const uint8_t* src, float* dst, int h, int w, const AugmentSp
   Affine map;  // output -> source, built from the last step backwards
   if (s.rotate > 0) map = rotation_inverse(rng.uniform(-s.rotate, s.rotate), h, w);
   if (s.scale_lo < 1 || s.ratio_lo != 1 || s.ratio_hi != 1) {
-    // torchvision's RandomResizedCrop: up to 10 tries for a box that fits, else the whole image.
-    double cw = w, ch = h, left = 0, top = 0;
+    // torchvision's RandomResizedCrop: up to 10 tries for a box that fits; else a centre crop of
+    // the whole image clamped to the ratio range.
+    const double in_ratio = double(w) / double(h);
+    double cw = w, ch = h;
+    if (in_ratio < s.ratio_lo) ch = std::round(cw / s.ratio_lo);
+    if (in_ratio > s.ratio_hi) cw = std::round(ch * s.ratio_hi);
+    double left = std::floor((w - cw) / 2), top = std::floor((h - ch) / 2);
     for (int attempt = 0; attempt < 10; ++attempt) {
       const double area = double(h * w) * rng.uniform(s.scale_lo, s.scale_hi);
       const double ratio = std::exp(rng.uniform(std::log(s.ratio_lo), std::log(s.ratio_hi)));

@@ -11,6 +11,7 @@ Loader::Loader(const TensorSplit& split, LoaderOptions options)
   h_ = split_.images.size(1);
   w_ = split_.images.size(2);
   batches_ = o_.drop_last ? n_ / o_.batch_size : (n_ + o_.batch_size - 1) / o_.batch_size;
+  o_.prefetch = std::max(1, o_.prefetch);
   for (int i = 0; i < o_.workers; ++i) threads_.emplace_back([this] { work(); });
 }
 
@@ -77,10 +78,17 @@ void Loader::work() {
     ++in_flight_;
     const std::vector<int64_t>& order = order_;  // not replaced while in_flight_ > 0
     lock.unlock();
-    Batch b = make(k, epoch, order);
+    Batch b;
+    std::exception_ptr error;
+    try {
+      b = make(k, epoch, order);
+    } catch (...) {
+      error = std::current_exception();
+    }
     lock.lock();
     --in_flight_;
-    if (epoch == epoch_) ready_.emplace(k, std::move(b));
+    if (error && !error_) error_ = error;
+    if (!error && epoch == epoch_) ready_.emplace(k, std::move(b));
     ready_cv_.notify_all();
   }
 }
@@ -93,7 +101,8 @@ std::optional<Batch> Loader::next() {
     ++next_take_;
     return make(k, epoch_, order_);
   }
-  ready_cv_.wait(lock, [&] { return ready_.count(k) > 0; });
+  ready_cv_.wait(lock, [&] { return error_ || ready_.count(k) > 0; });
+  if (error_) std::rethrow_exception(error_);
   Batch b = std::move(ready_.at(k));
   ready_.erase(k);
   ++next_take_;

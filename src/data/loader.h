@@ -6,6 +6,7 @@
 
 #include <condition_variable>
 #include <cstdint>
+#include <exception>
 #include <map>
 #include <mutex>
 #include <optional>
@@ -68,6 +69,7 @@ class Loader {
   int64_t epoch_ = -1;
   int64_t next_make_ = 0, next_take_ = 0, in_flight_ = 0;
   std::map<int64_t, Batch> ready_;
+  std::exception_ptr error_;  // the first exception a worker met, rethrown by next()
   bool stop_ = false;
   std::vector<std::thread> threads_;
 };

@@ -50,10 +50,17 @@ std::vector<ZooEntry> seed001_models() {
   auto add = [&](const std::string& name, const std::string& spec, const std::string& what) {
     out.push_back({"seed001-" + name, spec, "seed 001", what});
   };
+  // Dropout 0.2 reproduces the 64- and 128-unit rows, but on 16 units it costs 2.4 points where
+  // the study lost 0.76 (measured: 7.14% vs 5.77% published); 0.05 reproduces it (5.16%).
   for (int h : {16, 64, 128}) {
     const std::string n = std::to_string(h);
+    const std::string rate = h == 16 ? "0.05" : "0.2";
     add("mlp" + n, n + "-10", "Table 1: 784-" + n + "-10");
-    add("mlp" + n + "-dropout", n + "-D0.2-10", "Table 1: 784-" + n + "-10 with dropout 0.2");
+    add("mlp" + n + "-dropout", n + "-D" + rate + "-10",
+        "Table 1: 784-" + n + "-10 with dropout " + rate +
+            (h == 16 ? " (the study states no rate; 0.2 costs this small net 2.4 points where the "
+                       "study lost 0.76, 0.05 reproduces its figure)"
+                     : std::string()));
   }
   add("mlp16-16", "16-16-10", "Table 2: 784-16-16-10");
   add("mlp64-16", "64-16-10", "Table 2: 784-64-16-10");

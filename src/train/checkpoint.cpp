@@ -61,10 +61,14 @@ std::string resolve_checkpoint_path(const std::string& target) {
     std::string name = "checkpoints/best.pt";
     const std::string config = core::join_path(target, "config.json");
     if (core::file_exists(config)) {
+      // An unreadable or odd config.json only loses this choice: best.pt is the default.
       auto j = nlohmann::json::parse(core::read_file(config), nullptr, false);
-      if (!j.is_discarded() && j.contains("options") &&
-          !j["options"].value("/early_stopping/restore_best"_json_pointer, true)) {
-        name = "checkpoints/last.pt";
+      try {
+        if (!j.is_discarded() && j.contains("options") && j["options"].is_object() &&
+            !j["options"].value("/early_stopping/restore_best"_json_pointer, true)) {
+          name = "checkpoints/last.pt";
+        }
+      } catch (const nlohmann::json::exception&) {
       }
     }
     const std::string path = core::join_path(target, name);
@@ -84,7 +88,7 @@ LoadedCheckpoint load_checkpoint(const std::string& target) {
   torch::serialize::InputArchive archive;
   try {
     archive.load_from(path);
-  } catch (const c10::Error& e) {
+  } catch (const std::exception& e) {  // c10::Error, or TorchScript's own errors for odd archives
     throw RuntimeError(path + ": not a readable checkpoint (truncated or not a torch archive)");
   }
   c10::IValue meta_value;
@@ -115,15 +119,22 @@ LoadedCheckpoint load_checkpoint(const std::string& target) {
   } catch (const core::Error& e) {
     throw RuntimeError(path + ": " + e.what());
   }
-  // InputArchive::read replaces a tensor of another shape instead of failing, so record the
-  // shapes the spec implies and compare after loading.
-  std::vector<std::pair<std::string, std::vector<int64_t>>> expected;
+  // InputArchive::read replaces a tensor of another shape or type instead of failing, so record
+  // what the spec implies and compare after loading. A tensor the spec leaves empty (the training
+  // set a knn<K> stores) may hold any number of rows.
+  struct Expected {
+    std::string name;
+    std::vector<int64_t> shape;
+    c10::ScalarType dtype;
+    bool any_rows;
+  };
+  std::vector<Expected> expected;
   for (const auto& p : out.net->named_parameters()) {
-    expected.emplace_back(p.key(), p.value().sizes().vec());
+    expected.push_back({p.key(), p.value().sizes().vec(), p.value().scalar_type(), false});
   }
-  // A tensor the spec leaves empty (the training set a knn<K> stores) may hold any size.
   for (const auto& b : out.net->named_buffers()) {
-    if (b.value().numel() > 0) expected.emplace_back(b.key(), b.value().sizes().vec());
+    expected.push_back(
+        {b.key(), b.value().sizes().vec(), b.value().scalar_type(), b.value().numel() == 0});
   }
   try {
     torch::serialize::InputArchive model_archive;
@@ -131,19 +142,37 @@ LoadedCheckpoint load_checkpoint(const std::string& target) {
     out.net->load(model_archive);
     auto params = out.net->named_parameters();
     auto buffers = out.net->named_buffers();
-    for (const auto& [name, shape] : expected) {
-      const torch::Tensor* t = params.find(name);
-      if (!t) t = buffers.find(name);
-      if (!t || t->sizes().vec() != shape) {
+    int64_t rows = -1;  // the stored training set's size, which every any_rows tensor shares
+    for (const auto& e : expected) {
+      const torch::Tensor* t = params.find(e.name);
+      if (!t) t = buffers.find(e.name);
+      std::vector<int64_t> have = t ? t->sizes().vec() : std::vector<int64_t>{};
+      if (t && e.any_rows && !have.empty() && have.size() == e.shape.size()) {
+        if (rows < 0) rows = have[0];
+        if (have[0] == rows) have[0] = e.shape[0];
+      }
+      if (!t || have != e.shape || t->scalar_type() != e.dtype) {
         throw RuntimeError(path + ": weights do not match architecture '" + out.meta.spec +
-                           "' (tensor " + name + " has shape " +
-                           (t ? c10::str(t->sizes()) : std::string("none")) + ", expected " +
-                           c10::str(c10::IntArrayRef(shape)) + ")");
+                           "' (tensor " + e.name + " is " +
+                           (t ? c10::str(t->scalar_type(), t->sizes()) : std::string("missing")) +
+                           ", expected " + c10::str(e.dtype, c10::IntArrayRef(e.shape)) + ")");
       }
     }
-  } catch (const c10::Error& e) {
+    if (models::find_knn(out.net)) {
+      const torch::Tensor* labels = buffers.find("0.labels");
+      const int64_t classes = int64_t(out.meta.class_names.size());
+      if (labels && labels->numel() > 0 &&
+          (labels->min().item<int64_t>() < 0 || labels->max().item<int64_t>() >= classes)) {
+        throw RuntimeError(path + ": stored labels fall outside the " + std::to_string(classes) +
+                           " classes");
+      }
+    }
+  } catch (const core::Error&) {
+    throw;
+  } catch (const std::exception& e) {
+    const auto* c10e = dynamic_cast<const c10::Error*>(&e);
     throw RuntimeError(path + ": weights do not match architecture '" + out.meta.spec + "' (" +
-                       core::one_line(e.what_without_backtrace()) + ")");
+                       core::one_line(c10e ? c10e->what_without_backtrace() : e.what()) + ")");
   }
   out.net->eval();
   return out;

@@ -1,6 +1,8 @@
 // Early stopping state machine.
 #include "train/early_stopping.h"
 
+#include <cmath>
+
 namespace digitlab::train {
 
 EarlyStopping::EarlyStopping(const EarlyStoppingOptions& options)
@@ -8,7 +10,10 @@ EarlyStopping::EarlyStopping(const EarlyStoppingOptions& options)
 
 bool EarlyStopping::update(int epoch, double value) {
   const double d = options_.min_delta;
-  const bool better = !has_best_ || (maximize_ ? value - d > best_ : value + d < best_);
+  // A diverged epoch (NaN or infinite loss) never becomes the best, as in Keras, whose best starts
+  // at +-infinity.
+  const bool better =
+      std::isfinite(value) && (!has_best_ || (maximize_ ? value - d > best_ : value + d < best_));
   if (better) {
     has_best_ = true;
     best_ = value;

@@ -11,8 +11,8 @@ class EarlyStopping {
  public:
   explicit EarlyStopping(const EarlyStoppingOptions& options);
 
-  // Records the metric of `epoch`. Returns true when it is a new best: it beats the best so far by
-  // more than min_delta (the first value always does).
+  // Records the metric of `epoch`. Returns true when it is a new best: a finite value that beats
+  // the best so far by more than min_delta (the first finite value always does).
   bool update(int epoch, double value);
   // True once `patience` epochs in a row brought no improvement (never when patience is 0).
   bool should_stop() const;

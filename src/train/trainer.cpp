@@ -64,19 +64,27 @@ std::string default_run_dir(const std::string& model) {
   return "runs/" + model + "-" + buf;
 }
 
-// Creates the run directory, refusing to mix a new run into an old one.
-void prepare_run_dir(const TrainOptions& o) {
-  const std::string ckpt = core::join_path(o.out_dir, "checkpoints");
-  bool used = false;
+// True when the directory holds files of an earlier run.
+bool holds_run(const std::string& dir) {
   for (const char* f :
        {"config.json", "metrics.jsonl", "checkpoints/best.pt", "checkpoints/last.pt"}) {
-    used = used || core::file_exists(core::join_path(o.out_dir, f));
+    if (core::file_exists(core::join_path(dir, f))) return true;
   }
-  if (used && !o.overwrite) {
+  return false;
+}
+
+// Refuses, before any work, to mix a new run into an old one.
+void check_run_dir(const TrainOptions& o) {
+  if (!o.overwrite && holds_run(o.out_dir)) {
     throw core::UsageError("--out: " + o.out_dir +
                            " already holds a run; choose another directory or pass --overwrite");
   }
-  core::make_dirs(ckpt);
+}
+
+// Creates the run directory, clearing an earlier run's files (check_run_dir allowed it).
+void prepare_run_dir(const TrainOptions& o) {
+  const bool used = holds_run(o.out_dir);
+  core::make_dirs(core::join_path(o.out_dir, "checkpoints"));
   if (used) {
     for (const char* f : {"checkpoints/best.pt", "checkpoints/last.pt", "metrics.jsonl"}) {
       std::remove(core::join_path(o.out_dir, f).c_str());
@@ -104,13 +112,12 @@ TrainResult train(TrainOptions o, const std::vector<Observer*>& observers) {
   const data::DatasetInfo& info = data::find_dataset(o.dataset);
   const int64_t num_classes = int64_t(info.class_names.size());
   const int64_t parameters = models::count_parameters(spec, num_classes);
+  check_run_dir(o);
   const int threads = configure_threads(o.threads);
   torch::manual_seed(o.seed);
 
   // Data: the whole training split as uint8, partitioned once; batches are gathered per step.
-  // Read before the run directory is made, so bad data leaves nothing behind.
   const data::RawSplit raw = data::load_raw_split(o.data_root, info, data::Split::kTrain);
-  prepare_run_dir(o);
   const data::TensorSplit all = data::to_tensors(raw, o.train_limit);
   const data::Normalization norm = data::make_normalization(o.normalization, all.images);
   const data::TrainValIndices parts =
@@ -122,6 +129,12 @@ TrainResult train(TrainOptions o, const std::vector<Observer*>& observers) {
   const data::TensorSplit val_set =
       parts.val.empty() ? data::TensorSplit{} : data::subset(all, as_index(parts.val));
   const bool has_val = !parts.val.empty();
+  if (!spec.is_knn() && o.drop_last && int64_t(parts.train.size()) < o.batch_size) {
+    throw core::UsageError("--drop-last: the " + std::to_string(parts.train.size()) +
+                           " training images do not fill one batch of " +
+                           std::to_string(o.batch_size));
+  }
+  prepare_run_dir(o);  // only now: bad data or options leave an existing run untouched
 
   torch::nn::Sequential net = models::build_network(spec, num_classes);
   models::KnnImpl* knn = models::find_knn(net);
@@ -145,11 +158,11 @@ TrainResult train(TrainOptions o, const std::vector<Observer*>& observers) {
 
   CheckpointMeta meta;
   meta.model = o.model;
-  meta.spec = models::to_string(spec);
+  meta.spec = config["spec"];
   meta.dataset = info.name;
   meta.class_names = info.class_names;
   meta.normalization = norm;
-  meta.options = to_json(o);
+  meta.options = config["options"];
   meta.parameters = parameters;
 
   data::LoaderOptions loader_options;
@@ -184,8 +197,9 @@ TrainResult train(TrainOptions o, const std::vector<Observer*>& observers) {
     if (knn) {
       knn->fit(train_set.images, train_set.labels, norm.scale(), norm.shift());
       seen = n;
+    } else {
+      loader.start_epoch(epoch);
     }
-    if (!knn) loader.start_epoch(epoch);
     while (auto batch = knn ? std::nullopt : loader.next()) {
       lr = scheduled_lr(o, step++, total_steps);
       for (auto& group : optimizer->param_groups()) group.options().set_lr(lr);
