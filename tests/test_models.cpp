@@ -22,20 +22,46 @@ TEST(Shape, EveryZooModel) {
   // LeNet-5 156 + 2,416 + 48,120 + 10,164 + 850; the deep CNN 320 + 9,248 + 18,496 + 36,928 +
   // 803,072 + 32,896 + 8,256 + 650 (seed 001: "over 900,000"); 784-1500-1000-500-10
   // 1,177,500 + 1,501,000 + 500,500 + 5,010; 32-P-32-10 320 + 200,736 + 330.
-  const std::map<std::string, int64_t> pinned = {{"seed002-cnn", 421642},
-                                                 {"seed000-cnn", 225034},
-                                                 {"seed000-cnn-dropout", 225034},
-                                                 {"seed003-mlp", 79510},
-                                                 {"seed004-mlp", 109386},
-                                                 {"logreg", 7850},
-                                                 {"linear-svm", 7850},
-                                                 {"seed001-mlp16", 12730},
-                                                 {"seed001-mlp1500-1000-500", 3184010},
-                                                 {"seed001-mlp1500-1000-500-d0.5", 3184010},
-                                                 {"seed001-c32-p-32", 201386},
-                                                 {"seed001-lenet5", 61706},
-                                                 {"seed001-deep", 909866},
-                                                 {"seed001-deep-dropout", 909866}};
+  // Every zoo model, pinned (the printed `digitlab models` list, hand-checked where noted above).
+  const std::map<std::string, int64_t> pinned = {
+      {"seed002-cnn", 421642},
+      {"seed000-cnn", 225034},
+      {"seed000-cnn-dropout", 225034},
+      {"seed003-mlp", 79510},
+      {"seed004-mlp", 109386},
+      {"knn3", 0},
+      {"logreg", 7850},
+      {"linear-svm", 7850},
+      {"seed001-mlp16", 12730},
+      {"seed001-mlp16-dropout", 12730},
+      {"seed001-mlp64", 50890},
+      {"seed001-mlp64-dropout", 50890},
+      {"seed001-mlp128", 101770},
+      {"seed001-mlp128-dropout", 101770},
+      {"seed001-mlp16-16", 13002},
+      {"seed001-mlp64-16", 51450},
+      {"seed001-mlp64-64", 55050},
+      {"seed001-mlp1000-500", 1290510},
+      {"seed001-mlp1500-1000-500", 3184010},
+      {"seed001-mlp1500-1000-500-d0.15", 3184010},
+      {"seed001-mlp1500-1000-500-d0.2", 3184010},
+      {"seed001-mlp1500-1000-500-d0.25", 3184010},
+      {"seed001-mlp1500-1000-500-d0.5", 3184010},
+      {"seed001-c32-p-32", 201386},
+      {"seed001-c32-p-32-dropout", 201386},
+      {"seed001-c32-p-100-50", 633180},
+      {"seed001-c32-p-100-50-dropout", 633180},
+      {"seed001-c32-p-150-100-50", 961930},
+      {"seed001-c32-p-150-100-50-dropout", 961930},
+      {"seed001-c32-p-c32-p-100-50", 172028},
+      {"seed001-c32-p-c32-p-100-50-dropout", 172028},
+      {"seed001-c32-p-c32-p-1000-500", 2084078},
+      {"seed001-c32-p-c32-p-1000-500-dropout", 2084078},
+      {"seed001-lenet5", 61706},
+      {"seed001-lenet5-dropout", 61706},
+      {"seed001-deep", 909866},
+      {"seed001-deep-dropout", 909866}};
+  EXPECT_EQ(pinned.size(), zoo().size());
   for (const auto& [name, count] : pinned) EXPECT_NO_THROW(find_model(name)) << name;
   torch::manual_seed(0);
   for (const auto& e : zoo()) {
@@ -46,7 +72,8 @@ TEST(Shape, EveryZooModel) {
     auto y = net->forward(torch::randn({3, 1, 28, 28}));
     EXPECT_EQ(y.sizes(), (std::vector<int64_t>{3, 10}));
     EXPECT_EQ(trainable(net), count_parameters(spec));
-    if (pinned.count(e.name)) EXPECT_EQ(trainable(net), pinned.at(e.name));
+    ASSERT_EQ(pinned.count(e.name), 1u);
+    EXPECT_EQ(trainable(net), pinned.at(e.name));
     auto p = head_probabilities(spec.head, y);
     EXPECT_TRUE(torch::allclose(p.sum(1), torch::ones({3}), 1e-5, 1e-5));
     EXPECT_TRUE((p >= 0).all().item<bool>());
