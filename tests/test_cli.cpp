@@ -51,7 +51,8 @@ class Cli : public ::testing::Test {
 
 TEST_F(Cli, TrainThenEvaluateWritesTheRunDirectory) {
   const std::string out = runs_ / "r1";
-  Result t = digitlab("train --epochs 2 --val-split 100 --batch-size 32 --threads 2 --out " + out);
+  Result t = digitlab(
+      "train --epochs 2 --val-split 100 --batch-size 32 --threads 2 --test-every 2 --out " + out);
   ASSERT_EQ(t.code, 0) << t.err;
   EXPECT_NE(t.out.find("epoch 2/2"), std::string::npos) << t.out;
   // Not a terminal: one line per epoch, no carriage-return redraws.
@@ -72,7 +73,10 @@ TEST_F(Cli, TrainThenEvaluateWritesTheRunDirectory) {
          {"train_loss", "train_acc", "val_loss", "val_acc", "lr", "seconds", "images_per_second"}) {
       EXPECT_TRUE(j.contains(k) && j[k].is_number()) << k;
     }
+    // --test-every 2: the test split is measured on epoch 2 only.
+    EXPECT_EQ(j.contains("test_acc"), epoch == 2) << line;
   }
+  EXPECT_NE(t.out.find("test_acc "), std::string::npos) << t.out;
   auto config = nlohmann::json::parse(core::read_file(out + "/config.json"));
   EXPECT_EQ(config["spec"], "C32-P-C64-P-128-10-logsoftmax");
   EXPECT_EQ(config["parameters"], 421642);

@@ -2,6 +2,7 @@
 #include <gtest/gtest.h>
 #include <torch/torch.h>
 
+#include <cmath>
 #include <map>
 
 #include "core/error.h"
@@ -88,6 +89,40 @@ TEST(Shape, BatchNormAndActivationsBuild) {
   int64_t n = 0;
   for (auto& p : net->parameters()) n += p.numel();
   EXPECT_EQ(n, count_parameters(spec));
+}
+
+// Glorot-uniform draws weights from U(-a, a) with a = sqrt(6 / (fan_in + fan_out)) and zeroes
+// biases; LibTorch's default bound for the same layer is sqrt(1 / fan_in), smaller here.
+TEST(Init, GlorotBoundsAndZeroBiases) {
+  torch::manual_seed(3);
+  auto net = build_network(parse_spec("C32k5-P-100-10"));
+  initialize(net, "glorot");
+  int layers = 0;
+  for (auto& m : net->modules(false)) {
+    torch::Tensor w, b;
+    int64_t fan_in = 0, fan_out = 0;
+    if (auto* c = m->as<torch::nn::Conv2dImpl>()) {
+      w = c->weight, b = c->bias;
+      fan_in = w.size(1) * w.size(2) * w.size(3), fan_out = w.size(0) * w.size(2) * w.size(3);
+    } else if (auto* l = m->as<torch::nn::LinearImpl>()) {
+      w = l->weight, b = l->bias;
+      fan_in = w.size(1), fan_out = w.size(0);
+    } else {
+      continue;
+    }
+    ++layers;
+    const double a = std::sqrt(6.0 / double(fan_in + fan_out));
+    EXPECT_LE(w.abs().max().item<double>(), a);
+    // A uniform on [-a, a] has standard deviation a / sqrt(3).
+    EXPECT_NEAR(w.std().item<double>(), a / std::sqrt(3.0), 0.1 * a);
+    EXPECT_EQ(b.abs().max().item<double>(), 0.0);
+  }
+  EXPECT_EQ(layers, 3);
+  auto torch_net = build_network(parse_spec("100-10"));
+  auto before = torch_net->parameters()[0].clone();
+  initialize(torch_net, "torch");  // keeps LibTorch's draw
+  EXPECT_TRUE(torch::equal(before, torch_net->parameters()[0]));
+  EXPECT_THROW(initialize(torch_net, "he"), core::UsageError);
 }
 
 TEST(Heads, LossesAgreeWithDefinitions) {

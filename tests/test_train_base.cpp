@@ -97,16 +97,22 @@ TEST(Options, ValidationNamesTheFlag) {
             "--optimizer: unknown 'lbfgs' (allowed: adam, adamw, sgd, rmsprop)");
   EXPECT_EQ(error_for("monitor", "loss"), "--monitor: unknown 'loss' (allowed: val_loss, val_acc)");
   EXPECT_EQ(error_for("lr", "-1"), "--lr: must be above 0 and below 100");
+  EXPECT_EQ(error_for("init", "he"), "--init: unknown 'he' (allowed: torch, glorot)");
+  EXPECT_EQ(error_for("test_every", "-2"), "--test-every: must be 0 (off) or more");
   core::Settings s;
   s.set("early_stopping", "3", core::Source::kFlag);
   s.set("val_split", "0", core::Source::kFlag);
   EXPECT_THROW(train_options_from(s), core::UsageError);
   core::Settings ok;
   ok.set("epochs", "7", core::Source::kConfig);
+  ok.set("init", "glorot", core::Source::kEnv);
   TrainOptions o = train_options_from(ok);
   EXPECT_EQ(o.epochs, 7);
   EXPECT_EQ(o.batch_size, 64);
+  EXPECT_EQ(o.init, "glorot");
+  EXPECT_EQ(o.test_every, 0);
   EXPECT_EQ(train_options_from_json(to_json(o)).epochs, 7);
+  EXPECT_EQ(train_options_from_json(to_json(o)).init, "glorot");
 }
 
 }  // namespace

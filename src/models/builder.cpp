@@ -3,6 +3,8 @@
 
 #include <cmath>
 
+#include "core/error.h"
+
 namespace digitlab::models {
 namespace nn = torch::nn;
 
@@ -67,6 +69,26 @@ torch::Tensor KnnImpl::forward(const torch::Tensor& x) {
   votes.scatter_add_(1, labels_.index({best_i}), torch::ones({b, k}, torch::kFloat32));
   // Smoothed so that no class has probability 0 (the loss stays finite).
   return ((votes + 1e-3) / (double(k) + 1e-3 * double(classes_))).log();
+}
+
+void initialize(nn::Sequential& net, const std::string& init) {
+  if (init == "torch") return;
+  if (init != "glorot") {
+    throw core::UsageError("--init: unknown '" + init + "' (allowed: torch, glorot)");
+  }
+  torch::NoGradGuard no_grad;
+  for (auto& m : net->modules(/*include_self=*/false)) {
+    torch::Tensor* w = nullptr;
+    torch::Tensor* b = nullptr;
+    if (auto* conv = m->as<nn::Conv2dImpl>()) {
+      w = &conv->weight, b = &conv->bias;
+    } else if (auto* linear = m->as<nn::LinearImpl>()) {
+      w = &linear->weight, b = &linear->bias;
+    }
+    if (!w) continue;
+    nn::init::xavier_uniform_(*w);
+    if (b->defined()) b->zero_();
+  }
 }
 
 KnnImpl* find_knn(nn::Sequential& net) {

@@ -1,6 +1,8 @@
 // Builds a torch network from an architecture spec, and the loss/probabilities of its head.
 #pragma once
 
+#include <string>
+
 #include <torch/torch.h>
 
 #include "models/spec.h"
@@ -12,6 +14,12 @@ namespace digitlab::models {
 // logits (softmax), log-probabilities (logsoftmax) or probabilities (sigmoid).
 torch::nn::Sequential build_network(const ArchSpec& spec, int64_t num_classes = 10,
                                     InputShape input = {});
+
+// Re-initializes every conv and dense layer of `net` in place. "torch" keeps LibTorch's defaults
+// (Kaiming-uniform weights with a=sqrt(5), uniform biases); "glorot" is Keras' and TensorFlow's
+// default (Glorot-uniform weights, zero biases), which the Keras studies trained with. Requires
+// init to be one of those two (otherwise throws core::UsageError); draws from torch's generator.
+void initialize(torch::nn::Sequential& net, const std::string& init);
 
 // k-nearest neighbours with L2 distance as a module, so it trains, saves, loads and evaluates like
 // a network: buffers hold the training set; forward returns log vote fractions (a softmax head).

@@ -62,6 +62,8 @@ train::TrainOptions row_options(const Table& t, const Row& r, const ReproduceOpt
   to.val_split = p.val_split;
   to.normalization = p.normalization;
   to.augment = p.augment;
+  to.init = p.init;
+  to.test_every = p.test_every;
   to.seed = o.seed;
   to.threads = o.threads;
   to.out_dir = core::join_path(core::join_path(dir, t.id), r.model);
@@ -71,8 +73,15 @@ train::TrainOptions row_options(const Table& t, const Row& r, const ReproduceOpt
     to.train_limit = kQuickImages;
     to.val_split = std::min<int64_t>(to.val_split, 500);
     to.early_stopping.patience = 0;
+    to.test_every = 0;
   }
   return to;
+}
+
+std::string difference_cell(const nlohmann::json& d) {
+  if (d.is_null()) return "n/a";
+  const double v = d.get<double>();
+  return (v > 0 ? "+" : "") + fixed(v, 2) + (v <= 0.3 ? " ✓" : "");
 }
 
 std::string markdown(const nlohmann::json& results) {
@@ -91,22 +100,37 @@ std::string markdown(const nlohmann::json& results) {
   for (const auto& t : results["tables"]) {
     md += "\n## " + t["id"].get<std::string>() + ": " + t["title"].get<std::string>() + "\n\n";
     md += t["protocol"].get<std::string>() + ".\n\n";
-    md +=
-        "| model | spec | parameters | published error | our error | difference | epochs | "
-        "training time |\n| --- | --- | ---: | ---: | ---: | ---: | ---: | ---: |\n";
+    const int every = t.value("test_every", 0);
+    if (every > 0) {
+      md += "Our error selects on validation; \"best test, every " + std::to_string(every) +
+            " epochs\" is the lowest test error measured every " + std::to_string(every) +
+            " epochs of the same run, the study's own selection.\n\n";
+      md +=
+          "| model | spec | parameters | published error | our error | difference | best test, "
+          "every " +
+          std::to_string(every) +
+          " epochs | difference | epochs | training time |\n"
+          "| --- | --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: |\n";
+    } else {
+      md +=
+          "| model | spec | parameters | published error | our error | difference | epochs | "
+          "training time |\n| --- | --- | ---: | ---: | ---: | ---: | ---: | ---: |\n";
+    }
     std::string notes;
     for (const auto& r : t["rows"]) {
       const bool has_pub = !r["published_error"].is_null();
-      std::string diff = "n/a";
-      if (has_pub) {
-        const double d = r["difference"].get<double>();
-        diff = (d > 0 ? "+" : "") + fixed(d, 2) + (d <= 0.3 ? " ✓" : "");
-      }
       md += "| " + r["model"].get<std::string>() + " | `" + r["spec"].get<std::string>() + "` | " +
             std::to_string(r["parameters"].get<int64_t>()) + " | " +
             (has_pub ? fixed(r["published_error"].get<double>(), 2) : std::string("—")) + " | " +
-            fixed(r["error"].get<double>(), 2) + " | " + diff + " | " +
-            std::to_string(r["epochs"].get<int>()) + " | " +
+            fixed(r["error"].get<double>(), 2) + " | " + difference_cell(r["difference"]) + " | ";
+      if (every > 0) {
+        const auto& s = r["study_error"];
+        md += (s.is_null() ? std::string("—")
+                           : fixed(s.get<double>(), 2) + " (epoch " +
+                                 std::to_string(r["study_epoch"].get<int>()) + ")") +
+              " | " + difference_cell(r["study_difference"]) + " | ";
+      }
+      md += std::to_string(r["epochs"].get<int>()) + " | " +
             train::format_duration(r["train_seconds"].get<double>()) + " |\n";
       if (!r["note"].get<std::string>().empty()) {
         notes += "- " + r["model"].get<std::string>() + ": " + r["note"].get<std::string>() + "\n";
@@ -147,6 +171,7 @@ int reproduce_command(const ReproduceOptions& o) {
     results["tables"].push_back({{"id", t->id},
                                  {"title", t->title},
                                  {"protocol", t->protocol.note},
+                                 {"test_every", o.quick ? 0 : t->protocol.test_every},
                                  {"rows", nlohmann::json::array()}});
     for (const Row& r : t->rows) {
       std::printf("\n== %s: %s\n", t->id.c_str(), r.model.c_str());
@@ -177,9 +202,25 @@ int reproduce_command(const ReproduceOptions& o) {
                             {"train_seconds", seconds},
                             {"run_dir", tr.run_dir},
                             {"note", r.note}};
+      // The study's selection: the lowest of the test errors measured during training.
+      nlohmann::json study_error = nullptr, study_epoch = nullptr;
+      for (const auto& e : tr.history) {
+        if (!e.test_acc) continue;
+        const double err = 100.0 * (1.0 - *e.test_acc);
+        if (study_error.is_null() || err < study_error.get<double>()) {
+          study_error = err;
+          study_epoch = e.epoch;
+        }
+      }
+      row["study_error"] = study_error;
+      row["study_epoch"] = study_epoch;
+      row["study_difference"] = nullptr;
       if (r.published_error) {
         row["published_error"] = *r.published_error;
         row["difference"] = error - *r.published_error;
+        if (!study_error.is_null()) {
+          row["study_difference"] = study_error.get<double>() - *r.published_error;
+        }
       }
       std::printf(
           "%s: test error %.2f%%%s\n", r.model.c_str(), error,

@@ -19,7 +19,11 @@ struct Protocol {
   int64_t val_split = 5000;
   std::string normalization = "unit";
   std::string augment = "none";
-  std::string note;  // what the study states and what we chose
+  // >0: the test set is also measured every N epochs and the table adds the best of those, the
+  // figure a study that "records the best test error" reported (it selects on the test set).
+  int test_every = 0;
+  std::string init = "torch";  // "glorot" for the Keras studies: Keras' default initializers
+  std::string note;            // what the study states and what we chose
 };
 
 struct Row {

@@ -29,6 +29,7 @@ struct EpochEnd {
   int epoch = 0, epochs = 0;
   double train_loss = 0, train_acc = 0;
   std::optional<double> val_loss, val_acc;
+  std::optional<double> test_loss, test_acc;  // only on --test-every epochs
   double lr = 0;
   double seconds = 0;
   double images_per_second = 0;

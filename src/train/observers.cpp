@@ -15,6 +15,8 @@ nlohmann::json EpochEnd::to_json() const {
                       {"seconds", seconds},     {"images_per_second", images_per_second}};
   if (val_loss) j["val_loss"] = *val_loss;
   if (val_acc) j["val_acc"] = *val_acc;
+  if (test_loss) j["test_loss"] = *test_loss;
+  if (test_acc) j["test_acc"] = *test_acc;
   return j;
 }
 
@@ -71,6 +73,7 @@ void ConsoleProgress::on_epoch_end(const EpochEnd& e) {
                 100 * e.train_acc);
   }
   if (e.val_loss) std::printf("  val_loss %.4f  val_acc %.2f%%", *e.val_loss, 100 * *e.val_acc);
+  if (e.test_acc) std::printf("  test_acc %.2f%%", 100 * *e.test_acc);
   std::printf("  %.1fs  %.0f img/s%s\n", e.seconds, e.images_per_second, e.improved ? "  *" : "");
   std::fflush(stdout);
 }

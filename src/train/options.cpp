@@ -11,11 +11,11 @@ using core::UsageError;
 
 const std::vector<std::string>& train_option_keys() {
   static const std::vector<std::string> kKeys = {
-      "model",         "arch",         "dataset",      "epochs",      "batch_size",
-      "optimizer",     "lr",           "lr_schedule",  "momentum",    "weight_decay",
-      "val_split",     "val_strategy", "augment",      "workers",     "drop_last",
-      "normalization", "seed",         "threads",      "train_limit", "early_stopping",
-      "monitor",       "min_delta",    "restore_best", "out",         "overwrite"};
+      "model",        "arch",        "dataset",    "epochs",         "batch_size", "optimizer",
+      "lr",           "lr_schedule", "momentum",   "weight_decay",   "val_split",  "val_strategy",
+      "augment",      "workers",     "drop_last",  "normalization",  "init",       "seed",
+      "threads",      "train_limit", "test_every", "early_stopping", "monitor",    "min_delta",
+      "restore_best", "out",         "overwrite"};
   return kKeys;
 }
 
@@ -43,9 +43,11 @@ TrainOptions train_options_from(const core::Settings& s) {
   o.workers = static_cast<int>(s.get_int("workers", o.workers));
   o.drop_last = s.get_bool("drop_last", o.drop_last);
   o.normalization = s.get_string("normalization", o.normalization);
+  o.init = s.get_string("init", o.init);
   const long long seed = s.get_int("seed", static_cast<long long>(o.seed));
   o.threads = static_cast<int>(s.get_int("threads", o.threads));
   o.train_limit = s.get_int("train_limit", o.train_limit);
+  o.test_every = static_cast<int>(s.get_int("test_every", o.test_every));
   o.early_stopping.patience = static_cast<int>(s.get_int("early_stopping", 0));
   o.early_stopping.monitor = s.get_string("monitor", o.early_stopping.monitor);
   o.early_stopping.min_delta = s.get_double("min_delta", 0.0);
@@ -69,6 +71,10 @@ TrainOptions train_options_from(const core::Settings& s) {
   if (o.momentum < 0 || o.momentum >= 1) throw UsageError("--momentum: must be in [0, 1)");
   if (o.weight_decay < 0) throw UsageError("--weight-decay: must not be negative");
   if (o.val_split < 0) throw UsageError("--val-split: must not be negative");
+  if (o.test_every < 0) throw UsageError("--test-every: must be 0 (off) or more");
+  if (o.init != "torch" && o.init != "glorot") {
+    throw UsageError("--init: unknown '" + o.init + "' (allowed: torch, glorot)");
+  }
   if (o.val_strategy != "random" && o.val_strategy != "stratified") {
     throw UsageError("--val-strategy: unknown '" + o.val_strategy +
                      "' (allowed: random, stratified)");
@@ -109,9 +115,11 @@ nlohmann::json to_json(const TrainOptions& o) {
           {"workers", o.workers},
           {"drop_last", o.drop_last},
           {"normalization", o.normalization},
+          {"init", o.init},
           {"seed", o.seed},
           {"threads", o.threads},
           {"train_limit", o.train_limit},
+          {"test_every", o.test_every},
           {"early_stopping",
            {{"patience", o.early_stopping.patience},
             {"monitor", o.early_stopping.monitor},
@@ -134,6 +142,7 @@ TrainOptions train_options_from_json(const nlohmann::json& j) {
   o.val_strategy = j.value("val_strategy", o.val_strategy);
   o.augment = j.value("augment", o.augment);
   o.normalization = j.value("normalization", o.normalization);
+  o.init = j.value("init", o.init);
   o.seed = j.value("seed", o.seed);
   o.threads = j.value("threads", o.threads);
   o.train_limit = j.value("train_limit", o.train_limit);

@@ -38,9 +38,13 @@ struct TrainOptions {
   int workers = 1;                      // loader threads making batches ahead of the step
   bool drop_last = false;               // drop the last partial batch of an epoch
   std::string normalization = "standard";
+  std::string init = "torch";  // torch (LibTorch's defaults) or glorot (Keras': zero biases)
   uint64_t seed = 42;
   int threads = 0;          // 0: one per core
   int64_t train_limit = 0;  // >0: use only the first N training images (quick runs, tests)
+  // >0: also measure the test split every N epochs, for reports only (never for stopping or
+  // checkpoints), as studies that "record the best test error" did.
+  int test_every = 0;
   EarlyStoppingOptions early_stopping;
   std::string out_dir;
   bool overwrite = false;

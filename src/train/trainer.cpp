@@ -129,6 +129,10 @@ TrainResult train(TrainOptions o, const std::vector<Observer*>& observers) {
   const data::TensorSplit val_set =
       parts.val.empty() ? data::TensorSplit{} : data::subset(all, as_index(parts.val));
   const bool has_val = !parts.val.empty();
+  const data::TensorSplit test_set =
+      o.test_every > 0
+          ? data::to_tensors(data::load_raw_split(o.data_root, info, data::Split::kTest))
+          : data::TensorSplit{};
   if (!spec.is_knn() && o.drop_last && int64_t(parts.train.size()) < o.batch_size) {
     throw core::UsageError("--drop-last: the " + std::to_string(parts.train.size()) +
                            " training images do not fill one batch of " +
@@ -137,6 +141,7 @@ TrainResult train(TrainOptions o, const std::vector<Observer*>& observers) {
   prepare_run_dir(o);  // only now: bad data or options leave an existing run untouched
 
   torch::nn::Sequential net = models::build_network(spec, num_classes);
+  models::initialize(net, o.init);
   models::KnnImpl* knn = models::find_knn(net);
   std::unique_ptr<torch::optim::Optimizer> optimizer;
   if (!knn) optimizer = make_optimizer(o, net);
@@ -243,6 +248,11 @@ TrainResult train(TrainOptions o, const std::vector<Observer*>& observers) {
       ee.val_acc = p.accuracy;
     }
     ee.seconds = seconds_since(t0);
+    if (o.test_every > 0 && epoch % o.test_every == 0) {
+      auto p = predict_split(net, spec.head, test_set.images, test_set.labels, norm);
+      ee.test_loss = p.loss;
+      ee.test_acc = p.accuracy;
+    }
     // Without validation the newest weights count as the best.
     ee.improved = has_val
                       ? stopper.update(epoch, o.early_stopping.monitor == "val_acc" ? *ee.val_acc
