@@ -251,6 +251,75 @@ TEST_F(Cli, ReproduceQuickWritesBothTables) {
   EXPECT_NE(bad.err.find("unknown table 'seed009'"), std::string::npos);
 }
 
+TEST_F(Cli, BenchModelAndTimeToAccuracy) {
+  Result m = digitlab(
+      "bench --model seed004-mlp,C4-P-10 --precision fp32,bf16 --steps 3 --batch-size 16 "
+      "--threads 2 --json");
+  ASSERT_EQ(m.code, 0) << m.err;
+  auto j = nlohmann::json::parse(m.out);
+  ASSERT_EQ(j["results"].size(), 4u);
+  EXPECT_EQ(j["results"][1]["model"], "seed004-mlp");
+  EXPECT_EQ(j["results"][1]["precision"], "bf16");
+  EXPECT_EQ(j["results"][2]["spec"], "C4-P-10");
+  for (const auto& r : j["results"]) {
+    for (const char* k : {"train_images_per_second", "infer_images_per_second", "latency_median_us",
+                          "peak_rss_mib"}) {
+      EXPECT_GT(r[k].get<double>(), 0.0) << k;
+    }
+    EXPECT_LE(r["latency_median_us"].get<double>(), r["latency_p90_us"].get<double>());
+  }
+  Result knn = digitlab("bench --model knn3");
+  EXPECT_EQ(knn.code, 2);
+  EXPECT_NE(knn.err.find("--model: knn3 has no training step to time"), std::string::npos);
+
+  // Synthetic digits: 50% test accuracy comes within three small epochs.
+  Result t = digitlab(
+      "bench --what time-to-accuracy --arch C8-P-32-10 --target 0.5 --epochs 3 "
+      "--evals-per-epoch 2 --batch-size 32 --lr 0.01 --threads 2 --json");
+  ASSERT_EQ(t.code, 0) << t.err << t.out;
+  auto tj = nlohmann::json::parse(t.out);
+  EXPECT_TRUE(tj["reached"].get<bool>());
+  const double at = tj["seconds_to_target"].get<double>();
+  EXPECT_GT(at, 0.0);
+  EXPECT_GE(tj["process_seconds"].get<double>(), at);
+  ASSERT_GE(tj["evaluations"].size(), 1u);
+  EXPECT_GE(tj["evaluations"].back()["test_accuracy"].get<double>(), 0.5);
+  EXPECT_DOUBLE_EQ(tj["evaluations"][0]["epoch"].get<double>(), 0.5);  // two per epoch
+  // An unreachable target is reported, with exit code 1.
+  Result miss = digitlab(
+      "bench --what time-to-accuracy --arch C8-P-32-10 --target 1.0 --epochs 1 --lr 1e-6 "
+      "--threads 2");
+  EXPECT_EQ(miss.code, 1);
+  EXPECT_NE(miss.out.find("not reached"), std::string::npos) << miss.out;
+}
+
+TEST_F(Cli, PrecisionAndDeviceFlags) {
+  const std::string out = runs_ / "p";
+  Result t = digitlab(
+      "train --epochs 1 --val-split 100 --precision bf16 --model seed004-mlp "
+      "--threads 2 --out " +
+      out);
+  ASSERT_EQ(t.code, 0) << t.err;
+  EXPECT_NE(t.out.find("cpu bf16 (as asked)"), std::string::npos) << t.out;
+  Result e = digitlab("evaluate " + out + " --precision fp32 --json");
+  ASSERT_EQ(e.code, 0) << e.err;
+  auto j = nlohmann::json::parse(e.out);
+  EXPECT_EQ(j["precision"], "fp32");
+  Result eb = digitlab("evaluate " + out + " --precision bf16 --json");
+  ASSERT_EQ(eb.code, 0) << eb.err;
+  EXPECT_EQ(nlohmann::json::parse(eb.out)["precision"], "bf16");
+  EXPECT_NEAR(nlohmann::json::parse(eb.out)["accuracy"].get<double>(), j["accuracy"].get<double>(),
+              0.02);
+  Result bad = digitlab("evaluate " + out + " --precision fp8");
+  EXPECT_EQ(bad.code, 2);
+  EXPECT_NE(bad.err.find("--precision: unknown 'fp8'"), std::string::npos) << bad.err;
+  Result cuda = digitlab("train --device cuda --out " + (runs_ / "c"));
+  if (cuda.code != 0) {  // a CPU-only LibTorch, as Debian's
+    EXPECT_EQ(cuda.code, 2);
+    EXPECT_NE(cuda.err.find("--device: cuda is not available"), std::string::npos) << cuda.err;
+  }
+}
+
 TEST_F(Cli, MissingTargetsAndDataExitOne) {
   Result e = digitlab("evaluate " + (runs_ / "nothing-here"));
   EXPECT_EQ(e.code, 1);

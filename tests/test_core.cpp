@@ -2,11 +2,13 @@
 #include <gtest/gtest.h>
 
 #include <fstream>
+#include <vector>
 
 #include "core/error.h"
 #include "core/files.h"
 #include "core/settings.h"
 #include "core/sha256.h"
+#include "core/system.h"
 #include "test_util.h"
 
 namespace digitlab::core {
@@ -133,6 +135,22 @@ TEST(Settings, ConfigFilesTomlAndJson) {
 TEST(Settings, EnvNames) {
   EXPECT_EQ(env_name("batch_size"), "DIGITLAB_BATCH_SIZE");
   EXPECT_EQ(key_from_flag("--val-split"), "val_split");
+}
+
+TEST(System, CpuFlagsMemoryAndAge) {
+  // Every x86-64 CPU has SSE2; no CPU has a flag with a space in it.
+  EXPECT_TRUE(cpu_has_flag("sse2"));
+  EXPECT_FALSE(cpu_has_flag("no such flag"));
+  EXPECT_FALSE(cpu_has_flag(""));
+  EXPECT_NE(cpu_model_name(), "");
+  const double before = peak_rss_mib();
+  EXPECT_GT(before, 1.0);
+  // Larger than the peak so far, and touched, so resident: the peak must pass it.
+  std::vector<char> block((size_t(before) + 64) << 20, 1);
+  EXPECT_GE(peak_rss_mib(), before + 60) << int(block[12345]);
+  const double age = process_age_seconds();
+  EXPECT_GT(age, 0.0);
+  EXPECT_LT(age, 3600.0);
 }
 
 TEST(Errors, OneLine) { EXPECT_EQ(one_line("a\nb\r\nc\n"), "a b c"); }

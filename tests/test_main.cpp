@@ -4,7 +4,7 @@
 #include "core/process.h"
 
 int main(int argc, char** argv) {
-  digitlab::core::tune_blas_environment(argv);
+  digitlab::core::tune_compute_environment(argv);
   ::testing::InitGoogleTest(&argc, argv);
   return RUN_ALL_TESTS();
 }

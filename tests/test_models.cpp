@@ -125,6 +125,28 @@ TEST(Init, GlorotBoundsAndZeroBiases) {
   EXPECT_THROW(initialize(torch_net, "he"), core::UsageError);
 }
 
+// The builder pools before the activation (cheaper); the function is conv -> act -> pool as the
+// spec says, for every activation.
+TEST(Shape, PoolBeforeActivationComputesTheSpecsFunction) {
+  for (const char* act : {"relu", "tanh", "sigmoid"}) {
+    torch::manual_seed(4);
+    auto net = build_network(parse_spec(std::string(act) + "-C4-BN-P-10"));
+    net->eval();
+    auto x = torch::randn({3, 1, 28, 28});
+    auto* conv = net->ptr(0)->as<torch::nn::Conv2dImpl>();
+    auto* bn = net->ptr(1)->as<torch::nn::BatchNorm2dImpl>();
+    auto* lin = net->ptr(net->size() - 1)->as<torch::nn::LinearImpl>();
+    ASSERT_TRUE(conv && bn && lin) << act;
+    torch::NoGradGuard no_grad;
+    auto y = bn->forward(conv->forward(x));
+    y = std::string(act) == "relu"   ? torch::relu(y)
+        : std::string(act) == "tanh" ? torch::tanh(y)
+                                     : torch::sigmoid(y);
+    auto expected = lin->forward(torch::max_pool2d(y, 2).flatten(1));
+    EXPECT_TRUE(torch::allclose(net->forward(x), expected, 1e-5, 1e-6)) << act;
+  }
+}
+
 TEST(Heads, LossesAgreeWithDefinitions) {
   torch::manual_seed(1);
   auto logits = torch::randn({5, 10});

@@ -8,6 +8,7 @@
 #include "train/early_stopping.h"
 #include "train/metrics.h"
 #include "train/options.h"
+#include "train/schedule.h"
 
 namespace digitlab::train {
 namespace {
@@ -81,6 +82,28 @@ TEST(EarlyStopping, MinDeltaAndAccuracy) {
   EXPECT_FALSE(never.should_stop());
 }
 
+TEST(Schedule, ConstantCosineAndOneCycle) {
+  EXPECT_EQ(scheduled_lr("constant", 0.1, 50, 100), 0.1);
+  EXPECT_DOUBLE_EQ(scheduled_lr("cosine", 0.1, 0, 100), 0.1);
+  EXPECT_NEAR(scheduled_lr("cosine", 0.1, 50, 100), 0.05, 1e-12);
+  EXPECT_NEAR(scheduled_lr("cosine", 0.1, 100, 100), 0.0, 1e-12);
+  // One-cycle: lr/25 at the start, the peak at 30% of the steps, lr/25e4 at the end, rising
+  // before the peak and falling after it.
+  EXPECT_NEAR(scheduled_lr("onecycle", 0.1, 0, 1000), 0.004, 1e-12);
+  EXPECT_NEAR(scheduled_lr("onecycle", 0.1, 300, 1000), 0.1, 1e-12);
+  EXPECT_NEAR(scheduled_lr("onecycle", 0.1, 1000, 1000), 0.1 / 25e4, 1e-12);
+  for (int s = 1; s <= 1000; ++s) {
+    const double prev = scheduled_lr("onecycle", 0.1, s - 1, 1000);
+    const double now = scheduled_lr("onecycle", 0.1, s, 1000);
+    if (s <= 300) {
+      EXPECT_GT(now, prev) << s;
+    } else {
+      EXPECT_LT(now, prev) << s;
+    }
+  }
+  EXPECT_EQ(scheduled_lr("onecycle", 0.1, 5, 0), 0.1);
+}
+
 TEST(Options, ValidationNamesTheFlag) {
   auto error_for = [](const std::string& key, const std::string& value) {
     core::Settings s;
@@ -99,6 +122,11 @@ TEST(Options, ValidationNamesTheFlag) {
   EXPECT_EQ(error_for("lr", "-1"), "--lr: must be above 0 and below 100");
   EXPECT_EQ(error_for("init", "he"), "--init: unknown 'he' (allowed: torch, glorot)");
   EXPECT_EQ(error_for("test_every", "-2"), "--test-every: must be 0 (off) or more");
+  EXPECT_EQ(error_for("precision", "fp16"),
+            "--precision: unknown 'fp16' (allowed: auto, fp32, bf16)");
+  EXPECT_EQ(error_for("device", "tpu"), "--device: unknown 'tpu' (allowed: cpu, cuda, auto)");
+  EXPECT_EQ(error_for("lr_schedule", "step"),
+            "--lr-schedule: unknown 'step' (allowed: constant, cosine, onecycle)");
   core::Settings s;
   s.set("early_stopping", "3", core::Source::kFlag);
   s.set("val_split", "0", core::Source::kFlag);

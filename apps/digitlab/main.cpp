@@ -3,11 +3,13 @@
 #include <cstdlib>
 #include <iostream>
 #include <map>
+#include <sstream>
 #include <string>
 #include <vector>
 
 #include <CLI/CLI.hpp>
 
+#include "bench/bench.h"
 #include "core/error.h"
 #include "core/process.h"
 #include "core/settings.h"
@@ -43,7 +45,9 @@ const std::vector<TrainFlag> kTrainFlags = {
     {"batch_size", "batch size (default 64)"},
     {"optimizer", "adam, adamw, sgd or rmsprop (default adam)"},
     {"lr", "learning rate (default 0.001)"},
-    {"lr_schedule", "constant or cosine (decays to 0 over the run; default constant)"},
+    {"lr_schedule",
+     "constant, cosine (decays to 0 over the run) or onecycle (warm-up to --lr over 30% of the "
+     "steps, then down; default constant)"},
     {"momentum", "momentum for sgd/rmsprop (default 0)"},
     {"weight_decay", "L2 weight decay (default 0)"},
     {"val_split", "training images held out for validation (default 5000)"},
@@ -55,6 +59,10 @@ const std::vector<TrainFlag> kTrainFlags = {
     {"normalization", "standard, unit or none (default standard)"},
     {"init",
      "weight initialization: torch (LibTorch's) or glorot (Keras', zero biases; default torch)"},
+    {"precision",
+     "auto, fp32 or bf16 (autocast); auto picks bf16 on a GPU or a CPU with AMX-BF16, "
+     "fp32 elsewhere (default auto)"},
+    {"device", "cpu, cuda or auto (default cpu)"},
     {"seed", "random seed for initialization, split and shuffling (default 42)"},
     {"threads", "compute threads, 0 = one per core (default 0)"},
     {"train_limit", "use only the first N training images (default: all)"},
@@ -66,6 +74,17 @@ const std::vector<TrainFlag> kTrainFlags = {
     {"restore_best", "end on the best weights (default true)"},
     {"out", "run directory (default runs/<model>-<time>)"},
 };
+
+// "a,b,,c" -> {"a", "b", "c"}.
+std::vector<std::string> split_list(const std::string& text) {
+  std::vector<std::string> out;
+  std::string item;
+  std::istringstream in(text);
+  while (std::getline(in, item, ',')) {
+    if (!item.empty()) out.push_back(item);
+  }
+  return out;
+}
 
 std::string flag_name(const std::string& key) {
   std::string f = "--" + key;
@@ -108,17 +127,46 @@ int run(int argc, char** argv) {
   preview_cmd->add_option("--seed", preview.seed, "which images and draws (default 42)");
 
   // bench
-  auto* bench_cmd = app.add_subcommand("bench", "measure throughput");
-  std::string bench_what = "loader";
+  auto* bench_cmd = app.add_subcommand("bench", "measure speed: loader, models, time to accuracy");
+  std::string bench_what = "model";
   digitlab::data::LoaderBenchOptions bench;
-  bench_cmd->add_option("--what", bench_what, "what to measure: loader")
-      ->check(CLI::IsMember({"loader"}));
-  bench_cmd->add_option("--dataset", bench.dataset, "mnist or fashion-mnist (default mnist)");
+  digitlab::bench::ModelBenchOptions model_bench;
+  digitlab::bench::TimeToAccuracyOptions tta;
+  std::string bench_models, bench_precision;
+  int64_t bench_batch = 0;
+  int bench_threads = 0;
+  std::string bench_device = "cpu";
+  bool bench_json = false;
+  bench_cmd
+      ->add_option("--what", bench_what,
+                   "model (training and inference speed; default), time-to-accuracy or loader")
+      ->check(CLI::IsMember({"model", "time-to-accuracy", "loader"}));
+  bench_cmd->add_option("--model", bench_models,
+                        "model: zoo names or specs, comma-separated (default seed002-cnn)");
+  bench_cmd->add_option("--precision", bench_precision,
+                        "model: fp32, bf16, auto, comma-separated (default fp32,bf16); "
+                        "time-to-accuracy: one (default auto)");
+  bench_cmd->add_option("--steps", model_bench.steps, "model: timed training steps (default 300)");
+  bench_cmd->add_option("--arch", tta.arch,
+                        std::string("time-to-accuracy: model name or spec (default ") +
+                            digitlab::bench::kFastArch + ")");
+  bench_cmd->add_option("--target", tta.target, "time-to-accuracy: test accuracy (default 0.99)");
+  bench_cmd->add_option("--epochs", tta.epochs,
+                        "time-to-accuracy: length of the one-cycle schedule (default 1)");
+  bench_cmd->add_option("--lr", tta.lr, "time-to-accuracy: peak learning rate (default 0.003)");
+  bench_cmd->add_option("--evals-per-epoch", tta.evals_per_epoch,
+                        "time-to-accuracy: test evaluations per epoch (default 1)");
+  bench_cmd->add_option("--seed", tta.seed, "time-to-accuracy: random seed (default 42)");
+  bench_cmd->add_option("--dataset", bench.dataset,
+                        "loader: mnist or fashion-mnist (default mnist)");
   bench_cmd->add_option("--augment", bench.augment,
-                        "one augmentation spec (default: none, seed002, seed002 + elastic)");
-  bench_cmd->add_option("--workers", bench.workers, "loader threads (default 1)");
-  bench_cmd->add_option("--batch-size", bench.batch_size, "batch size (default 64)");
-  bench_cmd->add_flag("--json", bench.json, "one JSON document on stdout");
+                        "loader, time-to-accuracy: one augmentation spec (loader default: none, "
+                        "seed002, seed002 + elastic; time-to-accuracy default none)");
+  bench_cmd->add_option("--workers", bench.workers, "loader: loader threads (default 1)");
+  bench_cmd->add_option("--batch-size", bench_batch, "batch size (default 64)");
+  bench_cmd->add_option("--threads", bench_threads, "compute threads, 0 = one per core");
+  bench_cmd->add_option("--device", bench_device, "cpu, cuda or auto (default cpu)");
+  bench_cmd->add_flag("--json", bench_json, "one JSON document on stdout");
 
   // reproduce
   auto* repro_cmd = app.add_subcommand("reproduce", "re-run a study's result table");
@@ -153,6 +201,9 @@ int run(int argc, char** argv) {
   eval_cmd->add_option("--split", eval.split, "test or val (default test)");
   eval_cmd->add_option("--threads", eval.threads, "compute threads, 0 = one per core");
   eval_cmd->add_flag("--json", eval.json, "one JSON document on stdout");
+  eval_cmd->add_option("--precision", eval.precision,
+                       "auto, fp32 or bf16 weights (default auto: bf16 on AMX-BF16 CPUs and GPUs)");
+  eval_cmd->add_option("--device", eval.device, "cpu, cuda or auto (default cpu)");
 
   auto known = [&](const std::string& name) {
     for (auto* sub : app.get_subcommands([](CLI::App*) { return true; })) {
@@ -189,8 +240,30 @@ int run(int argc, char** argv) {
     return digitlab::reproduce::reproduce_command(repro);
   }
   if (*bench_cmd) {
-    bench.data_root = root;
-    return digitlab::data::loader_bench_command(bench);
+    if (bench_what == "loader") {
+      bench.data_root = root;
+      bench.json = bench_json;
+      if (bench_batch > 0) bench.batch_size = bench_batch;
+      return digitlab::data::loader_bench_command(bench);
+    }
+    if (bench_what == "time-to-accuracy") {
+      tta.data_root = root;
+      tta.json = bench_json;
+      tta.threads = bench_threads;
+      tta.device = bench_device;
+      if (!bench.augment.empty()) tta.augment = bench.augment;
+      if (!bench_precision.empty()) tta.precision = bench_precision;
+      if (bench_batch > 0) tta.batch_size = bench_batch;
+      return digitlab::bench::time_to_accuracy_command(tta);
+    }
+    model_bench.data_root = root;
+    model_bench.json = bench_json;
+    model_bench.threads = bench_threads;
+    model_bench.device = bench_device;
+    if (!bench_models.empty()) model_bench.models = split_list(bench_models);
+    if (!bench_precision.empty()) model_bench.precisions = split_list(bench_precision);
+    if (bench_batch > 0) model_bench.batch_size = bench_batch;
+    return digitlab::bench::model_bench_command(model_bench);
   }
   if (*eval_cmd) {
     eval.data_root = root;
@@ -221,7 +294,7 @@ int run(int argc, char** argv) {
 }  // namespace
 
 int main(int argc, char** argv) {
-  digitlab::core::tune_blas_environment(argv);
+  digitlab::core::tune_compute_environment(argv);
   try {
     return run(argc, argv);
   } catch (const digitlab::core::Error& e) {

@@ -1,4 +1,4 @@
-// Start-up environment for OpenBLAS.
+// Start-up environment for OpenBLAS and ATen.
 #include "core/process.h"
 
 #include <unistd.h>
@@ -7,7 +7,7 @@
 
 namespace digitlab::core {
 
-void tune_blas_environment(char** argv) {
+void tune_compute_environment(char** argv) {
   if (std::getenv("DIGITLAB_BLAS_TUNED")) return;
   setenv("DIGITLAB_BLAS_TUNED", "1", 1);
   setenv("OPENBLAS_NUM_THREADS", "1", 0);
@@ -15,6 +15,7 @@ void tune_blas_environment(char** argv) {
   if (__builtin_cpu_supports("avx512f") && __builtin_cpu_supports("avx512bw") &&
       __builtin_cpu_supports("avx512dq") && __builtin_cpu_supports("avx512vl")) {
     setenv("OPENBLAS_CORETYPE", "SkylakeX", 0);
+    setenv("ATEN_CPU_CAPABILITY", "avx512", 0);
   } else if (__builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma")) {
     setenv("OPENBLAS_CORETYPE", "Haswell", 0);
   }

@@ -63,6 +63,7 @@ train::TrainOptions row_options(const Table& t, const Row& r, const ReproduceOpt
   to.normalization = p.normalization;
   to.augment = p.augment;
   to.init = p.init;
+  to.precision = "fp32";  // the studies trained in fp32
   to.test_every = p.test_every;
   to.seed = o.seed;
   to.threads = o.threads;

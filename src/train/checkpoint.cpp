@@ -87,7 +87,7 @@ LoadedCheckpoint load_checkpoint(const std::string& target) {
   const std::string& path = out.path;
   torch::serialize::InputArchive archive;
   try {
-    archive.load_from(path);
+    archive.load_from(path, torch::kCPU);  // a GPU-trained checkpoint loads anywhere
   } catch (const std::exception& e) {  // c10::Error, or TorchScript's own errors for odd archives
     throw RuntimeError(path + ": not a readable checkpoint (truncated or not a torch archive)");
   }

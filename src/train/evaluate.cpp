@@ -10,6 +10,7 @@
 #include "models/builder.h"
 #include "train/checkpoint.h"
 #include "train/commands.h"
+#include "train/precision.h"
 #include "train/runtime.h"
 
 namespace digitlab::train {
@@ -19,14 +20,13 @@ SplitPredictions predict_split(torch::nn::Sequential& net, models::Head head,
                                const data::Normalization& norm, int64_t batch_size) {
   const bool was_training = net->is_training();
   net->eval();
-  torch::NoGradGuard no_grad;
   const int64_t n = images_u8.size(0);
   std::vector<torch::Tensor> probs;
   double loss_sum = 0;
   for (int64_t start = 0; start < n; start += batch_size) {
     const int64_t len = std::min(batch_size, n - start);
     auto x = data::to_input(images_u8.narrow(0, start, len), norm);
-    auto out = net->forward(x);
+    auto out = infer(net, x);
     loss_sum +=
         models::head_loss(head, out, labels.narrow(0, start, len)).item<double>() * double(len);
     probs.push_back(models::head_probabilities(head, out));
@@ -82,6 +82,10 @@ std::string predictions_csv(const SplitPredictions& p, const torch::Tensor& labe
 int evaluate_command(const EvalOptions& o) {
   configure_threads(o.threads);
   LoadedCheckpoint ck = load_checkpoint(o.target);
+  const torch::Device device = choose_device(o.device);
+  const PrecisionChoice precision = choose_precision(o.precision, ck.spec, device);
+  if (!models::find_knn(ck.net)) ck.net->to(device);
+  prepare_for_inference(ck.net, precision.precision);
   const data::DatasetInfo& info = data::find_dataset(ck.meta.dataset);
   const data::TensorSplit split = load_eval_split(ck, o, info);
   SplitPredictions p;
@@ -112,7 +116,8 @@ int evaluate_command(const EvalOptions& o) {
       {"checkpoint", ck.path},     {"model", ck.meta.model},    {"spec", ck.meta.spec},
       {"epoch", ck.meta.epoch},    {"dataset", info.name},      {"split", o.split},
       {"count", split.size()},     {"accuracy", cm.accuracy()}, {"loss", p.loss},
-      {"confusion", cm.to_json()}, {"per_class", per_class}};
+      {"confusion", cm.to_json()}, {"per_class", per_class},    {"precision", precision.name},
+      {"device", device.str()}};
 
   if (o.write_files && core::dir_exists(o.target)) {
     const std::string dir = core::join_path(o.target, "eval");
@@ -129,9 +134,10 @@ int evaluate_command(const EvalOptions& o) {
     std::cout << summary.dump(2) << "\n";
     return 0;
   }
-  std::printf("%s (%s, epoch %d) on the %s %s split: %lld images\n", ck.path.c_str(),
+  std::printf("%s (%s, epoch %d) on the %s %s split: %lld images, %s %s (%s)\n", ck.path.c_str(),
               ck.meta.model.c_str(), ck.meta.epoch, info.name.c_str(), o.split.c_str(),
-              static_cast<long long>(split.size()));
+              static_cast<long long>(split.size()), device.str().c_str(), precision.name.c_str(),
+              precision.reason.c_str());
   std::printf("\nconfusion matrix (rows: true class, columns: predicted)\n      ");
   for (int j = 0; j < k; ++j) std::printf("%6d", j);
   std::printf("\n");

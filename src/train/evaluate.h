@@ -17,7 +17,8 @@ struct SplitPredictions {
   double accuracy = 0;
 };
 
-// Runs `net` in eval mode without gradients over uint8 images [N,H,W] in batches. Restores the
+// Runs `net` in eval and inference mode over uint8 images [N,H,W] in batches, through infer():
+// in the network's own dtype and device, or in bf16 within an AutocastScope. Restores the
 // network's previous train/eval mode afterwards.
 SplitPredictions predict_split(torch::nn::Sequential& net, models::Head head,
                                const torch::Tensor& images_u8, const torch::Tensor& labels,

@@ -15,6 +15,7 @@ struct TrainBegin {
   int64_t train_size = 0, val_size = 0, batch_size = 0, batches_per_epoch = 0;
   int epochs = 0, threads = 0;
   double lr = 0;
+  std::string device = "cpu", precision = "fp32", precision_reason = "";
 };
 
 struct BatchEnd {

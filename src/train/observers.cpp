@@ -5,6 +5,7 @@
 #include <cstdio>
 
 #include "core/files.h"
+#include "core/system.h"
 
 namespace digitlab::train {
 
@@ -37,11 +38,11 @@ ConsoleProgress::ConsoleProgress(bool interactive) : interactive_(interactive) {
 void ConsoleProgress::on_train_begin(const TrainBegin& e) {
   std::printf(
       "training %s (%s, %lld parameters) on %s: %lld train / %lld validation images, "
-      "batch %lld, %s lr %g, %d threads -> %s\n",
+      "batch %lld, %s lr %g, %d threads, %s %s (%s) -> %s\n",
       e.model.c_str(), e.spec.c_str(), static_cast<long long>(e.parameters), e.dataset.c_str(),
       static_cast<long long>(e.train_size), static_cast<long long>(e.val_size),
-      static_cast<long long>(e.batch_size), e.optimizer.c_str(), e.lr, e.threads,
-      e.out_dir.c_str());
+      static_cast<long long>(e.batch_size), e.optimizer.c_str(), e.lr, e.threads, e.device.c_str(),
+      e.precision.c_str(), e.precision_reason.c_str(), e.out_dir.c_str());
   std::fflush(stdout);
 }
 
@@ -83,7 +84,8 @@ void ConsoleProgress::on_train_end(const TrainEnd& e) {
     std::printf("early stopping after epoch %d: best %s %.4f at epoch %d\n", e.epochs_run,
                 e.monitor.c_str(), e.best_value, e.best_epoch);
   }
-  std::printf("trained %d epochs in %s\n", e.epochs_run, format_duration(e.seconds).c_str());
+  std::printf("trained %d epochs in %s, peak memory %.0f MiB\n", e.epochs_run,
+              format_duration(e.seconds).c_str(), core::peak_rss_mib());
   std::fflush(stdout);
 }
 

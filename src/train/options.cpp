@@ -11,11 +11,11 @@ using core::UsageError;
 
 const std::vector<std::string>& train_option_keys() {
   static const std::vector<std::string> kKeys = {
-      "model",        "arch",        "dataset",    "epochs",         "batch_size", "optimizer",
-      "lr",           "lr_schedule", "momentum",   "weight_decay",   "val_split",  "val_strategy",
-      "augment",      "workers",     "drop_last",  "normalization",  "init",       "seed",
-      "threads",      "train_limit", "test_every", "early_stopping", "monitor",    "min_delta",
-      "restore_best", "out",         "overwrite"};
+      "model",   "arch",        "dataset",      "epochs",        "batch_size", "optimizer",
+      "lr",      "lr_schedule", "momentum",     "weight_decay",  "val_split",  "val_strategy",
+      "augment", "workers",     "drop_last",    "normalization", "init",       "precision",
+      "device",  "seed",        "threads",      "train_limit",   "test_every", "early_stopping",
+      "monitor", "min_delta",   "restore_best", "out",           "overwrite"};
   return kKeys;
 }
 
@@ -44,6 +44,8 @@ TrainOptions train_options_from(const core::Settings& s) {
   o.drop_last = s.get_bool("drop_last", o.drop_last);
   o.normalization = s.get_string("normalization", o.normalization);
   o.init = s.get_string("init", o.init);
+  o.precision = s.get_string("precision", o.precision);
+  o.device = s.get_string("device", o.device);
   const long long seed = s.get_int("seed", static_cast<long long>(o.seed));
   o.threads = static_cast<int>(s.get_int("threads", o.threads));
   o.train_limit = s.get_int("train_limit", o.train_limit);
@@ -65,12 +67,19 @@ TrainOptions train_options_from(const core::Settings& s) {
                      "' (allowed: adam, adamw, sgd, rmsprop)");
   }
   if (!(o.lr > 0 && o.lr < 100)) throw UsageError("--lr: must be above 0 and below 100");
-  if (o.lr_schedule != "constant" && o.lr_schedule != "cosine") {
-    throw UsageError("--lr-schedule: unknown '" + o.lr_schedule + "' (allowed: constant, cosine)");
+  if (o.lr_schedule != "constant" && o.lr_schedule != "cosine" && o.lr_schedule != "onecycle") {
+    throw UsageError("--lr-schedule: unknown '" + o.lr_schedule +
+                     "' (allowed: constant, cosine, onecycle)");
   }
   if (o.momentum < 0 || o.momentum >= 1) throw UsageError("--momentum: must be in [0, 1)");
   if (o.weight_decay < 0) throw UsageError("--weight-decay: must not be negative");
   if (o.val_split < 0) throw UsageError("--val-split: must not be negative");
+  if (o.precision != "auto" && o.precision != "fp32" && o.precision != "bf16") {
+    throw UsageError("--precision: unknown '" + o.precision + "' (allowed: auto, fp32, bf16)");
+  }
+  if (o.device != "cpu" && o.device != "cuda" && o.device != "auto") {
+    throw UsageError("--device: unknown '" + o.device + "' (allowed: cpu, cuda, auto)");
+  }
   if (o.test_every < 0) throw UsageError("--test-every: must be 0 (off) or more");
   if (o.init != "torch" && o.init != "glorot") {
     throw UsageError("--init: unknown '" + o.init + "' (allowed: torch, glorot)");
@@ -116,6 +125,8 @@ nlohmann::json to_json(const TrainOptions& o) {
           {"drop_last", o.drop_last},
           {"normalization", o.normalization},
           {"init", o.init},
+          {"precision", o.precision},
+          {"device", o.device},
           {"seed", o.seed},
           {"threads", o.threads},
           {"train_limit", o.train_limit},
@@ -143,6 +154,8 @@ TrainOptions train_options_from_json(const nlohmann::json& j) {
   o.augment = j.value("augment", o.augment);
   o.normalization = j.value("normalization", o.normalization);
   o.init = j.value("init", o.init);
+  o.precision = j.value("precision", o.precision);
+  o.device = j.value("device", o.device);
   o.seed = j.value("seed", o.seed);
   o.threads = j.value("threads", o.threads);
   o.train_limit = j.value("train_limit", o.train_limit);

@@ -29,7 +29,7 @@ struct TrainOptions {
   int64_t batch_size = 64;
   std::string optimizer = "adam";  // adam, adamw, sgd, rmsprop
   double lr = 1e-3;
-  std::string lr_schedule = "constant";  // constant, or cosine: lr * (1 + cos(pi * step/steps)) / 2
+  std::string lr_schedule = "constant";  // constant, cosine or onecycle (train/schedule.h)
   double momentum = 0.0;
   double weight_decay = 0.0;
   int64_t val_split = 5000;             // images held out of the training split
@@ -38,7 +38,10 @@ struct TrainOptions {
   int workers = 1;                      // loader threads making batches ahead of the step
   bool drop_last = false;               // drop the last partial batch of an epoch
   std::string normalization = "standard";
-  std::string init = "torch";  // torch (LibTorch's defaults) or glorot (Keras': zero biases)
+  std::string init = "torch";
+  std::string precision = "auto";  // auto, fp32 or bf16 (autocast); see train/precision.h
+  std::string device =
+      "cpu";  // cpu, cuda or auto  // torch (LibTorch's defaults) or glorot (Keras': zero biases)
   uint64_t seed = 42;
   int threads = 0;          // 0: one per core
   int64_t train_limit = 0;  // >0: use only the first N training images (quick runs, tests)
@@ -69,6 +72,8 @@ struct EvalOptions {
   std::string data_root = "data";
   int threads = 0;
   int64_t batch_size = 1000;
+  std::string precision = "auto";  // inference precision: auto, fp32 or bf16 weights
+  std::string device = "cpu";
   bool write_files = true;  // eval/ files when the target is a run directory
 };
 

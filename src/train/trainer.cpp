@@ -20,7 +20,9 @@
 #include "train/early_stopping.h"
 #include "train/evaluate.h"
 #include "train/observers.h"
+#include "train/precision.h"
 #include "train/runtime.h"
+#include "train/schedule.h"
 
 namespace digitlab::train {
 namespace {
@@ -49,12 +51,6 @@ std::unique_ptr<torch::optim::Optimizer> make_optimizer(const TrainOptions& o,
   }
   return std::make_unique<torch::optim::SGD>(
       params, torch::optim::SGDOptions(o.lr).momentum(o.momentum).weight_decay(o.weight_decay));
-}
-
-// Learning rate of step `step` (from 0) out of `steps`.
-double scheduled_lr(const TrainOptions& o, int64_t step, int64_t steps) {
-  if (o.lr_schedule != "cosine" || steps <= 0) return o.lr;
-  return o.lr * 0.5 * (1.0 + std::cos(M_PI * double(step) / double(steps)));
 }
 
 std::string default_run_dir(const std::string& model) {
@@ -114,6 +110,10 @@ TrainResult train(TrainOptions o, const std::vector<Observer*>& observers) {
   const int64_t parameters = models::count_parameters(spec, num_classes);
   check_run_dir(o);
   const int threads = configure_threads(o.threads);
+  // k-nearest neighbours keeps its training set in host memory.
+  const torch::Device device = spec.is_knn() ? torch::Device(torch::kCPU) : choose_device(o.device);
+  const PrecisionChoice precision = choose_precision(o.precision, spec, device);
+  const bool bf16 = precision.precision == Precision::kBf16;
   torch::manual_seed(o.seed);
 
   // Data: the whole training split as uint8, partitioned once; batches are gathered per step.
@@ -142,6 +142,8 @@ TrainResult train(TrainOptions o, const std::vector<Observer*>& observers) {
 
   torch::nn::Sequential net = models::build_network(spec, num_classes);
   models::initialize(net, o.init);
+  net->to(device);
+  const bool channels_last = use_channels_last(net);
   models::KnnImpl* knn = models::find_knn(net);
   std::unique_ptr<torch::optim::Optimizer> optimizer;
   if (!knn) optimizer = make_optimizer(o, net);
@@ -184,6 +186,9 @@ TrainResult train(TrainOptions o, const std::vector<Observer*>& observers) {
                    o.optimizer,  parameters,        n,         has_val ? val_set.size() : 0,
                    o.batch_size, batches_per_epoch, o.epochs,  threads,
                    o.lr};
+  begin.device = device.str();
+  begin.precision = precision.name;
+  begin.precision_reason = precision.reason;
   for (auto* ob : observers) ob->on_train_begin(begin);
 
   EarlyStopping stopper(o.early_stopping);
@@ -206,13 +211,17 @@ TrainResult train(TrainOptions o, const std::vector<Observer*>& observers) {
       loader.start_epoch(epoch);
     }
     while (auto batch = knn ? std::nullopt : loader.next()) {
-      lr = scheduled_lr(o, step++, total_steps);
+      lr = scheduled_lr(o.lr_schedule, o.lr, step++, total_steps);
       for (auto& group : optimizer->param_groups()) group.options().set_lr(lr);
-      const torch::Tensor& x = batch->x;
-      const torch::Tensor& y = batch->y;
+      const torch::Tensor x = to_network_input(batch->x, channels_last, device);
+      const torch::Tensor y = batch->y.to(device);
       optimizer->zero_grad();
-      auto out = net->forward(x);
-      auto loss = models::head_loss(spec.head, out, y);
+      torch::Tensor out, loss;
+      {
+        AutocastScope autocast(bf16, device);
+        out = net->forward(x);
+        loss = models::head_loss(spec.head, out, y);
+      }
       loss.backward();
       optimizer->step();
       const int64_t bs = y.size(0);
@@ -243,12 +252,14 @@ TrainResult train(TrainOptions o, const std::vector<Observer*>& observers) {
     const double train_secs = seconds_since(t0);
     ee.images_per_second = double(seen) / std::max(train_secs, 1e-9);
     if (has_val) {
+      AutocastScope autocast(bf16, device);
       auto p = predict_split(net, spec.head, val_set.images, val_set.labels, norm);
       ee.val_loss = p.loss;
       ee.val_acc = p.accuracy;
     }
     ee.seconds = seconds_since(t0);
     if (o.test_every > 0 && epoch % o.test_every == 0) {
+      AutocastScope autocast(bf16, device);
       auto p = predict_split(net, spec.head, test_set.images, test_set.labels, norm);
       ee.test_loss = p.loss;
       ee.test_acc = p.accuracy;
