@@ -43,8 +43,10 @@ std::vector<ZooEntry> base_zoo() {
 // study says); convolutions 3x3 with 'same' padding (the only padding that puts the deep net of
 // Table 6 over its stated 900,000 parameters: 909,866 here, 369,066 with 'valid'); LeNet-5 with
 // its classic 5x5 kernels, the first padded as the original's 32x32 input; "with dropout" means
-// 0.2 after each hidden dense layer of an MLP, and 0.25 after each pool plus 0.5 after each hidden
-// dense layer of a CNN (the Keras examples' placements); Table 3 states its rates.
+// 0.2 after each hidden dense layer, of an MLP or a CNN, plus 0.25 after each pool of a CNN (the
+// Keras CNN example's); Table 3 states its rates. The Keras example's 0.5 after dense layers
+// left the small CNNs underfit after 40 epochs (measured: 32-P-32-10 at 1.85% against the
+// published 1.46%).
 std::vector<ZooEntry> seed001_models() {
   std::vector<ZooEntry> out;
   // The choices go into each description, since the study states none of them.
@@ -56,8 +58,8 @@ std::vector<ZooEntry> seed001_models() {
            "that gives Table 6's net its stated 900,000+ parameters)";
     }
     if (conv && spec.find('D') != std::string::npos) {
-      d += "; dropout 0.25 after each pool and 0.5 after each hidden dense layer (rates and "
-           "placement unstated, as in the Keras examples)";
+      d += "; dropout 0.25 after each pool (as the Keras CNN example) and 0.2 after each hidden "
+           "dense layer (as this study's MLP rows; rates and placement unstated)";
     }
     d += "; ReLU, Adam, batch 128 as the study";
     out.push_back({"seed001-" + name, spec, "seed 001", d});
@@ -86,25 +88,25 @@ std::vector<ZooEntry> seed001_models() {
         std::string("Table 3: 784-1500-1000-500-10, dropout ") + r + " after each hidden layer");
   }
   add("c32-p-32", "C32-P-32-10", "Table 4: 32-P-32-10");
-  add("c32-p-32-dropout", "C32-P-D0.25-32-D0.5-10", "Table 4: 32-P-32-10 with dropout");
+  add("c32-p-32-dropout", "C32-P-D0.25-32-D0.2-10", "Table 4: 32-P-32-10 with dropout");
   add("c32-p-100-50", "C32-P-100-50-10", "Table 4: 32-P-100-50-10");
-  add("c32-p-100-50-dropout", "C32-P-D0.25-100-D0.5-50-D0.5-10",
+  add("c32-p-100-50-dropout", "C32-P-D0.25-100-D0.2-50-D0.2-10",
       "Table 4: 32-P-100-50-10 with dropout");
   add("c32-p-150-100-50", "C32-P-150-100-50-10", "Table 4: 32-P-150-100-50-10");
-  add("c32-p-150-100-50-dropout", "C32-P-D0.25-150-D0.5-100-D0.5-50-D0.5-10",
+  add("c32-p-150-100-50-dropout", "C32-P-D0.25-150-D0.2-100-D0.2-50-D0.2-10",
       "Table 4: 32-P-150-100-50-10 with dropout");
   add("c32-p-c32-p-100-50", "C32-P-C32-P-100-50-10", "Table 5: 32-P-32-P-100-50-10");
-  add("c32-p-c32-p-100-50-dropout", "C32-P-D0.25-C32-P-D0.25-100-D0.5-50-D0.5-10",
+  add("c32-p-c32-p-100-50-dropout", "C32-P-D0.25-C32-P-D0.25-100-D0.2-50-D0.2-10",
       "Table 5: 32-P-32-P-100-50-10 with dropout");
   add("c32-p-c32-p-1000-500", "C32-P-C32-P-1000-500-10", "Table 5: 32-P-32-P-1000-500-10");
-  add("c32-p-c32-p-1000-500-dropout", "C32-P-D0.25-C32-P-D0.25-1000-D0.5-500-D0.5-10",
+  add("c32-p-c32-p-1000-500-dropout", "C32-P-D0.25-C32-P-D0.25-1000-D0.2-500-D0.2-10",
       "Table 5: 32-P-32-P-1000-500-10 with dropout");
   add("lenet5", "C6k5-P-C16k5v-P-120-84-10", "Table 5: LeNet-5, 6-P-16-P-120-84-10, 5x5 kernels");
-  add("lenet5-dropout", "C6k5-P-C16k5v-P-D0.25-120-D0.5-84-D0.5-10",
+  add("lenet5-dropout", "C6k5-P-C16k5v-P-D0.25-120-D0.2-84-D0.2-10",
       "Table 5: LeNet-5 with dropout");
   add("deep", "C32-C32-P-C64-C64-P-256-128-64-10",
       "Table 6: 32-32-P-64-64-P-256-128-64-10, 3x3 'same' convolutions");
-  add("deep-dropout", "C32-C32-P-D0.25-C64-C64-P-D0.25-256-D0.5-128-D0.5-64-D0.5-10",
+  add("deep-dropout", "C32-C32-P-D0.25-C64-C64-P-D0.25-256-D0.2-128-D0.2-64-D0.2-10",
       "Table 6: the deep CNN with dropout");
   return out;
 }

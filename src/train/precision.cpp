@@ -83,7 +83,12 @@ torch::Tensor channels_last(const torch::Tensor& t) {
 
 }  // namespace
 
-bool use_channels_last(torch::nn::Sequential& net) {
+bool use_channels_last(torch::nn::Sequential& net, bool for_training) {
+  if (for_training) {
+    for (const auto& m : net->modules(/*include_self=*/false)) {
+      if (m->as<torch::nn::BatchNorm2dImpl>()) return false;
+    }
+  }
   torch::NoGradGuard no_grad;
   bool any = false;
   for (auto& p : net->parameters()) {
@@ -105,7 +110,7 @@ void prepare_for_inference(torch::nn::Sequential& net, Precision precision) {
   net->eval();
   if (models::find_knn(net)) return;
   if (precision == Precision::kBf16) net->to(torch::kBFloat16);
-  use_channels_last(net);
+  use_channels_last(net, /*for_training=*/false);
 }
 
 torch::TensorOptions parameter_options(torch::nn::Sequential& net) {

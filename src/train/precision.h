@@ -45,11 +45,13 @@ class AutocastScope {
   at::ScalarType was_dtype_;
 };
 
-// Puts every convolution weight in channels_last (NHWC) memory order and returns whether the
-// network has any. LibTorch 1.13's max-pool is 7x faster on NHWC than on NCHW tensors (measured:
-// 0.7 vs 4.5 ms forward for 64x32x28x28) and oneDNN convolutions skip their reorders; feed such
-// a network to_network_input() batches.
-bool use_channels_last(torch::nn::Sequential& net);
+// For training: puts every convolution weight in channels_last (NHWC) memory order and returns
+// whether it did. LibTorch 1.13's max-pool is 7x faster on NHWC than on NCHW tensors (measured:
+// 0.7 vs 4.5 ms forward for 64x32x28x28) and oneDNN convolutions skip their reorders; feed such a
+// network to_network_input() batches. Networks with batch norm stay NCHW: 1.13's training-mode
+// batch norm is 5-7x slower on NHWC tensors (one BN layer took a small CNN from 11.5k to 3.9k
+// images/s). `for_training` false converts those too (eval-mode batch norm is fast either way).
+bool use_channels_last(torch::nn::Sequential& net, bool for_training = true);
 
 // `x` in the memory order the network's first convolution wants (channels_last when
 // use_channels_last() put its weights so), on `device`.
