@@ -76,15 +76,8 @@ ModelFigures measure(const models::ArchSpec& spec, const train::PrecisionChoice&
         if (step == kWarmup) t0 = Clock::now();
         auto x = train::to_network_input(b->x, channels_last, device);
         auto y = b->y.to(device);
-        adam.zero_grad();
-        torch::Tensor loss;
-        {
-          train::AutocastScope autocast(bf16, device);
-          loss = models::head_loss(spec.head, net->forward(x), y);
-        }
-        loss.backward();
-        adam.step();
-        loss.item<float>();  // the step is done (a GPU would otherwise still be running it)
+        // item(): the step is done (a GPU would otherwise still be running it).
+        train::train_step(net, adam, spec.head, x, y, bf16, device).loss.item<float>();
         if (step >= kWarmup) images += y.size(0);
         if (++step == kWarmup + o.steps) break;
       }
@@ -252,14 +245,7 @@ int time_to_accuracy_command(const TimeToAccuracyOptions& o) {
       }
       auto x = train::to_network_input(batch->x, channels_last, device);
       auto y = batch->y.to(device);
-      adam.zero_grad();
-      torch::Tensor loss;
-      {
-        train::AutocastScope autocast(bf16, device);
-        loss = models::head_loss(spec.head, net->forward(x), y);
-      }
-      loss.backward();
-      adam.step();
+      train::train_step(net, adam, spec.head, x, y, bf16, device);
       ++step, ++b;
       // Evaluations evenly spaced through the epoch, the last at its end.
       const bool eval_now =

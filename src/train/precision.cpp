@@ -106,6 +106,21 @@ torch::Tensor to_network_input(const torch::Tensor& x, bool use_channels_last,
   return in;
 }
 
+StepResult train_step(torch::nn::Sequential& net, torch::optim::Optimizer& optimizer,
+                      models::Head head, const torch::Tensor& x, const torch::Tensor& y, bool bf16,
+                      const torch::Device& device) {
+  optimizer.zero_grad();
+  StepResult r;
+  {
+    AutocastScope autocast(bf16, device);
+    r.outputs = net->forward(x);
+    r.loss = models::head_loss(head, r.outputs, y);
+  }
+  r.loss.backward();
+  optimizer.step();
+  return r;
+}
+
 void prepare_for_inference(torch::nn::Sequential& net, Precision precision) {
   net->eval();
   if (models::find_knn(net)) return;

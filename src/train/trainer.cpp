@@ -215,15 +215,7 @@ TrainResult train(TrainOptions o, const std::vector<Observer*>& observers) {
       for (auto& group : optimizer->param_groups()) group.options().set_lr(lr);
       const torch::Tensor x = to_network_input(batch->x, channels_last, device);
       const torch::Tensor y = batch->y.to(device);
-      optimizer->zero_grad();
-      torch::Tensor out, loss;
-      {
-        AutocastScope autocast(bf16, device);
-        out = net->forward(x);
-        loss = models::head_loss(spec.head, out, y);
-      }
-      loss.backward();
-      optimizer->step();
+      const auto [out, loss] = train_step(net, *optimizer, spec.head, x, y, bf16, device);
       const int64_t bs = y.size(0);
       loss_sum += loss.item<double>() * double(bs);
       correct += out.argmax(1).eq(y).sum().item<int64_t>();
