@@ -53,8 +53,8 @@ TEST(Train, ShortRunOnAnMnistSliceReaches95Percent) {
 }
 
 // The test for bf16: same seed and protocol (seed-002 CNN, one epoch with a cosine
-// schedule on all 60,000 training images, batch 64), test accuracies within 0.15 points; then the bf16 inference path on
-// the fp32 model agrees with fp32 inference on nearly every test image.
+// schedule on all 60,000 training images, batch 64), test accuracies within 0.15 points; then the
+// bf16 inference path on the fp32 model agrees with fp32 inference on nearly every test image.
 TEST(Train, Bf16TrainsAsWellAsFp32AndInfersTheSameDigits) {
   const std::string root = testing::real_data_root();
   if (!core::file_exists(root + "/mnist/train-images-idx3-ubyte")) {
