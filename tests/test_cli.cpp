@@ -4,12 +4,14 @@
 
 #include <cstdlib>
 #include <fstream>
+#include <map>
 #include <sstream>
 
 #include <nlohmann/json.hpp>
 
 #include "core/files.h"
 #include "data/idx.h"
+#include "monitor/tfevents.h"
 #include "test_util.h"
 
 namespace digitlab {
@@ -48,6 +50,101 @@ class Cli : public ::testing::Test {
   TempDir data_, io_, runs_;
   std::string env_;
 };
+
+// Monitoring end to end: TensorBoard files decoded, the report after train and after evaluate,
+// a damaged metrics file, and the comparison of three runs.
+TEST_F(Cli, TensorBoardReportAndCompare) {
+  const std::string a = runs_ / "a", b = runs_ / "b", c = runs_ / "c";
+  Result t = digitlab(
+      "train --arch C4-P-16-10 --epochs 3 --val-split 100 --batch-size 50 --threads 2 "
+      "--test-every 3 --tb-every-steps 4 --tb-histograms true --tb-images true --out " +
+      a);
+  ASSERT_EQ(t.code, 0) << t.err;
+
+  // Keras' layout: train/ and validation/ runs with epoch scalars; test/ on --test-every epochs.
+  std::map<std::string, std::map<std::string, std::vector<int64_t>>> steps;  // run -> tag -> steps
+  int histograms = 0, images = 0;
+  for (const char* run : {"train", "validation", "test"}) {
+    const auto files = monitor::find_event_files(a + "/tensorboard/" + run);
+    ASSERT_EQ(files.size(), 1u) << run;
+    const auto events = monitor::read_event_file(files[0]);  // checks both CRCs of every record
+    ASSERT_FALSE(events.empty());
+    EXPECT_EQ(events[0].file_version, "brain.Event:2");
+    for (const auto& e : events) {
+      for (const auto& v : e.values) {
+        if (v.simple_value) steps[run][v.tag].push_back(e.step);
+        if (v.histogram) {
+          ++histograms;
+          EXPECT_GT(v.histogram->num, 0);
+        }
+        if (v.image) {
+          ++images;
+          EXPECT_EQ(v.image->encoded.substr(1, 3), "PNG");
+        }
+      }
+    }
+  }
+  const std::vector<int64_t> epochs = {1, 2, 3};
+  for (const char* tag : {"epoch_loss", "epoch_accuracy", "epoch_learning_rate"}) {
+    EXPECT_EQ(steps["train"][tag], epochs) << tag;
+  }
+  EXPECT_EQ(steps["validation"]["epoch_accuracy"], epochs);
+  EXPECT_EQ(steps["test"]["epoch_accuracy"], std::vector<int64_t>{3});
+  // 600 images / batch 50 = 12 steps per epoch; every 4th global step.
+  EXPECT_EQ(steps["train"]["batch_loss"].size(), 9u);
+  EXPECT_EQ(histograms, 3 * 6);  // weight and bias of the conv and both dense layers, per epoch
+  EXPECT_EQ(images, 3);
+
+  // The report after train has the curves and says how to get the rest.
+  const std::string page = core::read_file(a + "/report/index.html");
+  EXPECT_NE(page.find("id=\"loss-chart\""), std::string::npos);
+  EXPECT_NE(page.find("digitlab evaluate"), std::string::npos);
+  EXPECT_NE(t.err.find("report: " + a + "/report/index.html"), std::string::npos) << t.err;
+
+  // After evaluate: the confusion heatmap and the misclassified grid; --json keeps stdout clean.
+  Result e = digitlab("evaluate " + a + " --json");
+  ASSERT_EQ(e.code, 0) << e.err;
+  EXPECT_NO_THROW(nlohmann::json::parse(e.out));
+  const std::string full = core::read_file(a + "/report/index.html");
+  EXPECT_NE(full.find("id=\"confusion-heatmap\""), std::string::npos);
+  EXPECT_NE(full.find("id=\"misclassified\""), std::string::npos);
+  EXPECT_EQ(full.find("http://"), std::string::npos);
+  EXPECT_EQ(full.find("https://"), std::string::npos);
+  EXPECT_TRUE(core::file_exists(a + "/report/curves.png"));
+  EXPECT_TRUE(core::file_exists(a + "/report/confusion.png"));
+
+  // A truncated metrics file: a warning naming the line, and still a report.
+  ASSERT_EQ(digitlab("train --arch 16-10 --epochs 3 --val-split 100 --out " + b).code, 0);
+  std::string metrics = core::read_file(b + "/metrics.jsonl");
+  core::write_file_atomic(b + "/metrics.jsonl", metrics.substr(0, metrics.size() - 20));
+  Result r = digitlab("report " + b);
+  EXPECT_EQ(r.code, 0) << r.err;
+  EXPECT_NE(r.err.find("warning: metrics.jsonl line 3"), std::string::npos) << r.err;
+  EXPECT_NE(r.out.find(b + "/report/index.html"), std::string::npos);
+  std::remove((b + "/metrics.jsonl").c_str());
+  EXPECT_EQ(digitlab("report " + b).code, 0);  // config.json alone still makes a page
+
+  Result missing = digitlab("report " + (runs_ / "nowhere"));
+  EXPECT_EQ(missing.code, 1);
+  EXPECT_EQ(count_lines(missing.err), 1u) << missing.err;
+  EXPECT_NE(missing.err.find(runs_ / "nowhere"), std::string::npos) << missing.err;
+
+  // compare: one row per run in the order given, and the overlay page.
+  ASSERT_EQ(digitlab("train --arch C4-P-10 --epochs 2 --val-split 100 --out " + c).code, 0);
+  const std::string html = runs_ / "cmp.html";
+  Result cmp = digitlab("compare " + a + " " + b + " " + c + " --out " + html);
+  ASSERT_EQ(cmp.code, 0) << cmp.err;
+  EXPECT_EQ(count_lines(cmp.out), 5u) << cmp.out;  // header, three runs, page
+  EXPECT_LT(cmp.out.find(a), cmp.out.find(c));
+  EXPECT_NE(cmp.out.find("C4-P-16-10"), std::string::npos) << cmp.out;
+  EXPECT_NE(core::read_file(html).find("id=\"compare-table\""), std::string::npos);
+  Result cj = digitlab("compare " + a + " " + c + " --json --out " + html);
+  ASSERT_EQ(cj.code, 0) << cj.err;
+  auto j = nlohmann::json::parse(cj.out);
+  ASSERT_EQ(j["runs"].size(), 2u);
+  EXPECT_EQ(j["runs"][1]["epochs"], 2);
+  EXPECT_EQ(j["runs"][0]["parameters"], 4 * 9 + 4 + 4 * 14 * 14 * 16 + 16 + 16 * 10 + 10);
+}
 
 TEST_F(Cli, TrainThenEvaluateWritesTheRunDirectory) {
   const std::string out = runs_ / "r1";

@@ -17,6 +17,7 @@
 #include "data/preview.h"
 #include "data/store.h"
 #include "models/zoo.h"
+#include "report/commands.h"
 #include "reproduce/reproduce.h"
 #include "train/commands.h"
 
@@ -68,6 +69,12 @@ const std::vector<TrainFlag> kTrainFlags = {
     {"train_limit", "use only the first N training images (default: all)"},
     {"test_every",
      "also report test accuracy every N epochs (never used for stopping; default 0 = off)"},
+    {"tensorboard",
+     "write TensorBoard event files to RUN_DIR/tensorboard/{train,validation,test} (default "
+     "true)"},
+    {"tb_every_steps", "also log batch loss and accuracy every N steps (default 0 = off)"},
+    {"tb_histograms", "log a histogram of every layer's weights per epoch (default false)"},
+    {"tb_images", "log an image of sample validation predictions per epoch (default false)"},
     {"early_stopping", "patience in epochs; 0 = off (default 0)"},
     {"monitor", "early-stopping metric: val_loss or val_acc (default val_loss)"},
     {"min_delta", "smallest change that counts as an improvement (default 0)"},
@@ -205,6 +212,18 @@ int run(int argc, char** argv) {
                        "auto, fp32 or bf16 weights (default auto: bf16 on AMX-BF16 CPUs and GPUs)");
   eval_cmd->add_option("--device", eval.device, "cpu, cuda or auto (default cpu)");
 
+  // report, compare
+  auto* report_cmd = app.add_subcommand(
+      "report", "write RUN_DIR/report/index.html (curves, confusion, mistakes) and PNG figures");
+  digitlab::report::ReportCommandOptions report;
+  report_cmd->add_option("run_dir", report.run_dir, "run directory")->required();
+  auto* compare_cmd =
+      app.add_subcommand("compare", "table of runs side by side and a page overlaying curves");
+  digitlab::report::CompareOptions compare;
+  compare_cmd->add_option("runs", compare.runs, "run directories")->required();
+  compare_cmd->add_option("--out", compare.out, "HTML page to write (default compare.html)");
+  compare_cmd->add_flag("--json", compare.json, "one JSON document on stdout");
+
   auto known = [&](const std::string& name) {
     for (auto* sub : app.get_subcommands([](CLI::App*) { return true; })) {
       if (sub->get_name() == name) return true;
@@ -265,9 +284,14 @@ int run(int argc, char** argv) {
     if (bench_batch > 0) model_bench.batch_size = bench_batch;
     return digitlab::bench::model_bench_command(model_bench);
   }
+  if (*report_cmd) {
+    report.data_root = root;
+    return digitlab::report::report_command(report);
+  }
+  if (*compare_cmd) return digitlab::report::compare_command(compare);
   if (*eval_cmd) {
     eval.data_root = root;
-    return digitlab::train::evaluate_command(eval);
+    return digitlab::report::evaluate_command(eval);
   }
   if (*train_cmd) {
     Settings s;
@@ -286,7 +310,7 @@ int run(int argc, char** argv) {
     s.set("data_root", root, Source::kFlag);
     auto options = digitlab::train::train_options_from(s);
     options.argv.assign(argv, argv + argc);
-    return digitlab::train::train_command(options);
+    return digitlab::report::train_command(options);
   }
   return 2;
 }

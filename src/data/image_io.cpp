@@ -59,4 +59,25 @@ void write_png(const std::string& path, const GrayImage& image) {
   core::write_file_atomic(path, bytes);
 }
 
+std::string encode_png(int width, int height, int channels, const std::vector<uint8_t>& pixels,
+                       const std::string& what) {
+  if (width < 1 || height < 1 || (channels != 1 && channels != 3) ||
+      pixels.size() != size_t(width) * size_t(height) * size_t(channels)) {
+    throw core::RuntimeError(what + ": cannot encode PNG (" + std::to_string(width) + "x" +
+                             std::to_string(height) + "x" + std::to_string(channels) + " with " +
+                             std::to_string(pixels.size()) + " bytes)");
+  }
+  std::string bytes;
+  if (!stbi_write_png_to_func(append, &bytes, width, height, channels, pixels.data(),
+                              width * channels)) {
+    throw core::RuntimeError(what + ": cannot encode PNG");
+  }
+  return bytes;
+}
+
+void write_png_rgb(const std::string& path, int width, int height,
+                   const std::vector<uint8_t>& rgb) {
+  core::write_file_atomic(path, encode_png(width, height, 3, rgb, path));
+}
+
 }  // namespace digitlab::data

@@ -1,4 +1,4 @@
-// Grayscale images in memory, drawing labels with a small built-in font, and PNG output.
+// Grayscale images in memory, a small built-in font for labels, and PNG output (gray and RGB).
 #pragma once
 
 #include <cstdint>
@@ -27,5 +27,16 @@ void draw_text(GrayImage& dst, int x, int y, const std::string& text, int zoom, 
 // Writes the image as an 8-bit grayscale PNG through a temporary file and a rename.
 // Throws core::RuntimeError naming `path` when it cannot be written.
 void write_png(const std::string& path, const GrayImage& image);
+
+// Encodes row-major 8-bit pixels (`channels` 1 = gray, 3 = RGB) as PNG bytes in memory, for
+// embedding as data: URIs. Requires pixels.size() == width * height * channels and both sizes
+// >= 1; otherwise, or when encoding fails, throws core::RuntimeError naming `what`.
+std::string encode_png(int width, int height, int channels, const std::vector<uint8_t>& pixels,
+                       const std::string& what = "image");
+
+// Writes row-major RGB pixels (3 bytes each, rgb.size() == width * height * 3) as a PNG through a
+// temporary file and a rename. Throws core::RuntimeError naming `path` for a size mismatch or a
+// failed write; any previous `path` stays untouched then.
+void write_png_rgb(const std::string& path, int width, int height, const std::vector<uint8_t>& rgb);
 
 }  // namespace digitlab::data

@@ -1,13 +1,17 @@
 // Entry points of the train-layer subcommands, free of torch so the program compiles fast.
 #pragma once
 
+#include <string>
+
 #include "train/options.h"
 
 namespace digitlab::train {
 
-// `digitlab train`: trains with the console progress and metrics.jsonl observers. Returns the exit
-// code; throws core::UsageError / core::RuntimeError for bad options, data or files.
-int train_command(const TrainOptions& options);
+// `digitlab train`: trains with the console progress, metrics.jsonl and TensorBoard observers.
+// Returns the exit code and, when `run_dir` is given, the run directory used (resolved when
+// options.out_dir was empty); throws core::UsageError / core::RuntimeError for bad options, data
+// or files.
+int train_command(const TrainOptions& options, std::string* run_dir = nullptr);
 
 // `digitlab evaluate`: accuracy, loss, confusion matrix and per-class scores of a checkpoint on
 // the test split or its run's validation split; one JSON document on stdout with `json`; eval/

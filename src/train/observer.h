@@ -4,6 +4,8 @@
 #include <cstdint>
 #include <optional>
 #include <string>
+#include <utility>
+#include <vector>
 
 #include <nlohmann/json.hpp>
 
@@ -38,6 +40,15 @@ struct EpochEnd {
   nlohmann::json to_json() const;
 };
 
+// Per-epoch extras for monitoring, computed only when the options ask for them: each costs a pass
+// over the weights or a forward pass.
+struct EpochExtras {
+  int epoch = 0;
+  std::vector<std::pair<std::string, std::vector<float>>> histograms;  // tag, values
+  std::string image_png;  // a grid of sample validation predictions; empty when not asked
+  int image_width = 0, image_height = 0;
+};
+
 struct TrainEnd {
   int epochs_run = 0;
   bool stopped_early = false;
@@ -54,6 +65,8 @@ class Observer {
   virtual ~Observer() = default;
   virtual void on_train_begin(const TrainBegin&) {}
   virtual void on_batch_end(const BatchEnd&) {}
+  // Sent before on_epoch_end of the same epoch.
+  virtual void on_epoch_extras(const EpochExtras&) {}
   virtual void on_epoch_end(const EpochEnd&) {}
   virtual void on_train_end(const TrainEnd&) {}
 };

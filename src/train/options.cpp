@@ -10,12 +10,39 @@ namespace digitlab::train {
 using core::UsageError;
 
 const std::vector<std::string>& train_option_keys() {
-  static const std::vector<std::string> kKeys = {
-      "model",   "arch",        "dataset",      "epochs",        "batch_size", "optimizer",
-      "lr",      "lr_schedule", "momentum",     "weight_decay",  "val_split",  "val_strategy",
-      "augment", "workers",     "drop_last",    "normalization", "init",       "precision",
-      "device",  "seed",        "threads",      "train_limit",   "test_every", "early_stopping",
-      "monitor", "min_delta",   "restore_best", "out",           "overwrite"};
+  static const std::vector<std::string> kKeys = {"model",
+                                                 "arch",
+                                                 "dataset",
+                                                 "epochs",
+                                                 "batch_size",
+                                                 "optimizer",
+                                                 "lr",
+                                                 "lr_schedule",
+                                                 "momentum",
+                                                 "weight_decay",
+                                                 "val_split",
+                                                 "val_strategy",
+                                                 "augment",
+                                                 "workers",
+                                                 "drop_last",
+                                                 "normalization",
+                                                 "init",
+                                                 "precision",
+                                                 "device",
+                                                 "seed",
+                                                 "threads",
+                                                 "train_limit",
+                                                 "test_every",
+                                                 "early_stopping",
+                                                 "monitor",
+                                                 "min_delta",
+                                                 "restore_best",
+                                                 "out",
+                                                 "overwrite",
+                                                 "tensorboard",
+                                                 "tb_every_steps",
+                                                 "tb_histograms",
+                                                 "tb_images"};
   return kKeys;
 }
 
@@ -50,6 +77,10 @@ TrainOptions train_options_from(const core::Settings& s) {
   o.threads = static_cast<int>(s.get_int("threads", o.threads));
   o.train_limit = s.get_int("train_limit", o.train_limit);
   o.test_every = static_cast<int>(s.get_int("test_every", o.test_every));
+  o.tensorboard = s.get_bool("tensorboard", o.tensorboard);
+  o.tb_every_steps = s.get_int("tb_every_steps", o.tb_every_steps);
+  o.tb_histograms = s.get_bool("tb_histograms", o.tb_histograms);
+  o.tb_images = s.get_bool("tb_images", o.tb_images);
   o.early_stopping.patience = static_cast<int>(s.get_int("early_stopping", 0));
   o.early_stopping.monitor = s.get_string("monitor", o.early_stopping.monitor);
   o.early_stopping.min_delta = s.get_double("min_delta", 0.0);
@@ -81,6 +112,12 @@ TrainOptions train_options_from(const core::Settings& s) {
     throw UsageError("--device: unknown '" + o.device + "' (allowed: cpu, cuda, auto)");
   }
   if (o.test_every < 0) throw UsageError("--test-every: must be 0 (off) or more");
+  if (o.tb_every_steps < 0) throw UsageError("--tb-every-steps: must be 0 (off) or more");
+  if (!o.tensorboard && (o.tb_every_steps > 0 || o.tb_histograms || o.tb_images)) {
+    throw UsageError(
+        "--tensorboard false: --tb-every-steps, --tb-histograms and --tb-images "
+        "need TensorBoard logs");
+  }
   if (o.init != "torch" && o.init != "glorot") {
     throw UsageError("--init: unknown '" + o.init + "' (allowed: torch, glorot)");
   }
@@ -131,6 +168,10 @@ nlohmann::json to_json(const TrainOptions& o) {
           {"threads", o.threads},
           {"train_limit", o.train_limit},
           {"test_every", o.test_every},
+          {"tensorboard", o.tensorboard},
+          {"tb_every_steps", o.tb_every_steps},
+          {"tb_histograms", o.tb_histograms},
+          {"tb_images", o.tb_images},
           {"early_stopping",
            {{"patience", o.early_stopping.patience},
             {"monitor", o.early_stopping.monitor},

@@ -38,16 +38,22 @@ struct TrainOptions {
   int workers = 1;                      // loader threads making batches ahead of the step
   bool drop_last = false;               // drop the last partial batch of an epoch
   std::string normalization = "standard";
-  std::string init = "torch";
+  std::string init = "torch";      // torch (LibTorch's defaults) or glorot (Keras': zero biases)
   std::string precision = "auto";  // auto, fp32 or bf16 (autocast); see train/precision.h
-  std::string device =
-      "cpu";  // cpu, cuda or auto  // torch (LibTorch's defaults) or glorot (Keras': zero biases)
+  std::string device = "cpu";      // cpu, cuda or auto
   uint64_t seed = 42;
   int threads = 0;          // 0: one per core
   int64_t train_limit = 0;  // >0: use only the first N training images (quick runs, tests)
   // >0: also measure the test split every N epochs, for reports only (never for stopping or
   // checkpoints), as studies that "record the best test error" did.
   int test_every = 0;
+  // TensorBoard event files under RUN_DIR/tensorboard/{train,validation,test}: epoch scalars
+  // always (when on), batch scalars every N steps, weight histograms and a sample-prediction
+  // image per epoch when asked (each costs a pass over the weights or a forward).
+  bool tensorboard = true;
+  int64_t tb_every_steps = 0;
+  bool tb_histograms = false;
+  bool tb_images = false;
   EarlyStoppingOptions early_stopping;
   std::string out_dir;
   bool overwrite = false;

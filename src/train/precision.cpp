@@ -138,10 +138,11 @@ torch::TensorOptions parameter_options(torch::nn::Sequential& net) {
 
 torch::Tensor infer(torch::nn::Sequential& net, const torch::Tensor& x) {
   c10::InferenceMode guard;
-  const torch::TensorOptions to = parameter_options(net);
+  // One walk over the parameters: at batch 1 each walk is a measurable share of the latency.
+  const auto params = net->parameters();
+  const torch::TensorOptions to = params.empty() ? parameter_options(net) : params[0].options();
   torch::Tensor in =
       x.to(to.device(), to.dtype() == torch::kBFloat16 ? torch::kBFloat16 : torch::kFloat32);
-  const auto params = net->parameters();
   const bool nhwc = !params.empty() && params[0].dim() == 4 &&
                     params[0].suggest_memory_format() == at::MemoryFormat::ChannelsLast;
   if (nhwc && in.dim() == 4) in = channels_last(in);

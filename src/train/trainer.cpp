@@ -1,9 +1,11 @@
 // The training loop.
 #include "train/trainer.h"
 
+#include <cctype>
 #include <chrono>
 #include <cmath>
 #include <ctime>
+#include <filesystem>
 #include <memory>
 
 #include <torch/torch.h>
@@ -12,6 +14,7 @@
 #include "core/files.h"
 #include "core/terminal.h"
 #include "data/dataset.h"
+#include "data/image_io.h"
 #include "data/loader.h"
 #include "models/builder.h"
 #include "models/zoo.h"
@@ -23,6 +26,7 @@
 #include "train/precision.h"
 #include "train/runtime.h"
 #include "train/schedule.h"
+#include "train/tensorboard_log.h"
 
 namespace digitlab::train {
 namespace {
@@ -77,7 +81,8 @@ void check_run_dir(const TrainOptions& o) {
   }
 }
 
-// Creates the run directory, clearing an earlier run's files (check_run_dir allowed it).
+// Creates the run directory, clearing an earlier run's files (check_run_dir allowed it): stale
+// event files would put two runs' curves into one TensorBoard run.
 void prepare_run_dir(const TrainOptions& o) {
   const bool used = holds_run(o.out_dir);
   core::make_dirs(core::join_path(o.out_dir, "checkpoints"));
@@ -85,7 +90,70 @@ void prepare_run_dir(const TrainOptions& o) {
     for (const char* f : {"checkpoints/best.pt", "checkpoints/last.pt", "metrics.jsonl"}) {
       std::remove(core::join_path(o.out_dir, f).c_str());
     }
+    for (const char* d : {"tensorboard", "report", "eval"}) {
+      std::error_code ec;
+      std::filesystem::remove_all(core::join_path(o.out_dir, d), ec);
+    }
   }
+}
+
+// "torch::nn::Conv2dImpl" -> "conv2d".
+std::string layer_kind(const std::string& module_name) {
+  std::string k = module_name.substr(module_name.rfind(':') + 1);
+  if (k.size() > 4 && k.compare(k.size() - 4, 4, "Impl") == 0) k.resize(k.size() - 4);
+  for (char& c : k) c = char(std::tolower(static_cast<unsigned char>(c)));
+  return k;
+}
+
+// Every layer's parameters as float vectors, tagged "<index>_<kind>/<name>" (e.g.
+// "0_conv2d/weight"), the way Keras names its histogram tags by layer.
+std::vector<std::pair<std::string, std::vector<float>>> weight_values(torch::nn::Sequential& net) {
+  std::vector<std::pair<std::string, std::vector<float>>> out;
+  const auto children = net->children();
+  for (size_t i = 0; i < children.size(); ++i) {
+    for (const auto& p : children[i]->named_parameters(/*recurse=*/true)) {
+      const torch::Tensor t = p.value().detach().to(torch::kCPU, torch::kFloat32).contiguous();
+      out.emplace_back(std::to_string(i) + "_" + layer_kind(children[i]->name()) + "/" + p.key(),
+                       std::vector<float>(t.data_ptr<float>(), t.data_ptr<float>() + t.numel()));
+    }
+  }
+  return out;
+}
+
+// A grid of the first validation images with "true-predicted" above each; a frame marks the
+// mistakes. Returns an empty image when there is no validation split.
+data::GrayImage sample_predictions(torch::nn::Sequential& net, const data::TensorSplit& val,
+                                   const data::Normalization& norm, bool channels_last,
+                                   const torch::Device& device) {
+  constexpr int kCols = 8, kRows = 3, kZoom = 2, kCellW = 28 * kZoom + 8, kCellH = 28 * kZoom + 16;
+  const int64_t n = std::min<int64_t>(kCols * kRows, val.size());
+  if (n == 0) return {};
+  torch::Tensor predicted;
+  {
+    torch::NoGradGuard no_grad;
+    net->eval();
+    const torch::Tensor images = val.images.narrow(0, 0, n);
+    const torch::Tensor x = to_network_input(data::to_input(images, norm), channels_last, device);
+    predicted = net->forward(x).argmax(1).to(torch::kCPU);
+    net->train();
+  }
+  const torch::Tensor images = val.images.narrow(0, 0, n).contiguous();
+  const torch::Tensor labels = val.labels.narrow(0, 0, n).to(torch::kCPU);
+  data::GrayImage grid(kCols * kCellW, kRows * kCellH, 0);
+  for (int64_t i = 0; i < n; ++i) {
+    const int x0 = int(i % kCols) * kCellW, y0 = int(i / kCols) * kCellH;
+    const int64_t truth = labels[i].item<int64_t>(), guess = predicted[i].item<int64_t>();
+    data::draw_text(grid, x0 + 4, y0 + 4, std::to_string(truth) + "-" + std::to_string(guess), 1,
+                    255);
+    data::blit(grid, images[i].data_ptr<uint8_t>(), 28, 28, x0 + 4, y0 + 14, kZoom);
+    if (truth != guess) {
+      for (int x = x0 + 1; x < x0 + kCellW - 1; ++x)
+        grid.at(x, y0 + 1) = grid.at(x, y0 + kCellH - 2) = 160;
+      for (int y = y0 + 1; y < y0 + kCellH - 1; ++y)
+        grid.at(x0 + 1, y) = grid.at(x0 + kCellW - 2, y) = 160;
+    }
+  }
+  return grid;
 }
 
 // Fills in the model name and spec: the default model, a zoo entry, or a custom --arch.
@@ -250,6 +318,19 @@ TrainResult train(TrainOptions o, const std::vector<Observer*>& observers) {
       ee.val_acc = p.accuracy;
     }
     ee.seconds = seconds_since(t0);
+    if (!knn && (o.tb_histograms || o.tb_images)) {
+      EpochExtras extras;
+      extras.epoch = epoch;
+      if (o.tb_histograms) extras.histograms = weight_values(net);
+      if (o.tb_images && has_val) {
+        const data::GrayImage grid = sample_predictions(net, val_set, norm, channels_last, device);
+        extras.image_png =
+            data::encode_png(grid.width, grid.height, 1, grid.pixels, "sample predictions");
+        extras.image_width = grid.width;
+        extras.image_height = grid.height;
+      }
+      for (auto* ob : observers) ob->on_epoch_extras(extras);
+    }
     if (o.test_every > 0 && epoch % o.test_every == 0) {
       AutocastScope autocast(bf16, device);
       auto p = predict_split(net, spec.head, test_set.images, test_set.labels, norm);
@@ -279,13 +360,21 @@ TrainResult train(TrainOptions o, const std::vector<Observer*>& observers) {
   return result;
 }
 
-int train_command(const TrainOptions& options) {
+int train_command(const TrainOptions& options, std::string* run_dir) {
   ConsoleProgress progress(core::stdout_is_terminal());
   TrainOptions o = options;
   resolve_model(o);
   MetricsLog log(core::join_path(o.out_dir, "metrics.jsonl"));
+  std::vector<Observer*> observers = {&progress, &log};
+  std::unique_ptr<TensorBoardLog> tensorboard;
+  if (o.tensorboard) {
+    tensorboard = std::make_unique<TensorBoardLog>(core::join_path(o.out_dir, "tensorboard"),
+                                                   o.tb_every_steps);
+    observers.push_back(tensorboard.get());
+  }
   try {
-    TrainResult r = train(o, {&progress, &log});
+    TrainResult r = train(o, observers);
+    if (run_dir) *run_dir = r.run_dir;
     std::printf("best epoch %d; checkpoints in %s/checkpoints (best.pt, last.pt)\n", r.best_epoch,
                 r.run_dir.c_str());
   } catch (const c10::Error& e) {

@@ -1,0 +1,89 @@
+// report/compare commands, and train/evaluate with the run report written at their end.
+#include "report/commands.h"
+
+#include <cstdio>
+#include <iostream>
+
+#include <nlohmann/json.hpp>
+
+#include "core/error.h"
+#include "core/files.h"
+#include "report/compare.h"
+#include "report/report.h"
+#include "train/commands.h"
+
+namespace digitlab::report {
+namespace {
+
+// Writes the report; failures become one warning line, since the caller's work already stands.
+void report_after(const std::string& run_dir, const std::string& data_root) {
+  try {
+    ReportOptions ro;
+    ro.data_root = data_root;
+    const ReportResult r = write_report(run_dir, ro);
+    for (const auto& w : r.warnings) std::cerr << "warning: " << w << "\n";
+    std::cerr << "report: " << r.html_path << "\n";
+  } catch (const core::Error& e) {
+    std::cerr << "warning: no report written: " << e.what() << "\n";
+  }
+}
+
+}  // namespace
+
+int report_command(const ReportCommandOptions& o) {
+  ReportOptions ro;
+  ro.data_root = o.data_root;
+  const ReportResult r = write_report(o.run_dir, ro);
+  for (const auto& w : r.warnings) std::cerr << "warning: " << w << "\n";
+  std::cout << r.html_path << "\n";
+  for (const auto& p : r.png_paths) std::cout << p << "\n";
+  return 0;
+}
+
+int compare_command(const CompareOptions& o) {
+  if (o.runs.empty()) throw core::UsageError("compare: give one or more run directories");
+  std::vector<RunData> runs;
+  std::vector<CompareRow> rows;
+  for (const auto& dir : o.runs) {
+    runs.push_back(read_run(dir));
+    for (const auto& w : runs.back().warnings) std::cerr << "warning: " << dir << ": " << w << "\n";
+    rows.push_back(compare_row(runs.back()));
+  }
+  write_compare_page(o.out, runs);
+  if (o.json) {
+    nlohmann::json j = nlohmann::json::array();
+    for (const auto& r : rows) {
+      auto opt = [](const auto& v) { return v ? nlohmann::json(*v) : nlohmann::json(nullptr); };
+      j.push_back({{"run", r.run},
+                   {"model", r.model},
+                   {"parameters", opt(r.parameters)},
+                   {"best_val_acc", opt(r.best_val_acc)},
+                   {"best_epoch", r.best_epoch},
+                   {"test_acc", opt(r.test_acc)},
+                   {"epochs", r.epochs},
+                   {"seconds", r.seconds}});
+    }
+    std::cout << nlohmann::json{{"runs", j}, {"page", o.out}}.dump(2) << "\n";
+  } else {
+    std::cout << format_compare_table(rows) << "page: " << o.out << "\n";
+  }
+  return 0;
+}
+
+int train_command(const train::TrainOptions& options) {
+  std::string run_dir;
+  const int code = train::train_command(options, &run_dir);
+  if (code == 0) report_after(run_dir, options.data_root);
+  return code;
+}
+
+int evaluate_command(const train::EvalOptions& options) {
+  const int code = train::evaluate_command(options);
+  if (code == 0 && options.write_files && options.split == "test" &&
+      core::dir_exists(options.target)) {
+    report_after(options.target, options.data_root);
+  }
+  return code;
+}
+
+}  // namespace digitlab::report
