@@ -1,16 +1,24 @@
 // The real program on a tiny data set the test writes: files, JSON output, exit codes, messages.
 #include <gtest/gtest.h>
+#include <signal.h>
 #include <sys/wait.h>
 
+#include <httplib.h>
+
+#include <atomic>
+#include <chrono>
 #include <cstdlib>
 #include <fstream>
 #include <map>
 #include <sstream>
+#include <thread>
+#include <tuple>
 
 #include <nlohmann/json.hpp>
 
 #include "core/files.h"
 #include "data/idx.h"
+#include "data/image_io.h"
 #include "monitor/tfevents.h"
 #include "test_util.h"
 
@@ -144,6 +152,188 @@ TEST_F(Cli, TensorBoardReportAndCompare) {
   ASSERT_EQ(j["runs"].size(), 2u);
   EXPECT_EQ(j["runs"][1]["epochs"], 2);
   EXPECT_EQ(j["runs"][0]["parameters"], 4 * 9 + 4 + 4 * 14 * 14 * 16 + 16 + 16 * 10 + 10);
+}
+
+// metrics.jsonl without its timings, which differ between any two runs.
+std::vector<nlohmann::json> metrics_without_timing(const std::string& run) {
+  std::vector<nlohmann::json> out;
+  std::istringstream lines(core::read_file(run + "/metrics.jsonl"));
+  std::string line;
+  while (std::getline(lines, line)) {
+    auto j = nlohmann::json::parse(line);
+    j.erase("seconds");
+    j.erase("images_per_second");
+    out.push_back(j);
+  }
+  return out;
+}
+
+// Interrupted and killed runs resume to exactly the metrics of an uninterrupted one: dropout and
+// augmentation exercise the random-number state, Adam the optimizer state.
+TEST_F(Cli, ResumeEqualsUninterrupted) {
+  const std::string common =
+      "train --arch C4-P-D0.25-16-D0.5-10 --epochs 3 --val-split 100 --batch-size 50 --threads 2 "
+      "--augment rotate=10 --tensorboard false --out ";
+  const std::string a = runs_ / "a", b = runs_ / "b", c = runs_ / "c";
+  ASSERT_EQ(digitlab(common + a).code, 0);
+  const auto expected = metrics_without_timing(a);
+  ASSERT_EQ(expected.size(), 3u);
+
+  // SIGTERM after global step 17 (epoch 2, batch 5 of 12): exit 143 and a loadable last.pt.
+  Result t = digitlab(common + b, "DIGITLAB_TEST_FAULT=17:15");
+  EXPECT_EQ(t.code, 143) << t.err;
+  EXPECT_NE(t.err.find("terminated in epoch 2 after batch 5"), std::string::npos) << t.err;
+  EXPECT_NE(t.err.find("digitlab train --resume " + b), std::string::npos) << t.err;
+  EXPECT_EQ(count_lines(t.err), 1u) << t.err;
+  EXPECT_EQ(digitlab("evaluate " + b + "/checkpoints/last.pt --json").code, 0);
+  Result r = digitlab("train --resume " + b);
+  ASSERT_EQ(r.code, 0) << r.err;
+  EXPECT_NE(r.out.find("resuming at epoch 2, batch 6 of 12"), std::string::npos) << r.out;
+  EXPECT_EQ(metrics_without_timing(b), expected);
+
+  // kill -9 mid-epoch 2: the run restarts epoch 2 from the epoch-1 checkpoint.
+  Result k = digitlab(common + c, "DIGITLAB_TEST_FAULT=17:9");
+  EXPECT_NE(k.code, 0);
+  Result rk = digitlab("train --resume " + c);
+  ASSERT_EQ(rk.code, 0) << rk.err;
+  EXPECT_NE(rk.out.find("resuming at epoch 2, batch 1 of 12"), std::string::npos) << rk.out;
+  EXPECT_EQ(metrics_without_timing(c), expected);
+  Result ea = digitlab("evaluate " + a + " --json"), ec = digitlab("evaluate " + c + " --json");
+  ASSERT_EQ(ea.code, 0);
+  EXPECT_EQ(nlohmann::json::parse(ea.out)["loss"], nlohmann::json::parse(ec.out)["loss"]);
+
+  // Ctrl-C: exit 130. More epochs continue a finished run; options may not change.
+  EXPECT_EQ(digitlab(common + (runs_ / "d"), "DIGITLAB_TEST_FAULT=3:2").code, 130);
+  Result more = digitlab("train --resume " + a + " --epochs 4");
+  EXPECT_EQ(more.code, 0) << more.err;
+  EXPECT_EQ(metrics_without_timing(a).size(), 4u);
+  Result done = digitlab("train --resume " + a);
+  EXPECT_EQ(done.code, 2);
+  EXPECT_NE(done.err.find("already trained 4 epochs"), std::string::npos) << done.err;
+  Result changed = digitlab("train --resume " + a + " --lr 0.1");
+  EXPECT_EQ(changed.code, 2);
+  EXPECT_NE(changed.err.find("not --lr"), std::string::npos) << changed.err;
+  Result nowhere = digitlab("train --resume " + (runs_ / "nowhere"));
+  EXPECT_EQ(nowhere.code, 1);
+  EXPECT_EQ(count_lines(nowhere.err), 1u) << nowhere.err;
+}
+
+// A real SIGTERM from outside, while training: the process saves and exits 143.
+TEST_F(Cli, SigtermFromOutsideLeavesALoadableCheckpoint) {
+  const std::string out = runs_ / "t";
+  const std::string cmd = env_ + " " + DIGITLAB_BIN +
+                          " train --arch 32-10 --epochs 500 --val-split 100 --tensorboard false "
+                          "--out " +
+                          out + " >/dev/null 2>" + (io_ / "err") + " & pid=$!; while [ ! -f " +
+                          out +
+                          "/checkpoints/last.pt ]; do sleep 0.05; done; kill -TERM $pid; "
+                          "wait $pid; exit $?";
+  const int status = std::system(("bash -c '" + cmd + "'").c_str());
+  ASSERT_TRUE(WIFEXITED(status));
+  EXPECT_EQ(WEXITSTATUS(status), 143) << core::read_file(io_ / "err");
+  EXPECT_NE(core::read_file(io_ / "err").find("terminated"), std::string::npos);
+  Result e = digitlab("evaluate " + out + "/checkpoints/last.pt --json");
+  EXPECT_EQ(e.code, 0) << e.err;
+  EXPECT_GT(nlohmann::json::parse(e.out)["epoch"].get<int>(), 0);
+}
+
+// `serve` end to end on loopback: every route, every malformed request with its status and the
+// next request still answered, concurrent clients, metrics, and a clean stop on SIGTERM.
+TEST_F(Cli, ServeAnswersAndSurvivesBadRequests) {
+  const std::string run = runs_ / "s";
+  ASSERT_EQ(digitlab("train --arch 32-10 --epochs 2 --val-split 100 --out " + run).code, 0);
+  const std::string log = io_ / "serve.log";
+  const std::string pidfile = io_ / "serve.pid";
+  const std::string cmd = env_ + " " + DIGITLAB_BIN + " serve --model " + run +
+                          " --port 0 --max-body 20000 >" + log + " 2>&1 & echo $! >" + pidfile;
+  ASSERT_EQ(std::system(("bash -c '" + cmd + "'").c_str()), 0);
+  int port = 0;
+  for (int i = 0; i < 600 && port == 0; ++i) {  // up to 60 s for the model to load
+    const std::string text = core::file_exists(log) ? core::read_file(log) : "";
+    const auto at = text.find("serving on http://127.0.0.1:");
+    if (at != std::string::npos) port = std::atoi(text.c_str() + at + 28);
+    if (port == 0) std::this_thread::sleep_for(std::chrono::milliseconds(100));
+  }
+  const int pid = std::atoi(core::read_file(pidfile).c_str());
+  ASSERT_GT(port, 0) << core::read_file(log);
+  httplib::Client client("127.0.0.1", port);
+  client.set_read_timeout(30, 0);
+
+  auto health = client.Get("/healthz");
+  ASSERT_TRUE(health);
+  EXPECT_EQ(health->status, 200);
+  auto page = client.Get("/");
+  ASSERT_TRUE(page);
+  EXPECT_NE(page->body.find("<canvas id=\"pad\""), std::string::npos);
+  auto model = client.Get("/v1/model");
+  ASSERT_TRUE(model);
+  EXPECT_EQ(nlohmann::json::parse(model->body)["spec"], "32-10");
+
+  // A test image of the synthetic set, as PNG and as pixels.
+  const data::IdxArray images = data::read_idx(data_.path() + "/mnist/t10k-images-idx3-ubyte");
+  std::vector<uint8_t> digit(images.data.begin(), images.data.begin() + 784);
+  const std::string png = data::encode_png(28, 28, 1, digit, "digit");
+  auto good = [&] {
+    auto r = client.Post("/v1/predict", png, "image/png");
+    return r && r->status == 200 && nlohmann::json::parse(r->body).contains("label");
+  };
+  EXPECT_TRUE(good());
+  nlohmann::json px = {{"pixels", std::vector<int>(digit.begin(), digit.end())}};
+  auto pj = client.Post("/v1/predict", px.dump(), "application/json");
+  ASSERT_TRUE(pj);
+  EXPECT_EQ(pj->status, 200) << pj->body;
+
+  const std::vector<std::tuple<std::string, std::string, int>> bad = {
+      {std::string(30000, 'x'), "image/png", 413},
+      {"hello", "text/plain", 415},
+      {"{\"pixels\": [1,", "application/json", 400},
+      {"{\"pixels\": [1, 2, 3]}", "application/json", 400},
+      {"not an image", "image/png", 400},
+  };
+  for (const auto& [body, type, status] : bad) {
+    auto r = client.Post("/v1/predict", body, type.c_str());
+    ASSERT_TRUE(r) << type;
+    EXPECT_EQ(r->status, status) << type << ": " << r->body;
+    EXPECT_EQ(nlohmann::json::parse(r->body)["error"]["status"], status) << r->body;
+    EXPECT_TRUE(good()) << "after " << status;
+  }
+  auto missing = client.Get("/nowhere");
+  ASSERT_TRUE(missing);
+  EXPECT_EQ(missing->status, 404);
+  EXPECT_EQ(nlohmann::json::parse(missing->body)["error"]["status"], 404);
+
+  // Concurrent clients.
+  std::atomic<int> ok{0};
+  std::vector<std::thread> clients;
+  for (int t = 0; t < 6; ++t) {
+    clients.emplace_back([&] {
+      httplib::Client c("127.0.0.1", port);
+      for (int i = 0; i < 10; ++i) {
+        auto r = c.Post("/v1/predict", png, "image/png");
+        if (r && r->status == 200) ++ok;
+      }
+    });
+  }
+  for (auto& t : clients) t.join();
+  EXPECT_EQ(ok.load(), 60);
+
+  auto metrics = client.Get("/metrics");
+  ASSERT_TRUE(metrics);
+  EXPECT_NE(metrics->body.find("digitlab_requests_total{path=\"/v1/predict\",code=\"415\"} 1"),
+            std::string::npos)
+      << metrics->body;
+  EXPECT_NE(metrics->body.find("digitlab_requests_total{path=\"/v1/predict\",code=\"413\"} 1"),
+            std::string::npos)
+      << metrics->body;
+  EXPECT_NE(metrics->body.find("digitlab_predict_latency_seconds_count 67"), std::string::npos)
+      << metrics->body;
+
+  ASSERT_EQ(kill(pid, SIGTERM), 0);
+  for (int i = 0; i < 100 && kill(pid, 0) == 0; ++i) {
+    std::this_thread::sleep_for(std::chrono::milliseconds(100));
+  }
+  EXPECT_NE(kill(pid, 0), 0) << "serve did not stop on SIGTERM";
+  EXPECT_NE(core::read_file(log).find("stopped"), std::string::npos) << core::read_file(log);
 }
 
 TEST_F(Cli, TrainThenEvaluateWritesTheRunDirectory) {

@@ -132,6 +132,40 @@ TEST(Settings, ConfigFilesTomlAndJson) {
   EXPECT_THROW(s.load_config_file(dir / "e.json", {}), RuntimeError);
 }
 
+TEST(Settings, ConfigTextNamesItsOrigin) {
+  Settings s;
+  s.load_config_text("epochs = 3\n[augment]\nrotate = 10\n", false, {"epochs", "augment"},
+                     "space.toml");
+  EXPECT_EQ(s.get_int("epochs", 0), 3);
+  EXPECT_EQ(s.get_string("augment.rotate", ""), "10");
+  try {
+    s.load_config_text(R"({"lr": "fast"})", true, {}, "run.json");
+    s.get_double("lr", 0);
+    FAIL();
+  } catch (const UsageError& e) {
+    EXPECT_STREQ(e.what(), "run.json: lr: 'fast' is not a finite number");
+  }
+  EXPECT_THROW(s.load_config_text("{", true, {}, "x.json"), RuntimeError);
+}
+
+// Found by fuzz_config: NaN passed every range check, and ints were narrowed silently.
+TEST(Settings, RejectsNonFiniteAndOutOfRange) {
+  Settings s;
+  s.load_config_text("momentum = nan\nlr = inf\nepochs = 4294967297\n", false, {}, "c.toml");
+  EXPECT_THROW(s.get_double("momentum", 0), UsageError);
+  EXPECT_THROW(s.get_double("lr", 0), UsageError);
+  EXPECT_EQ(s.get_int("epochs", 0), 4294967297LL);
+  try {
+    s.get_int32("epochs", 0);
+    FAIL();
+  } catch (const UsageError& e) {
+    EXPECT_STREQ(e.what(), "c.toml: epochs: '4294967297' is not a whole number in the int range");
+  }
+  s.set("threads", "-7", Source::kFlag);
+  EXPECT_EQ(s.get_int32("threads", 0), -7);
+  EXPECT_EQ(s.get_int32("unset", 12), 12);
+}
+
 TEST(Settings, EnvNames) {
   EXPECT_EQ(env_name("batch_size"), "DIGITLAB_BATCH_SIZE");
   EXPECT_EQ(key_from_flag("--val-split"), "val_split");

@@ -59,6 +59,14 @@ TEST(Spec, PrintParseRoundTrip) {
   }
   // Defaults are dropped when printing.
   EXPECT_EQ(to_string(parse_spec("C32k3s-P2-128-10-softmax")), "C32-P-128-10");
+  // Dropout rates print with as many digits as they need to read back exactly, and never with an
+  // exponent, whose '-' would split the token (fuzz_spec found D0.1234567 printed as D0.123457,
+  // and D0.00001 as the unparsable D1e-05).
+  EXPECT_EQ(to_string(parse_spec("100-D0.1234567-10")), "100-D0.1234567-10");
+  EXPECT_EQ(to_string(parse_spec("100-D0.00001-D0.1-10")), "100-D0.00001-D0.1-10");
+  EXPECT_EQ(to_string(parse_spec("100-D0.00000000592130311-10")), "100-D0.00000000592130311-10");
+  const ArchSpec tiny = parse_spec("100-D0.0000000000000000000000000000001234-10");
+  EXPECT_EQ(parse_spec(to_string(tiny)), tiny);
 }
 
 TEST(Spec, ErrorsPointAtTheToken) {
@@ -108,6 +116,11 @@ TEST(Spec, ShapeErrors) {
             std::string::npos);
   EXPECT_NE(shape_error("C8k29v-10").find("the 'valid' conv shrinks"), std::string::npos);
   EXPECT_NE(shape_error("100-12").find("output layer has 12 units but there are 10 classes"),
+            std::string::npos);
+  // ~9.6e14 parameters per layer: 9700 of them overflow int64 (undefined behaviour before).
+  std::string huge;
+  for (int i = 0; i < 9700; ++i) huge += "C999999k31-";
+  EXPECT_NE(shape_error(huge + "10").find("the parameter count overflows 64 bits"),
             std::string::npos);
 }
 

@@ -16,9 +16,11 @@
 #include "data/bench.h"
 #include "data/preview.h"
 #include "data/store.h"
+#include "export/export.h"
 #include "models/zoo.h"
 #include "report/commands.h"
 #include "reproduce/reproduce.h"
+#include "serve/serve.h"
 #include "train/commands.h"
 
 namespace {
@@ -91,6 +93,20 @@ std::vector<std::string> split_list(const std::string& text) {
     if (!item.empty()) out.push_back(item);
   }
   return out;
+}
+
+// DIGITLAB_TEST_FAULT=STEP:SIGNAL, for the interruption tests (train/options.h).
+void set_test_fault(digitlab::train::TrainOptions& o) {
+  const char* v = std::getenv("DIGITLAB_TEST_FAULT");
+  if (!v || !*v) return;
+  long long step = 0;
+  int sig = 0;
+  if (std::sscanf(v, "%lld:%d", &step, &sig) != 2 || step < 1 || sig < 1 || sig > 64) {
+    throw digitlab::core::UsageError("DIGITLAB_TEST_FAULT: expected STEP:SIGNAL, got '" +
+                                     std::string(v) + "'");
+  }
+  o.fault_step = step;
+  o.fault_signal = sig;
 }
 
 std::string flag_name(const std::string& key) {
@@ -200,6 +216,10 @@ int run(int argc, char** argv) {
                         "TOML or JSON file of options (flag names, _ for -)");
   train_cmd->add_flag("--overwrite", overwrite, "replace an existing run in --out");
   train_cmd->add_flag("--drop-last", drop_last, "drop the last partial batch of each epoch");
+  std::string resume_dir;
+  train_cmd->add_option("--resume", resume_dir,
+                        "continue the run in this directory from checkpoints/last.pt, with its own "
+                        "options (--epochs and --threads may change)");
 
   // evaluate
   auto* eval_cmd = app.add_subcommand("evaluate", "evaluate a trained model");
@@ -211,6 +231,42 @@ int run(int argc, char** argv) {
   eval_cmd->add_option("--precision", eval.precision,
                        "auto, fp32 or bf16 weights (default auto: bf16 on AMX-BF16 CPUs and GPUs)");
   eval_cmd->add_option("--device", eval.device, "cpu, cuda or auto (default cpu)");
+
+  // predict, serve
+  auto* predict_cmd = app.add_subcommand(
+      "predict", "read digit images (PNG, JPEG, BMP, GIF, PGM; files or directories)");
+  digitlab::serve::PredictOptions predict;
+  predict_cmd->add_option("--model", predict.model, "run directory or checkpoint file")->required();
+  predict_cmd->add_option("images", predict.inputs, "image files or directories")->required();
+  predict_cmd->add_option("--top-k", predict.top_k, "classes to list per image (default 3)");
+  predict_cmd->add_flag("--json", predict.json, "one JSON array on stdout");
+  predict_cmd->add_option("--save-preprocessed", predict.save_preprocessed,
+                          "directory for the 28x28 images the model saw");
+  predict_cmd->add_option("--threads", predict.threads, "compute threads, 0 = one per core");
+  predict_cmd->add_option("--precision", predict.precision, "auto, fp32 or bf16 weights");
+  auto* serve_cmd = app.add_subcommand(
+      "serve",
+      "HTTP service: POST /v1/predict, a drawing page at /, /healthz, /v1/model, /metrics");
+  digitlab::serve::ServeOptions serve;
+  serve_cmd->add_option("--model", serve.model, "run directory or checkpoint file")->required();
+  serve_cmd->add_option("--host", serve.server.host, "address to listen on (default 127.0.0.1)");
+  serve_cmd->add_option("--port", serve.server.port, "port (default 8080; 0 = any free port)");
+  serve_cmd->add_option("--max-body", serve.server.max_body,
+                        "largest request body in bytes (default 4 MiB)");
+  serve_cmd->add_option("--connections", serve.server.threads,
+                        "requests served at once (default 8)");
+  serve_cmd->add_option("--threads", serve.threads, "compute threads, 0 = one per core");
+  serve_cmd->add_option("--precision", serve.precision, "auto, fp32 or bf16 weights");
+
+  // export
+  auto* export_cmd = app.add_subcommand(
+      "export", "write a trained model for other runtimes: ONNX, or PyTorch (model.py + weights)");
+  digitlab::exporter::ExportOptions exporting;
+  export_cmd->add_option("target", exporting.target, "run directory or checkpoint file")
+      ->required();
+  export_cmd->add_option("--format", exporting.format, "onnx or pytorch")->required();
+  export_cmd->add_option("--out", exporting.out, "ONNX file, or directory for pytorch")->required();
+  export_cmd->add_option("--opset", exporting.opset, "ONNX opset, 13 to 17 (default 17)");
 
   // report, compare
   auto* report_cmd = app.add_subcommand(
@@ -284,6 +340,17 @@ int run(int argc, char** argv) {
     if (bench_batch > 0) model_bench.batch_size = bench_batch;
     return digitlab::bench::model_bench_command(model_bench);
   }
+  if (*export_cmd) return digitlab::exporter::export_command(exporting);
+  if (*predict_cmd) return digitlab::serve::predict_command(predict);
+  if (*serve_cmd) {
+    if (serve.server.port < 0 || serve.server.port > 65535) {
+      throw digitlab::core::UsageError("--port: must be 0 to 65535");
+    }
+    if (serve.server.threads < 1 || serve.server.threads > 1024) {
+      throw digitlab::core::UsageError("--connections: must be 1 to 1024");
+    }
+    return digitlab::serve::serve_command(serve);
+  }
   if (*report_cmd) {
     report.data_root = root;
     return digitlab::report::report_command(report);
@@ -292,6 +359,22 @@ int run(int argc, char** argv) {
   if (*eval_cmd) {
     eval.data_root = root;
     return digitlab::report::evaluate_command(eval);
+  }
+  if (*train_cmd && !resume_dir.empty()) {
+    if (!config_path.empty()) {
+      throw digitlab::core::UsageError("--resume: the run's own options are used; not --config");
+    }
+    Settings flags;
+    for (const auto& [key, opt] : train_opts) {
+      if (opt->count() > 0) flags.set(key, train_values[key], Source::kFlag);
+    }
+    if (overwrite) flags.set("overwrite", "true", Source::kFlag);
+    if (drop_last) flags.set("drop_last", "true", Source::kFlag);
+    flags.set("data_root", root, Source::kFlag);
+    auto options = digitlab::train::resume_options(resume_dir, flags);
+    options.argv.assign(argv, argv + argc);
+    set_test_fault(options);
+    return digitlab::report::train_command(options);
   }
   if (*train_cmd) {
     Settings s;
@@ -310,6 +393,7 @@ int run(int argc, char** argv) {
     s.set("data_root", root, Source::kFlag);
     auto options = digitlab::train::train_options_from(s);
     options.argv.assign(argv, argv + argc);
+    set_test_fault(options);
     return digitlab::report::train_command(options);
   }
   return 2;

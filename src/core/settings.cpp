@@ -3,7 +3,9 @@
 
 #include <algorithm>
 #include <cctype>
+#include <cmath>
 #include <cstdlib>
+#include <limits>
 #include <sstream>
 
 #include <toml++/toml.h>
@@ -67,25 +69,31 @@ void flatten_json(const nlohmann::json& j, const std::string& prefix,
 
 void Settings::load_config_file(const std::string& path,
                                 const std::vector<std::string>& known_keys) {
-  const std::string text = read_file(path);
-  std::vector<std::pair<std::string, std::string>> pairs;
   const bool is_json = path.size() >= 5 && path.compare(path.size() - 5, 5, ".json") == 0;
-  if (is_json) {
+  load_config_text(read_file(path), is_json, known_keys, path);
+}
+
+void Settings::load_config_text(const std::string& text, bool json,
+                                const std::vector<std::string>& known_keys,
+                                const std::string& origin) {
+  std::vector<std::pair<std::string, std::string>> pairs;
+  if (json) {
     nlohmann::json j;
     try {
       j = nlohmann::json::parse(text);
     } catch (const std::exception& e) {
-      throw RuntimeError(path + ": not valid JSON (" + one_line(e.what()) + ")");
+      throw RuntimeError(origin + ": not valid JSON (" + one_line(e.what()) + ")");
     }
-    if (!j.is_object()) throw RuntimeError(path + ": expected a JSON object of option = value");
+    if (!j.is_object()) throw RuntimeError(origin + ": expected a JSON object of option = value");
     flatten_json(j, "", pairs);
   } else {
     toml::table tbl;
     try {
-      tbl = toml::parse(text, path);
+      tbl = toml::parse(text, origin);
     } catch (const toml::parse_error& e) {
       std::ostringstream msg;
-      msg << path << ":" << e.source().begin.line << ": not valid TOML (" << e.description() << ")";
+      msg << origin << ":" << e.source().begin.line << ": not valid TOML (" << e.description()
+          << ")";
       throw RuntimeError(msg.str());
     }
     // TOML's own JSON formatter gives typed values in a form flatten_json understands.
@@ -98,9 +106,9 @@ void Settings::load_config_file(const std::string& path,
     const std::string table = k.substr(0, k.find('.'));
     if (!known_keys.empty() &&
         std::find(known_keys.begin(), known_keys.end(), table) == known_keys.end()) {
-      throw UsageError(path + ": unknown option '" + key + "'");
+      throw UsageError(origin + ": unknown option '" + key + "'");
     }
-    set(k, value, Source::kConfig, path);
+    set(k, value, Source::kConfig, origin);
   }
 }
 
@@ -160,6 +168,14 @@ long long Settings::get_int(const std::string& key, long long fallback) const {
   }
 }
 
+int Settings::get_int32(const std::string& key, int fallback) const {
+  const long long x = get_int(key, fallback);
+  if (x < std::numeric_limits<int>::min() || x > std::numeric_limits<int>::max()) {
+    bad_value(key, values_.find(key)->second, "a whole number in the int range");
+  }
+  return static_cast<int>(x);
+}
+
 double Settings::get_double(const std::string& key, double fallback) const {
   auto it = values_.find(key);
   if (it == values_.end()) return fallback;
@@ -167,10 +183,12 @@ double Settings::get_double(const std::string& key, double fallback) const {
   try {
     size_t used = 0;
     double x = std::stod(v, &used);
-    if (used != v.size()) bad_value(key, it->second, "a number");
+    // stod reads "nan" and "inf" too; no option means them, and NaN passes every range check
+    // written as `x < lo || x >= hi` (found by fuzz_config: momentum = nan was accepted).
+    if (used != v.size() || !std::isfinite(x)) bad_value(key, it->second, "a finite number");
     return x;
   } catch (const std::logic_error&) {
-    bad_value(key, it->second, "a number");
+    bad_value(key, it->second, "a finite number");
   }
 }
 

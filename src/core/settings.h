@@ -30,14 +30,25 @@ class Settings {
   // the key.
   void load_config_file(const std::string& path, const std::vector<std::string>& known_keys);
 
+  // Parses config text as JSON (`json`) or TOML, with the same rules and messages as
+  // load_config_file, naming `origin` (a path, or what the text came from) in every error and as
+  // the origin of the values it sets. Requires: nothing (any bytes). Guarantees: throws only
+  // core::Error (RuntimeError for malformed text, UsageError for an unknown key); on a throw some
+  // keys before the bad one may already be set.
+  void load_config_text(const std::string& text, bool json,
+                        const std::vector<std::string>& known_keys, const std::string& origin);
+
   bool has(const std::string& key) const;
   // Keys that start with `prefix`, in sorted order.
   std::vector<std::string> keys_with_prefix(const std::string& prefix) const;
   std::optional<std::string> raw(const std::string& key) const;
 
   // Typed reads; `fallback` when unset. Throw UsageError naming the key, value and its origin.
+  // get_int32 also rejects values outside int (no silent narrowing: 4294967297 epochs is not 1);
+  // get_double rejects nan and inf, which no option means.
   std::string get_string(const std::string& key, const std::string& fallback) const;
   long long get_int(const std::string& key, long long fallback) const;
+  int get_int32(const std::string& key, int fallback) const;
   double get_double(const std::string& key, double fallback) const;
   bool get_bool(const std::string& key, bool fallback) const;
 

@@ -1,6 +1,7 @@
 // The batch loader.
 #include "data/loader.h"
 
+#include <algorithm>
 #include <cstring>
 
 namespace digitlab::data {
@@ -24,13 +25,13 @@ Loader::~Loader() {
   for (auto& t : threads_) t.join();
 }
 
-void Loader::start_epoch(int64_t epoch) {
+void Loader::start_epoch(int64_t epoch, int64_t first_batch) {
   std::unique_lock<std::mutex> lock(mu_);
   // Let batches being made for the previous epoch finish before the order changes under them.
   ready_cv_.wait(lock, [&] { return in_flight_ == 0; });
   order_ = epoch_order(n_, o_.shuffle, o_.seed, epoch);
   epoch_ = epoch;
-  next_make_ = next_take_ = 0;
+  next_make_ = next_take_ = std::clamp<int64_t>(first_batch, 0, batches_);
   ready_.clear();
   lock.unlock();
   work_cv_.notify_all();

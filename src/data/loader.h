@@ -48,8 +48,9 @@ class Loader {
   Loader(const Loader&) = delete;
   Loader& operator=(const Loader&) = delete;
 
-  // Begins epoch `epoch` (any batches still queued from the previous one are dropped).
-  void start_epoch(int64_t epoch);
+  // Begins epoch `epoch` (any batches still queued from the previous one are dropped) at batch
+  // `first_batch`: a resumed run skips the batches it had trained, and the rest are the same.
+  void start_epoch(int64_t epoch, int64_t first_batch = 0);
   // The next batch of the epoch, or nullopt when it is over.
   std::optional<Batch> next();
   int64_t batches_per_epoch() const { return batches_; }

@@ -3,6 +3,7 @@
 
 #include <cctype>
 #include <cstdlib>
+#include <locale>
 #include <sstream>
 
 #include "core/error.h"
@@ -31,10 +32,36 @@ bool parse_count(const std::string& s, int64_t& out) {
   return out > 0;
 }
 
+// Rewrites a number below 1 in magnitude printed with an exponent as plain decimals, the same
+// value: "5.9e-09" -> "0.0000000059". Anything else comes back unchanged.
+std::string without_exponent(const std::string& g) {
+  const size_t e = g.find('e');
+  if (e == std::string::npos) return g;
+  const int exp = std::atoi(g.c_str() + e + 1);
+  if (exp >= 0) return g;
+  std::string sign, digits;
+  for (size_t i = 0; i < e; ++i) {
+    if (g[i] == '-') sign = "-";
+    if (std::isdigit(static_cast<unsigned char>(g[i]))) digits += g[i];
+  }
+  return sign + "0." + std::string(size_t(-exp - 1), '0') + digits;
+}
+
+// Shortest decimal that reads back (strtod, as parse_spec does) as exactly `r`, without an
+// exponent, so printing is canonical. Found by fuzz_spec: the stream default of 6 significant
+// digits turned D0.1234567 into D0.123457, a different rate, and rates below 1e-4 printed as
+// D1e-05, whose '-' splits the token so the printed spec did not parse at all.
 std::string format_rate(double r) {
-  std::ostringstream os;
-  os << r;
-  return os.str();
+  std::string text;
+  for (int digits = 6; digits <= 17; ++digits) {
+    std::ostringstream os;
+    os.imbue(std::locale::classic());
+    os.precision(digits);
+    os << r;
+    text = os.str();
+    if (std::strtod(text.c_str(), nullptr) == r) break;
+  }
+  return without_exponent(text);
 }
 
 }  // namespace
@@ -219,6 +246,18 @@ int64_t count_parameters(const ArchSpec& spec, int64_t num_classes, InputShape i
   auto bad = [&](size_t i, const std::string& why) {
     throw core::UsageError("arch spec '" + text + "': layer " + std::to_string(i + 1) + ": " + why);
   };
+  // Checked arithmetic: thousands of wide layers (a spec of ~100 KB) overflowed int64, undefined
+  // behaviour that UBSan showed on a spec built to go past fuzz_spec's 4 KiB inputs.
+  auto mul = [&](size_t i, int64_t a, int64_t b) {
+    int64_t r = 0;
+    if (__builtin_mul_overflow(a, b, &r)) bad(i, "the parameter count overflows 64 bits");
+    return r;
+  };
+  auto add = [&](size_t i, int64_t a, int64_t b) {
+    int64_t r = 0;
+    if (__builtin_add_overflow(a, b, &r)) bad(i, "the parameter count overflows 64 bits");
+    return r;
+  };
   if (spec.is_knn()) return 0;  // stores the training set, learns nothing
   int64_t c = in.channels, h = in.height, w = in.width;
   bool flat = false;
@@ -229,7 +268,7 @@ int64_t count_parameters(const ArchSpec& spec, int64_t num_classes, InputShape i
     switch (l.kind) {
       case LayerKind::kConv:
         if (flat) bad(i, "a conv layer cannot follow a dense layer");
-        params += l.kernel * l.kernel * c * l.units + l.units;
+        params = add(i, params, add(i, mul(i, mul(i, l.kernel * l.kernel, c), l.units), l.units));
         c = l.units;
         if (!l.same) {
           h -= l.kernel - 1, w -= l.kernel - 1;
@@ -242,12 +281,12 @@ int64_t count_parameters(const ArchSpec& spec, int64_t num_classes, InputShape i
         if (h < 1 || w < 1) bad(i, "pooling shrinks the image below 1x1");
         break;
       case LayerKind::kDense:
-        if (!flat) features = c * h * w, flat = true;
-        params += features * l.units + l.units;
+        if (!flat) features = mul(i, mul(i, c, h), w), flat = true;
+        params = add(i, params, add(i, mul(i, features, l.units), l.units));
         features = l.units;
         break;
       case LayerKind::kBatchNorm:
-        params += 2 * (flat ? features : c);
+        params = add(i, params, mul(i, 2, flat ? features : c));
         break;
       case LayerKind::kDropout:
       case LayerKind::kActivation:

@@ -545,11 +545,15 @@ void EventWriter::flush() {
 // ---- reader --------------------------------------------------------------------------------
 
 std::vector<Event> read_event_file(const std::string& path, ReadMode mode) {
-  const std::string bytes = core::read_file(path);
+  return parse_event_records(core::read_file(path), path, mode);
+}
+
+std::vector<Event> parse_event_records(std::string_view bytes, const std::string& name,
+                                       ReadMode mode) {
   std::vector<Event> events;
   size_t pos = 0;
   for (size_t index = 0; pos < bytes.size(); ++index) {
-    const std::string where = path + ": record " + std::to_string(index);
+    const std::string where = name + ": record " + std::to_string(index);
     const size_t left = bytes.size() - pos;
     auto truncated = [&](const char* what) {
       if (mode == ReadMode::kTolerateTruncatedTail) return true;

@@ -159,6 +159,12 @@ enum class ReadMode {
 // a CRC mismatch (in either mode) or a malformed Event, and in kStrict mode for a truncated record.
 std::vector<Event> read_event_file(const std::string& path, ReadMode mode = ReadMode::kStrict);
 
+// What read_event_file does after reading the file: parses the TFRecords in `bytes`, naming
+// `name` in errors. Requires: nothing (any bytes). Guarantees: the events of every whole record,
+// in order, or a core::RuntimeError "<name>: record N: ..." (no other exception type).
+std::vector<Event> parse_event_records(std::string_view bytes, const std::string& name,
+                                       ReadMode mode = ReadMode::kStrict);
+
 // Paths of the event files (names containing "tfevents") under `dir`, searched recursively,
 // sorted. Throws core::RuntimeError naming `dir` when it is not a readable directory.
 std::vector<std::string> find_event_files(const std::string& dir);

@@ -20,6 +20,7 @@ nlohmann::json CheckpointMeta::to_json() const {
           {"epoch", epoch},
           {"metrics", metrics},
           {"parameters", parameters},
+          {"resume", resume},
           {"torch_version", TORCH_VERSION},
           {"digitlab_version", DIGITLAB_VERSION}};
 }
@@ -35,11 +36,12 @@ CheckpointMeta CheckpointMeta::from_json(const nlohmann::json& j) {
   m.epoch = j.at("epoch").get<int>();
   m.metrics = j.value("metrics", nlohmann::json::object());
   m.parameters = j.value("parameters", int64_t{0});
+  m.resume = j.value("resume", nlohmann::json());
   return m;
 }
 
 void save_checkpoint(const std::string& path, torch::nn::Sequential& net,
-                     const CheckpointMeta& meta) {
+                     const CheckpointMeta& meta, torch::optim::Optimizer* optimizer) {
   core::write_atomic_with(path, [&](const std::string& tmp) {
     try {
       torch::serialize::OutputArchive archive;
@@ -47,6 +49,14 @@ void save_checkpoint(const std::string& path, torch::nn::Sequential& net,
       torch::serialize::OutputArchive model_archive;
       net->save(model_archive);
       archive.write("model", model_archive);
+      if (optimizer) {
+        torch::serialize::OutputArchive optimizer_archive;
+        optimizer->save(optimizer_archive);
+        archive.write("optimizer", optimizer_archive);
+        auto generator = at::detail::getDefaultCPUGenerator();
+        std::lock_guard<std::mutex> lock(generator.mutex());
+        archive.write("cpu_rng_state", generator.get_state(), /*is_buffer=*/true);
+      }
       archive.save_to(tmp);
     } catch (const c10::Error& e) {
       throw RuntimeError(path + ": cannot write checkpoint (" +
@@ -176,6 +186,66 @@ LoadedCheckpoint load_checkpoint(const std::string& target) {
   }
   out.net->eval();
   return out;
+}
+
+namespace {
+
+torch::serialize::InputArchive open_archive(const std::string& path) {
+  torch::serialize::InputArchive archive;
+  try {
+    archive.load_from(path, torch::kCPU);
+  } catch (const std::exception&) {
+    throw RuntimeError(path + ": not a readable checkpoint (truncated or not a torch archive)");
+  }
+  return archive;
+}
+
+}  // namespace
+
+CheckpointMeta load_weights_for_resume(const std::string& path, torch::nn::Sequential& net) {
+  // load_checkpoint validates the file, its metadata and every tensor's shape; its weights then
+  // go into the caller's network, whose parameters the optimizer will hold.
+  LoadedCheckpoint ck = load_checkpoint(path);
+  if (ck.meta.resume.is_null() || !ck.meta.resume.is_object()) {
+    throw RuntimeError(path + ": holds no training state to resume from");
+  }
+  torch::NoGradGuard no_grad;
+  auto source = ck.net->named_parameters();
+  for (auto& p : net->named_parameters()) {
+    const torch::Tensor* t = source.find(p.key());
+    if (!t || t->sizes() != p.value().sizes()) {
+      throw RuntimeError(path + ": weights do not match the run's architecture (" + p.key() + ")");
+    }
+    p.value().copy_(*t);
+  }
+  auto source_buffers = ck.net->named_buffers();
+  for (auto& b : net->named_buffers()) {
+    const torch::Tensor* t = source_buffers.find(b.key());
+    if (!t || t->sizes() != b.value().sizes()) {
+      throw RuntimeError(path + ": buffers do not match the run's architecture (" + b.key() + ")");
+    }
+    b.value().copy_(*t);
+  }
+  return ck.meta;
+}
+
+void load_training_state(const std::string& path, torch::optim::Optimizer& optimizer) {
+  torch::serialize::InputArchive archive = open_archive(path);
+  torch::serialize::InputArchive optimizer_archive;
+  torch::Tensor rng;
+  if (!archive.try_read("optimizer", optimizer_archive) ||
+      !archive.try_read("cpu_rng_state", rng, /*is_buffer=*/true)) {
+    throw RuntimeError(path + ": holds no optimizer state to resume from");
+  }
+  try {
+    optimizer.load(optimizer_archive);
+    auto generator = at::detail::getDefaultCPUGenerator();
+    std::lock_guard<std::mutex> lock(generator.mutex());
+    generator.set_state(rng);
+  } catch (const c10::Error& e) {
+    throw RuntimeError(path + ": optimizer state does not fit this run (" +
+                       core::one_line(e.what_without_backtrace()) + ")");
+  }
 }
 
 }  // namespace digitlab::train

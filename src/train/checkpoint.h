@@ -27,15 +27,28 @@ struct CheckpointMeta {
   int epoch = 0;
   nlohmann::json metrics;  // the epoch's EpochEnd JSON
   int64_t parameters = 0;
+  // last.pt only: where training stands (epoch and batch to continue at, step, the partial
+  // epoch's sums, early-stopping state, the finished epochs' metrics), for --resume.
+  nlohmann::json resume;
 
   nlohmann::json to_json() const;
   static CheckpointMeta from_json(const nlohmann::json& j);
 };
 
-// Writes weights and metadata to `path` through a temporary file and a rename.
-// Throws core::RuntimeError naming the path when it cannot be written.
+// Writes weights and metadata to `path` through a temporary file and a rename; with `optimizer`,
+// also its state and the CPU random generator's state, which --resume needs. Throws
+// core::RuntimeError naming the path when it cannot be written; an earlier file stays intact.
 void save_checkpoint(const std::string& path, torch::nn::Sequential& net,
-                     const CheckpointMeta& meta);
+                     const CheckpointMeta& meta, torch::optim::Optimizer* optimizer = nullptr);
+
+// Resuming, step 1: reads `path`'s metadata and loads its weights into `net`, which must be built
+// from the same spec (and not yet moved or converted). Throws core::RuntimeError naming the file
+// when it is unreadable, of another architecture, or holds no training state.
+CheckpointMeta load_weights_for_resume(const std::string& path, torch::nn::Sequential& net);
+
+// Resuming, step 2: loads the optimizer's state and the CPU random generator's state saved with
+// the weights. `optimizer` must be built over the same parameters. Throws core::RuntimeError.
+void load_training_state(const std::string& path, torch::optim::Optimizer& optimizer);
 
 struct LoadedCheckpoint {
   CheckpointMeta meta;

@@ -2,6 +2,9 @@
 #include "train/early_stopping.h"
 
 #include <cmath>
+#include <string>
+
+#include "core/error.h"
 
 namespace digitlab::train {
 
@@ -23,6 +26,21 @@ bool EarlyStopping::update(int epoch, double value) {
     ++wait_;
   }
   return better;
+}
+
+nlohmann::json EarlyStopping::state() const {
+  return {{"has_best", has_best_}, {"best", best_}, {"best_epoch", best_epoch_}, {"wait", wait_}};
+}
+
+void EarlyStopping::restore(const nlohmann::json& s) {
+  try {
+    has_best_ = s.at("has_best").get<bool>();
+    best_ = s.at("best").get<double>();
+    best_epoch_ = s.at("best_epoch").get<int>();
+    wait_ = s.at("wait").get<int>();
+  } catch (const nlohmann::json::exception& e) {
+    throw core::RuntimeError(std::string("early-stopping state: ") + e.what());
+  }
 }
 
 bool EarlyStopping::should_stop() const {

@@ -22,6 +22,11 @@ class EarlyStopping {
   int wait() const { return wait_; }
   const std::string& monitor() const { return options_.monitor; }
 
+  // The state a resumed run needs, and its inverse; restore throws core::RuntimeError for JSON
+  // that state() did not write.
+  nlohmann::json state() const;
+  void restore(const nlohmann::json& state);
+
  private:
   EarlyStoppingOptions options_;
   bool maximize_;

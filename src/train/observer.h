@@ -18,6 +18,10 @@ struct TrainBegin {
   int epochs = 0, threads = 0;
   double lr = 0;
   std::string device = "cpu", precision = "fp32", precision_reason = "";
+  // A resumed run: where it continues, and the metrics of the epochs it had finished.
+  int start_epoch = 1;
+  int64_t start_batch = 0;
+  std::vector<nlohmann::json> previous_epochs;
 };
 
 struct BatchEnd {
@@ -56,6 +60,7 @@ struct TrainEnd {
   std::string monitor;
   double best_value = 0;
   double seconds = 0;
+  bool interrupted = false;  // stopped on a signal after saving; the process exits next
 };
 
 // Receives training events. The trainer knows only this interface; progress bars, logs and

@@ -43,6 +43,11 @@ void ConsoleProgress::on_train_begin(const TrainBegin& e) {
       static_cast<long long>(e.train_size), static_cast<long long>(e.val_size),
       static_cast<long long>(e.batch_size), e.optimizer.c_str(), e.lr, e.threads, e.device.c_str(),
       e.precision.c_str(), e.precision_reason.c_str(), e.out_dir.c_str());
+  if (e.start_epoch > 1 || e.start_batch > 0) {
+    std::printf("resuming at epoch %d, batch %lld of %lld\n", e.start_epoch,
+                static_cast<long long>(e.start_batch + 1),
+                static_cast<long long>(e.batches_per_epoch));
+  }
   std::fflush(stdout);
 }
 
@@ -80,6 +85,11 @@ void ConsoleProgress::on_epoch_end(const EpochEnd& e) {
 }
 
 void ConsoleProgress::on_train_end(const TrainEnd& e) {
+  if (e.interrupted) {  // the error line that follows says what was saved
+    if (interactive_) std::printf("\n");
+    std::fflush(stdout);
+    return;
+  }
   if (e.stopped_early) {
     std::printf("early stopping after epoch %d: best %s %.4f at epoch %d\n", e.epochs_run,
                 e.monitor.c_str(), e.best_value, e.best_epoch);
@@ -90,6 +100,13 @@ void ConsoleProgress::on_train_end(const TrainEnd& e) {
 }
 
 MetricsLog::MetricsLog(std::string path) : path_(std::move(path)) {}
+
+void MetricsLog::on_train_begin(const TrainBegin& e) {
+  // A resumed run rewrites the file from the checkpoint's history: an epoch that ended after the
+  // checkpoint was written (a kill between the two) is trained again, not listed twice.
+  text_.clear();
+  for (const auto& j : e.previous_epochs) text_ += j.dump() + "\n";
+}
 
 void MetricsLog::on_epoch_end(const EpochEnd& e) {
   text_ += e.to_json().dump() + "\n";

@@ -28,6 +28,7 @@ class ConsoleProgress : public Observer {
 class MetricsLog : public Observer {
  public:
   explicit MetricsLog(std::string path);
+  void on_train_begin(const TrainBegin& e) override;
   void on_epoch_end(const EpochEnd& e) override;
 
  private:

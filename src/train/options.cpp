@@ -4,6 +4,7 @@
 #include <algorithm>
 
 #include "core/error.h"
+#include "core/files.h"
 #include "data/augment.h"
 
 namespace digitlab::train {
@@ -52,7 +53,7 @@ TrainOptions train_options_from(const core::Settings& s) {
   o.arch = s.get_string("arch", "");
   o.dataset = s.get_string("dataset", o.dataset);
   o.data_root = s.get_string("data_root", o.data_root);
-  o.epochs = static_cast<int>(s.get_int("epochs", o.epochs));
+  o.epochs = s.get_int32("epochs", o.epochs);
   o.batch_size = s.get_int("batch_size", o.batch_size);
   o.optimizer = s.get_string("optimizer", o.optimizer);
   o.lr = s.get_double("lr", o.lr);
@@ -67,21 +68,21 @@ TrainOptions train_options_from(const core::Settings& s) {
     augment += (augment.empty() ? "" : ",") + key.substr(8) + "=" + s.get_string(key, "");
   }
   o.augment = data::to_string(data::parse_augment(augment));
-  o.workers = static_cast<int>(s.get_int("workers", o.workers));
+  o.workers = s.get_int32("workers", o.workers);
   o.drop_last = s.get_bool("drop_last", o.drop_last);
   o.normalization = s.get_string("normalization", o.normalization);
   o.init = s.get_string("init", o.init);
   o.precision = s.get_string("precision", o.precision);
   o.device = s.get_string("device", o.device);
   const long long seed = s.get_int("seed", static_cast<long long>(o.seed));
-  o.threads = static_cast<int>(s.get_int("threads", o.threads));
+  o.threads = s.get_int32("threads", o.threads);
   o.train_limit = s.get_int("train_limit", o.train_limit);
-  o.test_every = static_cast<int>(s.get_int("test_every", o.test_every));
+  o.test_every = s.get_int32("test_every", o.test_every);
   o.tensorboard = s.get_bool("tensorboard", o.tensorboard);
   o.tb_every_steps = s.get_int("tb_every_steps", o.tb_every_steps);
   o.tb_histograms = s.get_bool("tb_histograms", o.tb_histograms);
   o.tb_images = s.get_bool("tb_images", o.tb_images);
-  o.early_stopping.patience = static_cast<int>(s.get_int("early_stopping", 0));
+  o.early_stopping.patience = s.get_int32("early_stopping", 0);
   o.early_stopping.monitor = s.get_string("monitor", o.early_stopping.monitor);
   o.early_stopping.min_delta = s.get_double("min_delta", 0.0);
   o.early_stopping.restore_best = s.get_bool("restore_best", true);
@@ -178,6 +179,46 @@ nlohmann::json to_json(const TrainOptions& o) {
             {"min_delta", o.early_stopping.min_delta},
             {"restore_best", o.early_stopping.restore_best}}},
           {"out", o.out_dir}};
+}
+
+TrainOptions resume_options(const std::string& run_dir, const core::Settings& flags) {
+  for (const auto& key : train_option_keys()) {
+    if (flags.has(key) && key != "epochs" && key != "threads") {
+      throw UsageError(
+          "--resume: the run's own options are used; only --epochs and --threads "
+          "may be given (not --" +
+          key + ")");
+    }
+  }
+  const std::string path = core::join_path(run_dir, "config.json");
+  if (!core::file_exists(path)) {
+    throw core::RuntimeError("--resume: " + run_dir + " is not a run directory (no config.json)");
+  }
+  const auto config = nlohmann::json::parse(core::read_file(path), nullptr, false);
+  if (config.is_discarded() || !config.contains("options") || !config["options"].is_object()) {
+    throw core::RuntimeError(path + ": not valid JSON with an \"options\" object");
+  }
+  nlohmann::json options = config["options"];
+  if (options.contains("early_stopping") && options["early_stopping"].is_object()) {
+    const nlohmann::json es = options["early_stopping"];
+    options.erase("early_stopping");
+    if (es.contains("patience")) options["early_stopping"] = es["patience"];
+    for (const char* k : {"monitor", "min_delta", "restore_best"}) {
+      if (es.contains(k)) options[k] = es[k];
+    }
+  }
+  core::Settings s = flags;
+  for (const auto& [key, value] : options.items()) {
+    // The run's resolved spec is what it trained; its model name is restored after validation.
+    if (value.is_null() || key == "out" || key == "model") continue;
+    s.set(key, value.is_string() ? value.get<std::string>() : value.dump(), core::Source::kConfig,
+          path);
+  }
+  TrainOptions o = train_options_from(s);
+  o.model = options.value("model", "");
+  o.out_dir = run_dir;
+  o.resume = run_dir;
+  return o;
 }
 
 TrainOptions train_options_from_json(const nlohmann::json& j) {

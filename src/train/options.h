@@ -57,6 +57,11 @@ struct TrainOptions {
   EarlyStoppingOptions early_stopping;
   std::string out_dir;
   bool overwrite = false;
+  std::string resume;  // run directory to continue from its checkpoints/last.pt
+  // Test hook (DIGITLAB_TEST_FAULT=STEP:SIGNAL): the process sends itself SIGNAL right after
+  // global step STEP, so tests interrupt or kill a run at an exact point. 0 = off.
+  int64_t fault_step = 0;
+  int fault_signal = 0;
   std::vector<std::string> argv;  // for config.json
 };
 
@@ -68,6 +73,12 @@ const std::vector<std::string>& train_option_keys();
 TrainOptions train_options_from(const core::Settings& s);
 
 nlohmann::json to_json(const TrainOptions& o);
+
+// Options for `train --resume RUN_DIR`: the run's own (its config.json), validated again, with
+// `epochs` and `threads` replaced when `flags` sets them (any other flag is a core::UsageError:
+// a resumed run must stay the run it was). Throws core::RuntimeError when RUN_DIR has no
+// readable config.json.
+TrainOptions resume_options(const std::string& run_dir, const core::Settings& flags);
 // Inverse of to_json for the fields a checkpoint needs (dataset, split, seed, ...).
 TrainOptions train_options_from_json(const nlohmann::json& j);
 

@@ -1,6 +1,8 @@
 // The training loop.
 #include "train/trainer.h"
 
+#include <signal.h>
+
 #include <cctype>
 #include <chrono>
 #include <cmath>
@@ -12,6 +14,7 @@
 
 #include "core/error.h"
 #include "core/files.h"
+#include "core/interrupt.h"
 #include "core/terminal.h"
 #include "data/dataset.h"
 #include "data/image_io.h"
@@ -176,7 +179,13 @@ TrainResult train(TrainOptions o, const std::vector<Observer*>& observers) {
   const data::DatasetInfo& info = data::find_dataset(o.dataset);
   const int64_t num_classes = int64_t(info.class_names.size());
   const int64_t parameters = models::count_parameters(spec, num_classes);
-  check_run_dir(o);
+  const bool resuming = !o.resume.empty();
+  const std::string last_path = core::join_path(o.out_dir, "checkpoints/last.pt");
+  if (resuming && !core::file_exists(last_path)) {
+    throw core::RuntimeError("--resume: " + o.out_dir +
+                             " has no checkpoints/last.pt to resume from");
+  }
+  if (!resuming) check_run_dir(o);
   const int threads = configure_threads(o.threads);
   // k-nearest neighbours keeps its training set in host memory.
   const torch::Device device = spec.is_knn() ? torch::Device(torch::kCPU) : choose_device(o.device);
@@ -206,15 +215,20 @@ TrainResult train(TrainOptions o, const std::vector<Observer*>& observers) {
                            " training images do not fill one batch of " +
                            std::to_string(o.batch_size));
   }
-  prepare_run_dir(o);  // only now: bad data or options leave an existing run untouched
+  if (!resuming) prepare_run_dir(o);  // only now: bad data or options leave a run untouched
 
   torch::nn::Sequential net = models::build_network(spec, num_classes);
   models::initialize(net, o.init);
+  nlohmann::json resume;  // where the interrupted run stood
+  if (resuming) resume = load_weights_for_resume(last_path, net).resume;
   net->to(device);
   const bool channels_last = use_channels_last(net);
   models::KnnImpl* knn = models::find_knn(net);
+  if (resuming && knn)
+    throw core::UsageError("--resume: k-nearest neighbours has nothing to resume");
   std::unique_ptr<torch::optim::Optimizer> optimizer;
   if (!knn) optimizer = make_optimizer(o, net);
+  if (resuming) load_training_state(last_path, *optimizer);
 
   const std::string ckpt_dir = core::join_path(o.out_dir, "checkpoints");
   nlohmann::json config = {
@@ -250,33 +264,97 @@ TrainResult train(TrainOptions o, const std::vector<Observer*>& observers) {
   data::Loader loader(train_set, loader_options);
   const int64_t n = train_set.size();
   const int64_t batches_per_epoch = loader.batches_per_epoch();
-  TrainBegin begin{o.model,      meta.spec,         info.name, o.out_dir,
-                   o.optimizer,  parameters,        n,         has_val ? val_set.size() : 0,
-                   o.batch_size, batches_per_epoch, o.epochs,  threads,
-                   o.lr};
+  TrainBegin begin;
+  begin.model = o.model;
+  begin.spec = meta.spec;
+  begin.dataset = info.name;
+  begin.out_dir = o.out_dir;
+  begin.optimizer = o.optimizer;
+  begin.parameters = parameters;
+  begin.train_size = n;
+  begin.val_size = has_val ? val_set.size() : 0;
+  begin.batch_size = o.batch_size;
+  begin.batches_per_epoch = batches_per_epoch;
+  begin.epochs = o.epochs;
+  begin.threads = threads;
+  begin.lr = o.lr;
   begin.device = device.str();
   begin.precision = precision.name;
   begin.precision_reason = precision.reason;
-  for (auto* ob : observers) ob->on_train_begin(begin);
 
   EarlyStopping stopper(o.early_stopping);
   TrainResult result;
   result.run_dir = o.out_dir;
+  int first_epoch = 1;
+  int64_t first_batch = 0, step = 0;
+  // Sums of the epoch in progress (restored when resuming in the middle of one).
+  double loss_sum = 0, partial_seconds = 0;
+  int64_t correct = 0, seen = 0;
+  if (resuming) {
+    try {
+      first_epoch = resume.at("epoch").get<int>();
+      first_batch = resume.at("batch").get<int64_t>();
+      step = resume.at("step").get<int64_t>();
+      loss_sum = resume.at("loss_sum").get<double>();
+      correct = resume.at("correct").get<int64_t>();
+      seen = resume.at("seen").get<int64_t>();
+      partial_seconds = resume.value("partial_seconds", 0.0);
+      result.best_epoch = resume.at("best_epoch").get<int>();
+      stopper.restore(resume.at("early_stopping"));
+      for (const auto& e : resume.at("history")) begin.previous_epochs.push_back(e);
+    } catch (const nlohmann::json::exception& e) {
+      throw core::RuntimeError(last_path + ": training state is malformed (" +
+                               core::one_line(e.what()) + ")");
+    }
+    if (first_batch < 0 || first_batch > batches_per_epoch || first_epoch < 1) {
+      throw core::RuntimeError(last_path + ": training state does not fit this run (epoch " +
+                               std::to_string(first_epoch) + ", batch " +
+                               std::to_string(first_batch) + ")");
+    }
+    begin.start_epoch = first_epoch;
+    begin.start_batch = first_batch;
+  }
+  for (auto* ob : observers) ob->on_train_begin(begin);
+
+  // What last.pt must hold to continue at (epoch, batch) exactly as an uninterrupted run would.
+  auto resume_state = [&](int epoch, int64_t batch) {
+    nlohmann::json history = nlohmann::json::array();
+    for (const auto& e : begin.previous_epochs) history.push_back(e);
+    for (const auto& e : result.history) history.push_back(e.to_json());
+    return nlohmann::json{{"epoch", epoch},
+                          {"batch", batch},
+                          {"step", step},
+                          {"loss_sum", batch ? loss_sum : 0.0},
+                          {"correct", batch ? correct : 0},
+                          {"seen", batch ? seen : 0},
+                          {"best_epoch", result.best_epoch},
+                          {"early_stopping", stopper.state()},
+                          {"history", history}};
+  };
   const auto start = Clock::now();
   int epoch = 0;
   const int64_t total_steps = batches_per_epoch * o.epochs;
-  int64_t step = 0;
   double lr = o.lr;
-  for (epoch = 1; epoch <= o.epochs; ++epoch) {
+  if (first_epoch > o.epochs) {
+    throw core::UsageError("--epochs: the run already trained " + std::to_string(first_epoch - 1) +
+                           " epochs; give more to continue it");
+  }
+  for (epoch = first_epoch; epoch <= o.epochs; ++epoch) {
     net->train();
     const auto t0 = Clock::now();
-    double loss_sum = 0;
-    int64_t correct = 0, seen = 0, b = 0;
+    int64_t b = 0;
+    if (epoch != first_epoch || first_batch == 0) {
+      loss_sum = 0;
+      correct = seen = 0;
+      partial_seconds = 0;
+    } else {
+      b = first_batch;
+    }
     if (knn) {
       knn->fit(train_set.images, train_set.labels, norm.scale(), norm.shift());
       seen = n;
     } else {
-      loader.start_epoch(epoch);
+      loader.start_epoch(epoch, b);
     }
     while (auto batch = knn ? std::nullopt : loader.next()) {
       lr = scheduled_lr(o.lr_schedule, o.lr, step++, total_steps);
@@ -289,6 +367,23 @@ TrainResult train(TrainOptions o, const std::vector<Observer*>& observers) {
       correct += out.argmax(1).eq(y).sum().item<int64_t>();
       seen += bs;
       ++b;
+      if (o.fault_step > 0 && step == o.fault_step) raise(o.fault_signal);
+      if (const int sig = core::interrupt_signal()) {
+        // The step is done: save it, so that --resume goes on from the next batch.
+        meta.epoch = epoch - 1;
+        meta.resume = resume_state(epoch, b);
+        meta.resume["partial_seconds"] = partial_seconds + seconds_since(t0);
+        save_checkpoint(last_path, net, meta, optimizer.get());
+        TrainEnd te{
+            epoch - 1,           false, result.best_epoch, stopper.monitor(), stopper.best_value(),
+            seconds_since(start)};
+        te.interrupted = true;
+        for (auto* ob : observers) ob->on_train_end(te);
+        throw core::Interrupted(sig, std::string(sig == SIGINT ? "interrupted" : "terminated") +
+                                         " in epoch " + std::to_string(epoch) + " after batch " +
+                                         std::to_string(b) + "; saved " + last_path +
+                                         "; continue with: digitlab train --resume " + o.out_dir);
+      }
       if (!observers.empty()) {
         const double secs = seconds_since(t0);
         BatchEnd be{epoch,
@@ -309,7 +404,7 @@ TrainResult train(TrainOptions o, const std::vector<Observer*>& observers) {
     ee.train_loss = knn ? std::nan("") : loss_sum / double(seen);
     ee.train_acc = knn ? std::nan("") : double(correct) / double(seen);
     ee.lr = lr;
-    const double train_secs = seconds_since(t0);
+    const double train_secs = partial_seconds + seconds_since(t0);
     ee.images_per_second = double(seen) / std::max(train_secs, 1e-9);
     if (has_val) {
       AutocastScope autocast(bf16, device);
@@ -317,7 +412,7 @@ TrainResult train(TrainOptions o, const std::vector<Observer*>& observers) {
       ee.val_loss = p.loss;
       ee.val_acc = p.accuracy;
     }
-    ee.seconds = seconds_since(t0);
+    ee.seconds = partial_seconds + seconds_since(t0);
     if (!knn && (o.tb_histograms || o.tb_images)) {
       EpochExtras extras;
       extras.epoch = epoch;
@@ -345,13 +440,33 @@ TrainResult train(TrainOptions o, const std::vector<Observer*>& observers) {
     if (ee.improved) result.best_epoch = epoch;
     meta.epoch = epoch;
     meta.metrics = ee.to_json();
+    meta.resume = nullptr;
     if (ee.improved) save_checkpoint(core::join_path(ckpt_dir, "best.pt"), net, meta);
-    save_checkpoint(core::join_path(ckpt_dir, "last.pt"), net, meta);
     result.history.push_back(ee);
+    if (!knn) {
+      meta.resume = resume_state(epoch + 1, 0);
+      save_checkpoint(last_path, net, meta, optimizer.get());
+    } else {
+      save_checkpoint(last_path, net, meta);
+    }
     for (auto* ob : observers) ob->on_epoch_end(ee);
     if (stopper.should_stop()) {
       result.stopped_early = true;
       break;
+    }
+    if (const int sig = core::interrupt_signal(); sig && epoch < o.epochs) {
+      TrainEnd te{epoch,
+                  false,
+                  result.best_epoch,
+                  stopper.monitor(),
+                  stopper.best_value(),
+                  seconds_since(start)};
+      te.interrupted = true;
+      for (auto* ob : observers) ob->on_train_end(te);
+      throw core::Interrupted(sig, std::string(sig == SIGINT ? "interrupted" : "terminated") +
+                                       " after epoch " + std::to_string(epoch) + "; saved " +
+                                       last_path + "; continue with: digitlab train --resume " +
+                                       o.out_dir);
     }
   }
   TrainEnd te{std::min(epoch, o.epochs), result.stopped_early, result.best_epoch,
@@ -366,6 +481,7 @@ int train_command(const TrainOptions& options, std::string* run_dir) {
   resolve_model(o);
   MetricsLog log(core::join_path(o.out_dir, "metrics.jsonl"));
   std::vector<Observer*> observers = {&progress, &log};
+  core::InterruptGuard interrupts;  // Ctrl-C and SIGTERM save a checkpoint before exiting
   std::unique_ptr<TensorBoardLog> tensorboard;
   if (o.tensorboard) {
     tensorboard = std::make_unique<TensorBoardLog>(core::join_path(o.out_dir, "tensorboard"),

@@ -1,0 +1,171 @@
+// Request validation and answers of the prediction service, its metrics and its drawing page.
+#include "serve/api.h"
+
+#include <algorithm>
+#include <cctype>
+#include <cmath>
+#include <cstdio>
+
+#include "core/error.h"
+#include "data/decode.h"
+#include "data/digit_prep.h"
+
+namespace digitlab::serve {
+namespace {
+
+using Clock = std::chrono::steady_clock;
+
+// Upper bounds (seconds) of the latency histogram: 0.5 ms to 1 s.
+const std::vector<double> kLatencyBuckets = {0.0005, 0.001, 0.002, 0.005, 0.01, 0.02,
+                                             0.05,   0.1,   0.2,   0.5,   1.0};
+
+// "Image/PNG; charset=x" -> "image/png".
+std::string media_type(const std::string& content_type) {
+  std::string t = content_type.substr(0, content_type.find(';'));
+  t.erase(std::remove_if(t.begin(), t.end(), [](unsigned char c) { return std::isspace(c); }),
+          t.end());
+  for (char& c : t) c = char(std::tolower(static_cast<unsigned char>(c)));
+  return t;
+}
+
+bool is_image_type(const std::string& t) {
+  for (const char* ok : {"image/png", "image/jpeg", "image/jpg", "image/bmp", "image/gif",
+                         "image/x-portable-graymap", "image/x-portable-anymap"}) {
+    if (t == ok) return true;
+  }
+  return false;
+}
+
+// {"pixels": [784 numbers 0-255]} -> a 28x28 image; an error answer otherwise.
+bool pixels_from_json(const std::string& body, data::GrayImage& out, Answer& error) {
+  const auto j = nlohmann::json::parse(body, nullptr, /*allow_exceptions=*/false);
+  if (j.is_discarded()) {
+    error = error_answer(400, "body is not valid JSON");
+    return false;
+  }
+  if (!j.is_object() || !j.contains("pixels") || !j["pixels"].is_array()) {
+    error = error_answer(400, "expected a JSON object {\"pixels\": [784 values 0-255]}");
+    return false;
+  }
+  const auto& px = j["pixels"];
+  if (px.size() != 784) {
+    error = error_answer(400, "\"pixels\" has " + std::to_string(px.size()) +
+                                  " values; expected 784 (28x28, row by row)");
+    return false;
+  }
+  out = data::GrayImage(28, 28, 0);
+  for (size_t i = 0; i < 784; ++i) {
+    const auto& v = px[i];
+    if (!v.is_number() || !(v.get<double>() >= 0 && v.get<double>() <= 255)) {
+      error = error_answer(400, "\"pixels\"[" + std::to_string(i) + "] is not a number 0-255");
+      return false;
+    }
+    out.pixels[i] = uint8_t(std::lround(v.get<double>()));
+  }
+  return true;
+}
+
+}  // namespace
+
+Answer error_answer(int status, const std::string& message) {
+  Answer a;
+  a.status = status;
+  a.body = nlohmann::json{{"error", {{"status", status}, {"message", message}}}}.dump() + "\n";
+  return a;
+}
+
+Answer handle_predict(const std::string& content_type, const std::string& body, size_t max_body,
+                      Predictor& predictor) {
+  const auto t0 = Clock::now();
+  if (body.size() > max_body) {
+    return error_answer(413, "body of " + std::to_string(body.size()) + " bytes is over the " +
+                                 std::to_string(max_body) + "-byte limit");
+  }
+  const std::string type = media_type(content_type);
+  data::GrayImage digit;
+  nlohmann::json prep = nullptr;
+  if (type == "application/json") {
+    Answer error;
+    if (!pixels_from_json(body, digit, error)) return error;
+  } else if (is_image_type(type)) {
+    try {
+      const data::GrayImage image = data::decode_image(body, "body");
+      const data::PreparedDigit p = data::prepare_digit(image, data::PrepOptions{});
+      if (!p.ink_found) return error_answer(400, "the image holds no ink to read");
+      digit = p.image;
+      prep = {{"width", image.width}, {"height", image.height}, {"inverted", p.inverted}};
+    } catch (const core::Error& e) {
+      return error_answer(400, e.what());
+    }
+  } else {
+    return error_answer(415, "content type '" + (type.empty() ? std::string("none") : type) +
+                                 "' is not supported; send image/png, image/jpeg, image/bmp, "
+                                 "image/gif, image/x-portable-graymap or application/json");
+  }
+  Prediction p;
+  try {
+    p = predictor.predict(digit);
+  } catch (const std::exception& e) {
+    return error_answer(500, std::string("prediction failed: ") + e.what());
+  }
+  const auto& names = predictor.class_names();
+  nlohmann::json probs = nlohmann::json::object();
+  for (size_t c = 0; c < p.probabilities.size(); ++c) {
+    probs[c < names.size() ? names[c] : std::to_string(c)] = p.probabilities[c];
+  }
+  const size_t label = size_t(p.label);
+  nlohmann::json j = {
+      {"label", p.label},
+      {"class", label < names.size() ? names[label] : std::to_string(label)},
+      {"confidence", label < p.probabilities.size() ? p.probabilities[label] : 0.0},
+      {"probabilities", probs},
+      {"latency_ms", std::chrono::duration<double, std::milli>(Clock::now() - t0).count()}};
+  if (!prep.is_null()) j["image"] = prep;
+  Answer a;
+  a.body = j.dump() + "\n";
+  return a;
+}
+
+void Metrics::record(const std::string& path, int status, double seconds) {
+  std::lock_guard<std::mutex> lock(mu_);
+  ++requests_[{path, status}];
+  if (status >= 400) ++errors_;
+  if (path == "/v1/predict" && status == 200) {
+    if (buckets_.empty()) buckets_.assign(kLatencyBuckets.size(), 0);
+    for (size_t i = 0; i < kLatencyBuckets.size(); ++i) {
+      if (seconds <= kLatencyBuckets[i]) ++buckets_[i];
+    }
+    latency_sum_ += seconds;
+    ++latency_count_;
+  }
+}
+
+std::string Metrics::prometheus() const {
+  std::lock_guard<std::mutex> lock(mu_);
+  std::string s;
+  s += "# HELP digitlab_requests_total HTTP requests by path and status code.\n";
+  s += "# TYPE digitlab_requests_total counter\n";
+  for (const auto& [key, n] : requests_) {
+    s += "digitlab_requests_total{path=\"" + key.first + "\",code=\"" + std::to_string(key.second) +
+         "\"} " + std::to_string(n) + "\n";
+  }
+  s += "# HELP digitlab_request_errors_total HTTP requests answered with status 400 or above.\n";
+  s += "# TYPE digitlab_request_errors_total counter\n";
+  s += "digitlab_request_errors_total " + std::to_string(errors_) + "\n";
+  s += "# HELP digitlab_predict_latency_seconds Time to answer a successful /v1/predict.\n";
+  s += "# TYPE digitlab_predict_latency_seconds histogram\n";
+  char buf[64];
+  for (size_t i = 0; i < kLatencyBuckets.size(); ++i) {
+    std::snprintf(buf, sizeof buf, "%g", kLatencyBuckets[i]);
+    s += std::string("digitlab_predict_latency_seconds_bucket{le=\"") + buf + "\"} " +
+         std::to_string(buckets_.empty() ? 0 : buckets_[i]) + "\n";
+  }
+  s += "digitlab_predict_latency_seconds_bucket{le=\"+Inf\"} " + std::to_string(latency_count_) +
+       "\n";
+  std::snprintf(buf, sizeof buf, "%.9g", latency_sum_);
+  s += std::string("digitlab_predict_latency_seconds_sum ") + buf + "\n";
+  s += "digitlab_predict_latency_seconds_count " + std::to_string(latency_count_) + "\n";
+  return s;
+}
+
+}  // namespace digitlab::serve

@@ -1,0 +1,76 @@
+// The prediction service's requests and answers, without sockets or torch: validation, JSON,
+// metrics and the drawing page, so they are tested and fuzzed on their own.
+#pragma once
+
+#include <chrono>
+#include <cstddef>
+#include <cstdint>
+#include <map>
+#include <mutex>
+#include <string>
+#include <vector>
+
+#include <nlohmann/json.hpp>
+
+#include "data/image_io.h"
+
+namespace digitlab::serve {
+
+constexpr size_t kDefaultMaxBodyBytes = size_t(4) << 20;
+
+struct Prediction {
+  int64_t label = 0;
+  std::vector<double> probabilities;  // one per class, summing to 1
+};
+
+// What the service needs from a model. predict() may be called from several threads at once.
+class Predictor {
+ public:
+  virtual ~Predictor() = default;
+  // `digit` is a 28x28 MNIST-style image: bright ink on a dark background, centred.
+  virtual Prediction predict(const data::GrayImage& digit) = 0;
+  virtual const std::vector<std::string>& class_names() const = 0;
+  // GET /v1/model: architecture, data set, accuracy and the like.
+  virtual nlohmann::json model_info() const = 0;
+};
+
+struct Answer {
+  int status = 200;
+  std::string content_type = "application/json";
+  std::string body;
+};
+
+// {"error": {"status": S, "message": M}} with status S.
+Answer error_answer(int status, const std::string& message);
+
+// POST /v1/predict. Requires nothing of the input: a body over `max_body` is 413, a content type
+// other than an image type (image/png, image/jpeg, image/bmp, image/gif,
+// image/x-portable-graymap) or application/json is 415, an undecodable image, malformed JSON or
+// anything but {"pixels": [784 integers 0-255]} is 400, each with a JSON error body naming the
+// problem. Images go through the MNIST-style preprocessing (data/digit_prep.h); pixels are taken
+// as an MNIST image (bright ink on dark) as they are. A 200 answer holds label, class, confidence,
+// probabilities by class and latency_ms. Never throws for bad input.
+Answer handle_predict(const std::string& content_type, const std::string& body, size_t max_body,
+                      Predictor& predictor);
+
+// Request counts by path and status, errors, and a latency histogram of /v1/predict, rendered in
+// Prometheus' text format. Thread-safe.
+class Metrics {
+ public:
+  void record(const std::string& path, int status, double seconds);
+  std::string prometheus() const;
+
+ private:
+  mutable std::mutex mu_;
+  std::map<std::pair<std::string, int>, int64_t> requests_;
+  int64_t errors_ = 0;
+  std::vector<int64_t> buckets_;  // cumulative counts per kLatencyBuckets bound, filled lazily
+  double latency_sum_ = 0;
+  int64_t latency_count_ = 0;
+};
+
+// The page at GET /: draw a digit with mouse or finger and see the prediction and the ten
+// probabilities live. Self-contained (inline script and style).
+const std::string& drawing_page();
+
+}  // namespace digitlab::serve

@@ -1,0 +1,171 @@
+// The torch side of serving and predicting: the checkpoint as a thread-safe Predictor.
+#include "serve/serve.h"
+
+#include <torch/torch.h>
+
+#include <algorithm>
+#include <cstdio>
+#include <filesystem>
+#include <iostream>
+#include <mutex>
+
+#include <nlohmann/json.hpp>
+
+#include "core/error.h"
+#include "core/files.h"
+#include "data/dataset.h"
+#include "data/decode.h"
+#include "data/digit_prep.h"
+#include "data/image_io.h"
+#include "models/builder.h"
+#include "train/checkpoint.h"
+#include "train/precision.h"
+#include "train/runtime.h"
+
+namespace digitlab::serve {
+namespace {
+
+class TorchPredictor : public Predictor {
+ public:
+  TorchPredictor(const std::string& model, const std::string& precision) {
+    ck_ = train::load_checkpoint(model);
+    const train::PrecisionChoice p =
+        train::choose_precision(precision, ck_.spec, torch::Device(torch::kCPU));
+    precision_ = p.name;
+    train::prepare_for_inference(ck_.net, p.precision);
+    info_ = {{"model", ck_.meta.model},
+             {"spec", ck_.meta.spec},
+             {"dataset", ck_.meta.dataset},
+             {"classes", ck_.meta.class_names},
+             {"parameters", ck_.meta.parameters},
+             {"epoch", ck_.meta.epoch},
+             {"checkpoint", ck_.path},
+             {"precision", precision_},
+             {"validation", ck_.meta.metrics}};
+    // The run's test evaluation, when `digitlab evaluate` has written one beside the checkpoint.
+    const std::string run = std::filesystem::path(ck_.path).parent_path().parent_path().string();
+    const std::string summary = core::join_path(run, "eval/summary.json");
+    if (core::file_exists(summary)) {
+      auto j = nlohmann::json::parse(core::read_file(summary), nullptr, false);
+      if (!j.is_discarded() && j.contains("accuracy")) info_["test_accuracy"] = j["accuracy"];
+    }
+  }
+
+  Prediction predict(const data::GrayImage& digit) override {
+    if (digit.width != 28 || digit.height != 28) {
+      throw core::RuntimeError("expected a 28x28 image, got " + std::to_string(digit.width) + "x" +
+                               std::to_string(digit.height));
+    }
+    torch::Tensor u8 =
+        torch::from_blob(const_cast<uint8_t*>(digit.pixels.data()), {1, 28, 28}, torch::kUInt8)
+            .clone();
+    torch::Tensor probs;
+    {
+      // One forward at a time: each already uses every compute thread.
+      std::lock_guard<std::mutex> lock(mu_);
+      const torch::Tensor x = data::to_input(u8, ck_.meta.normalization);
+      probs = models::head_probabilities(ck_.spec.head, train::infer(ck_.net, x))[0];
+    }
+    Prediction p;
+    p.probabilities.assign(probs.data_ptr<float>(), probs.data_ptr<float>() + probs.numel());
+    p.label = int64_t(std::max_element(p.probabilities.begin(), p.probabilities.end()) -
+                      p.probabilities.begin());
+    return p;
+  }
+  const std::vector<std::string>& class_names() const override { return ck_.meta.class_names; }
+  nlohmann::json model_info() const override { return info_; }
+  const std::string& precision() const { return precision_; }
+
+ private:
+  train::LoadedCheckpoint ck_;
+  std::string precision_;
+  nlohmann::json info_;
+  std::mutex mu_;
+};
+
+// Files of `inputs`, directories expanded to their images (sorted, not recursive).
+std::vector<std::string> expand_inputs(const std::vector<std::string>& inputs) {
+  std::vector<std::string> files;
+  for (const auto& in : inputs) {
+    if (core::dir_exists(in)) {
+      std::vector<std::string> found;
+      for (const auto& e : std::filesystem::directory_iterator(in)) {
+        if (e.is_regular_file() && data::is_image_file_name(e.path().string())) {
+          found.push_back(e.path().string());
+        }
+      }
+      std::sort(found.begin(), found.end());
+      files.insert(files.end(), found.begin(), found.end());
+    } else {
+      files.push_back(in);
+    }
+  }
+  return files;
+}
+
+}  // namespace
+
+int serve_command(const ServeOptions& o) {
+  train::configure_threads(o.threads);
+  TorchPredictor predictor(o.model, o.precision);
+  std::printf("model %s (%s) from %s, %s\n",
+              predictor.model_info()["model"].get<std::string>().c_str(),
+              predictor.model_info()["spec"].get<std::string>().c_str(),
+              predictor.model_info()["checkpoint"].get<std::string>().c_str(),
+              predictor.precision().c_str());
+  return run_server(predictor, o.server);
+}
+
+int predict_command(const PredictOptions& o) {
+  if (o.inputs.empty()) throw core::UsageError("predict: give one or more images or directories");
+  if (o.top_k < 1) throw core::UsageError("--top-k: must be 1 or more");
+  train::configure_threads(o.threads);
+  TorchPredictor predictor(o.model, o.precision);
+  const auto& names = predictor.class_names();
+  if (!o.save_preprocessed.empty()) core::make_dirs(o.save_preprocessed);
+  nlohmann::json all = nlohmann::json::array();
+  int failures = 0;
+  for (const auto& file : expand_inputs(o.inputs)) {
+    try {
+      const data::GrayImage image = data::read_image_file(file);
+      const data::PreparedDigit prep = data::prepare_digit(image, data::PrepOptions{});
+      if (!prep.ink_found) throw core::RuntimeError(file + ": no ink found (a blank image?)");
+      if (!o.save_preprocessed.empty()) {
+        const std::string stem = std::filesystem::path(file).stem().string();
+        data::write_png(core::join_path(o.save_preprocessed, stem + ".png"), prep.image);
+      }
+      const Prediction p = predictor.predict(prep.image);
+      std::vector<size_t> order(p.probabilities.size());
+      for (size_t i = 0; i < order.size(); ++i) order[i] = i;
+      const size_t k = std::min(order.size(), size_t(o.top_k));
+      std::partial_sort(
+          order.begin(), order.begin() + long(k), order.end(),
+          [&](size_t a, size_t b) { return p.probabilities[a] > p.probabilities[b]; });
+      nlohmann::json top = nlohmann::json::array();
+      for (size_t i = 0; i < k; ++i) {
+        top.push_back({{"class", names[order[i]]}, {"probability", p.probabilities[order[i]]}});
+      }
+      const std::string label = names[size_t(p.label)];
+      if (o.json) {
+        all.push_back({{"file", file},
+                       {"label", label},
+                       {"confidence", p.probabilities[size_t(p.label)]},
+                       {"top_k", top},
+                       {"inverted", prep.inverted}});
+      } else {
+        std::printf("%s\t%s\t%.4f", file.c_str(), label.c_str(), p.probabilities[size_t(p.label)]);
+        for (size_t i = 1; i < k; ++i) {
+          std::printf("\t%s %.4f", names[order[i]].c_str(), p.probabilities[order[i]]);
+        }
+        std::printf("\n");
+      }
+    } catch (const core::Error& e) {
+      std::cerr << "digitlab: " << e.what() << "\n";
+      ++failures;
+    }
+  }
+  if (o.json) std::cout << all.dump(2) << "\n";
+  return failures ? 1 : 0;
+}
+
+}  // namespace digitlab::serve

@@ -1,0 +1,140 @@
+// The service's request handling with a stand-in model: status codes, JSON bodies, metrics.
+#include <gtest/gtest.h>
+
+#include <nlohmann/json.hpp>
+
+#include "data/image_io.h"
+#include "serve/api.h"
+
+namespace digitlab::serve {
+namespace {
+
+// Answers class 3 with certainty and remembers what it was shown.
+class FakePredictor : public Predictor {
+ public:
+  Prediction predict(const data::GrayImage& digit) override {
+    last = digit;
+    ++calls;
+    Prediction p;
+    p.label = 3;
+    p.probabilities.assign(10, 0.0);
+    p.probabilities[3] = 1.0;
+    return p;
+  }
+  const std::vector<std::string>& class_names() const override { return names_; }
+  nlohmann::json model_info() const override { return {{"spec", "16-10"}}; }
+  data::GrayImage last;
+  int calls = 0;
+
+ private:
+  std::vector<std::string> names_ = {"0", "1", "2", "3", "4", "5", "6", "7", "8", "9"};
+};
+
+std::string pixels_json(size_t n, int value) {
+  return nlohmann::json{{"pixels", std::vector<int>(n, value)}}.dump();
+}
+
+// A dark stroke on light paper, 90x120, as a photographed digit.
+std::string stroke_png() {
+  data::GrayImage img(90, 120, 230);
+  for (int y = 30; y < 90; ++y) {
+    for (int x = 40; x < 50; ++x) img.at(x, y) = 20;
+  }
+  return data::encode_png(img.width, img.height, 1, img.pixels, "stroke");
+}
+
+int status_of(const Answer& a) {
+  const auto j = nlohmann::json::parse(a.body);  // every answer, error or not, is JSON
+  if (a.status != 200) {
+    EXPECT_EQ(j["error"]["status"], a.status);
+    EXPECT_FALSE(j["error"]["message"].get<std::string>().empty());
+  }
+  return a.status;
+}
+
+TEST(ServeApi, PixelsAndImagesAreAnswered) {
+  FakePredictor model;
+  Answer a = handle_predict("application/json", pixels_json(784, 7), kDefaultMaxBodyBytes, model);
+  ASSERT_EQ(status_of(a), 200) << a.body;
+  auto j = nlohmann::json::parse(a.body);
+  EXPECT_EQ(j["label"], 3);
+  EXPECT_EQ(j["class"], "3");
+  EXPECT_DOUBLE_EQ(j["confidence"].get<double>(), 1.0);
+  EXPECT_EQ(j["probabilities"].size(), 10u);
+  EXPECT_TRUE(j["latency_ms"].is_number());
+  EXPECT_EQ(model.last.width, 28);
+  EXPECT_EQ(model.last.pixels[0], 7);  // pixels go to the model as they are
+
+  Answer img = handle_predict("image/png", stroke_png(), kDefaultMaxBodyBytes, model);
+  ASSERT_EQ(status_of(img), 200) << img.body;
+  j = nlohmann::json::parse(img.body);
+  EXPECT_EQ(j["image"]["width"], 90);
+  EXPECT_TRUE(j["image"]["inverted"].get<bool>());
+  // Preprocessed MNIST-style: bright ink, dark corners.
+  EXPECT_EQ(model.last.width, 28);
+  EXPECT_EQ(model.last.pixels[0], 0);
+  EXPECT_EQ(*std::max_element(model.last.pixels.begin(), model.last.pixels.end()), 255);
+  EXPECT_EQ(status_of(handle_predict("Image/PNG; charset=binary", stroke_png(),
+                                     kDefaultMaxBodyBytes, model)),
+            200);
+}
+
+TEST(ServeApi, EveryMalformedRequestHasItsStatus) {
+  FakePredictor model;
+  const size_t max = kDefaultMaxBodyBytes;
+  EXPECT_EQ(status_of(handle_predict("application/json", pixels_json(784, 0), 100, model)), 413);
+  EXPECT_EQ(status_of(handle_predict("text/plain", "7", max, model)), 415);
+  EXPECT_EQ(status_of(handle_predict("", "7", max, model)), 415);
+  EXPECT_EQ(status_of(handle_predict("application/json", "{\"pixels\": [1, 2", max, model)), 400);
+  EXPECT_EQ(status_of(handle_predict("application/json", "[1, 2, 3]", max, model)), 400);
+  EXPECT_EQ(status_of(handle_predict("application/json", pixels_json(783, 0), max, model)), 400);
+  EXPECT_EQ(status_of(handle_predict("application/json", pixels_json(784, 256), max, model)), 400);
+  EXPECT_EQ(status_of(handle_predict("application/json", pixels_json(784, -1), max, model)), 400);
+  Answer text = handle_predict("application/json", R"({"pixels": ["a"]})", max, model);
+  EXPECT_EQ(status_of(text), 400);
+  EXPECT_EQ(status_of(handle_predict("image/png", "not a png", max, model)), 400);
+  data::GrayImage blank(50, 50, 200);
+  EXPECT_EQ(status_of(handle_predict(
+                "image/png", data::encode_png(50, 50, 1, blank.pixels, "blank"), max, model)),
+            400);
+  EXPECT_EQ(model.calls, 0);  // nothing malformed reached the model
+  const Answer wrong = handle_predict("application/json", pixels_json(10, 0), max, model);
+  EXPECT_NE(wrong.body.find("10 values; expected 784"), std::string::npos) << wrong.body;
+}
+
+TEST(ServeApi, MetricsInPrometheusTextFormat) {
+  Metrics m;
+  m.record("/v1/predict", 200, 0.0007);
+  m.record("/v1/predict", 200, 0.003);
+  m.record("/v1/predict", 415, 0);
+  m.record("/healthz", 200, 0);
+  const std::string text = m.prometheus();
+  EXPECT_NE(text.find("# TYPE digitlab_requests_total counter"), std::string::npos);
+  EXPECT_NE(text.find("digitlab_requests_total{path=\"/v1/predict\",code=\"200\"} 2\n"),
+            std::string::npos)
+      << text;
+  EXPECT_NE(text.find("digitlab_requests_total{path=\"/v1/predict\",code=\"415\"} 1\n"),
+            std::string::npos);
+  EXPECT_NE(text.find("digitlab_request_errors_total 1\n"), std::string::npos);
+  // Cumulative buckets: 0.7 ms falls under 1 ms and above, 3 ms from 5 ms on.
+  EXPECT_NE(text.find("digitlab_predict_latency_seconds_bucket{le=\"0.0005\"} 0\n"),
+            std::string::npos);
+  EXPECT_NE(text.find("digitlab_predict_latency_seconds_bucket{le=\"0.001\"} 1\n"),
+            std::string::npos);
+  EXPECT_NE(text.find("digitlab_predict_latency_seconds_bucket{le=\"0.005\"} 2\n"),
+            std::string::npos);
+  EXPECT_NE(text.find("digitlab_predict_latency_seconds_bucket{le=\"+Inf\"} 2\n"),
+            std::string::npos);
+  EXPECT_NE(text.find("digitlab_predict_latency_seconds_count 2\n"), std::string::npos);
+}
+
+TEST(ServeApi, DrawingPageIsSelfContained) {
+  const std::string& page = drawing_page();
+  EXPECT_NE(page.find("<canvas id=\"pad\""), std::string::npos);
+  EXPECT_NE(page.find("/v1/predict"), std::string::npos);
+  EXPECT_EQ(page.find("http://"), std::string::npos);
+  EXPECT_EQ(page.find("https://"), std::string::npos);
+}
+
+}  // namespace
+}  // namespace digitlab::serve
