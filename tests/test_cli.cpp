@@ -19,6 +19,7 @@
 #include "core/files.h"
 #include "data/idx.h"
 #include "data/image_io.h"
+#include "data/scan_render.h"
 #include "monitor/tfevents.h"
 #include "test_util.h"
 
@@ -334,6 +335,58 @@ TEST_F(Cli, ServeAnswersAndSurvivesBadRequests) {
   }
   EXPECT_NE(kill(pid, 0), 0) << "serve did not stop on SIGTERM";
   EXPECT_NE(core::read_file(log).find("stopped"), std::string::npos) << core::read_file(log);
+}
+
+// `predict` on scan-like photographs of real MNIST test digits (dark ink on light paper, random
+// size and margins): MNIST-style preprocessing, top-k, --save-preprocessed, and a bad file that is
+// reported while the others are still read.
+TEST_F(Cli, PredictReadsScanLikeImages) {
+  const std::string real = "DIGITLAB_DATA=" + testing::real_data_root();
+  if (!core::file_exists(testing::real_data_root() + "/mnist/t10k-images-idx3-ubyte")) {
+    GTEST_SKIP() << "MNIST is not installed (scripts/setup)";
+  }
+  const std::string run = runs_ / "p";
+  ASSERT_EQ(digitlab("train --arch C16-P-C32-P-64-10 --train-limit 20000 --val-split 1000 "
+                     "--epochs 2 --lr-schedule onecycle --lr 0.003 --tensorboard false --out " +
+                         run,
+                     real)
+                .code,
+            0);
+  const data::IdxArray images =
+      data::read_idx(testing::real_data_root() + "/mnist/t10k-images-idx3-ubyte");
+  const data::IdxArray labels =
+      data::read_idx(testing::real_data_root() + "/mnist/t10k-labels-idx1-ubyte");
+  const std::string dir = runs_ / "scans";
+  core::make_dirs(dir);
+  const int n = 40;
+  for (int i = 0; i < n; ++i) {
+    const data::GrayImage scan = data::render_scan_like(
+        images.data.data() + i * 784, data::scan_variant("dark-on-light"), uint64_t(i));
+    char name[32];
+    std::snprintf(name, sizeof name, "/d%02d.png", i);
+    data::write_png(dir + name, scan);
+  }
+  core::write_file_atomic(dir + "/broken.png", "not a png");
+  const std::string seen = runs_ / "seen";
+  Result r = digitlab(
+      "predict --model " + run + " " + dir + " --json --top-k 2 --save-preprocessed " + seen, real);
+  EXPECT_EQ(r.code, 1);  // one unreadable file
+  EXPECT_EQ(count_lines(r.err), 1u) << r.err;
+  EXPECT_NE(r.err.find("broken.png: not a supported image"), std::string::npos) << r.err;
+  auto j = nlohmann::json::parse(r.out);
+  ASSERT_EQ(j.size(), size_t(n));
+  int correct = 0;
+  for (int i = 0; i < n; ++i) {
+    EXPECT_EQ(j[i]["top_k"].size(), 2u);
+    EXPECT_TRUE(j[i]["inverted"].get<bool>());  // dark ink on light paper
+    correct += j[i]["label"] == std::to_string(labels.data[size_t(i)]);
+  }
+  EXPECT_GE(correct, n * 9 / 10) << r.out;
+  EXPECT_TRUE(core::file_exists(seen + "/d00.png"));
+  Result text = digitlab("predict --model " + run + " " + dir + "/d00.png", real);
+  EXPECT_EQ(text.code, 0) << text.err;
+  EXPECT_EQ(count_lines(text.out), 1u);
+  EXPECT_EQ(text.out.rfind(dir + "/d00.png\t", 0), 0u) << text.out;
 }
 
 TEST_F(Cli, TrainThenEvaluateWritesTheRunDirectory) {

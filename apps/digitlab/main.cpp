@@ -162,8 +162,9 @@ int run(int argc, char** argv) {
   bool bench_json = false;
   bench_cmd
       ->add_option("--what", bench_what,
-                   "model (training and inference speed; default), time-to-accuracy or loader")
-      ->check(CLI::IsMember({"model", "time-to-accuracy", "loader"}));
+                   "model (training and inference speed; default), time-to-accuracy, loader, or "
+                   "scan (a trained run's accuracy on scan-like images)")
+      ->check(CLI::IsMember({"model", "time-to-accuracy", "loader", "scan"}));
   bench_cmd->add_option("--model", bench_models,
                         "model: zoo names or specs, comma-separated (default seed002-cnn)");
   bench_cmd->add_option("--precision", bench_precision,
@@ -190,6 +191,10 @@ int run(int argc, char** argv) {
   bench_cmd->add_option("--threads", bench_threads, "compute threads, 0 = one per core");
   bench_cmd->add_option("--device", bench_device, "cpu, cuda or auto (default cpu)");
   bench_cmd->add_flag("--json", bench_json, "one JSON document on stdout");
+  std::string bench_run;
+  int bench_count = 1000;
+  bench_cmd->add_option("--run", bench_run, "scan: the trained run (or checkpoint) to measure");
+  bench_cmd->add_option("--count", bench_count, "scan: test digits per variant (default 1000)");
 
   // reproduce
   auto* repro_cmd = app.add_subcommand("reproduce", "re-run a study's result table");
@@ -320,6 +325,16 @@ int run(int argc, char** argv) {
       bench.json = bench_json;
       if (bench_batch > 0) bench.batch_size = bench_batch;
       return digitlab::data::loader_bench_command(bench);
+    }
+    if (bench_what == "scan") {
+      if (bench_run.empty()) throw digitlab::core::UsageError("--what scan: give --run RUN_DIR");
+      digitlab::serve::ScanBenchOptions scan;
+      scan.model = bench_run;
+      scan.data_root = root;
+      scan.count = bench_count;
+      scan.json = bench_json;
+      scan.threads = bench_threads;
+      return digitlab::serve::scan_bench_command(scan);
     }
     if (bench_what == "time-to-accuracy") {
       tta.data_root = root;

@@ -22,7 +22,7 @@ const std::string& drawing_page() {
   .row { display: flex; align-items: center; gap: 8px; margin: 3px 0; font-variant-numeric: tabular-nums; }
   .row .name { width: 1.5em; text-align: right; }
   .row .track { width: 240px; height: 16px; background: #eee; border-radius: 3px; overflow: hidden; }
-  .row .bar { height: 100%; width: 0; background: #4a7bd0; transition: width 0.15s; }
+  .row .bar { display: block; height: 100%; width: 0; background: #4a7bd0; transition: width 0.15s; }
   .row.best .bar { background: #d0702a; }
   .row .value { width: 4em; text-align: right; color: #555; }
   button { font-size: 16px; padding: 6px 16px; margin-top: 8px; }

@@ -17,6 +17,9 @@
 #include "data/decode.h"
 #include "data/digit_prep.h"
 #include "data/image_io.h"
+#include "data/registry.h"
+#include "data/scan_render.h"
+#include "data/store.h"
 #include "models/builder.h"
 #include "train/checkpoint.h"
 #include "train/precision.h"
@@ -104,6 +107,70 @@ std::vector<std::string> expand_inputs(const std::vector<std::string>& inputs) {
 }
 
 }  // namespace
+
+int scan_bench_command(const ScanBenchOptions& o) {
+  if (o.count < 1) throw core::UsageError("--count: must be 1 or more");
+  train::configure_threads(o.threads);
+  TorchPredictor predictor(o.model, "auto");
+  const data::DatasetInfo& info =
+      data::find_dataset(predictor.model_info()["dataset"].get<std::string>());
+  const data::RawSplit test = data::load_raw_split(o.data_root, info, data::Split::kTest);
+  const int n = std::min<int>(o.count, int(test.images.count()));
+  const uint8_t* digits = test.images.data.data();
+  const uint8_t* labels = test.labels.data.data();
+  auto as_image = [](const uint8_t* p) {
+    data::GrayImage g(28, 28, 0);
+    std::copy(p, p + 784, g.pixels.begin());
+    return g;
+  };
+  int plain = 0;
+  for (int i = 0; i < n; ++i)
+    plain += predictor.predict(as_image(digits + i * 784)).label == labels[i];
+  nlohmann::json rows = nlohmann::json::array();
+  if (!o.json) {
+    std::printf("%s on %d test digits: %.2f%% as they are\n",
+                predictor.model_info()["model"].get<std::string>().c_str(), n, 100.0 * plain / n);
+    std::printf("%-14s %10s %10s %10s\n", "variant", "prepared", "naive", "no ink");
+  }
+  for (const auto& name : data::scan_variant_names()) {
+    const data::ScanVariant v = data::scan_variant(name);
+    int prepared = 0, naive = 0, blank = 0;
+    for (int i = 0; i < n; ++i) {
+      const data::GrayImage scan =
+          data::render_scan_like(digits + i * 784, v, o.seed + uint64_t(i));
+      const data::PreparedDigit p = data::prepare_digit(scan);
+      if (!p.ink_found) {
+        ++blank;
+      } else {
+        prepared += predictor.predict(p.image).label == labels[i];
+      }
+      // Naive: the whole image squeezed to 28x28, turned to bright ink when the paper is light.
+      data::GrayImage small = data::resize_image(scan, 28, 28);
+      if (p.inverted) {
+        for (auto& px : small.pixels) px = uint8_t(255 - px);
+      }
+      naive += predictor.predict(small).label == labels[i];
+    }
+    rows.push_back({{"variant", name},
+                    {"prepared_accuracy", double(prepared) / n},
+                    {"naive_accuracy", double(naive) / n},
+                    {"no_ink", blank}});
+    if (!o.json) {
+      std::printf("%-14s %9.2f%% %9.2f%% %10d\n", name.c_str(), 100.0 * prepared / n,
+                  100.0 * naive / n, blank);
+      std::fflush(stdout);
+    }
+  }
+  if (o.json) {
+    std::cout << nlohmann::json{{"model", predictor.model_info()},
+                                {"count", n},
+                                {"plain_accuracy", double(plain) / n},
+                                {"variants", rows}}
+                     .dump(2)
+              << "\n";
+  }
+  return 0;
+}
 
 int serve_command(const ServeOptions& o) {
   train::configure_threads(o.threads);

@@ -35,4 +35,19 @@ struct PredictOptions {
 // the exit code is then 1. Throws core::Error for a bad checkpoint or options.
 int predict_command(const PredictOptions& options);
 
+struct ScanBenchOptions {
+  std::string model;  // run directory or checkpoint file
+  std::string data_root = "data";
+  int count = 1000;  // test digits per variant
+  uint64_t seed = 1;
+  bool json = false;
+  int threads = 0;
+};
+
+// `digitlab bench --what scan`: the model's accuracy on the first `count` test digits as they are,
+// and on scan-like renderings of them (data/scan_render.h), per variant, read two ways: through
+// prepare_digit, and by naively resizing the whole image to 28x28 (polarity fixed), to show what
+// the preprocessing is worth. Returns the exit code; throws core::Error for bad input.
+int scan_bench_command(const ScanBenchOptions& options);
+
 }  // namespace digitlab::serve

@@ -1,0 +1,55 @@
+// Fuzz target for the service's request handling: any body and content type gets a JSON answer
+// with a known status, and only valid requests reach the model.
+#include <cstddef>
+#include <cstdint>
+#include <string>
+
+#include <nlohmann/json.hpp>
+
+#include "fuzz_check.h"
+#include "serve/api.h"
+
+using digitlab::fuzz::check;
+
+namespace {
+
+class NullModel : public digitlab::serve::Predictor {
+ public:
+  digitlab::serve::Prediction predict(const digitlab::data::GrayImage& digit) override {
+    check(digit.width == 28 && digit.height == 28 && digit.pixels.size() == 784,
+          "the model only ever sees 28x28 images");
+    digitlab::serve::Prediction p;
+    p.label = 0;
+    p.probabilities.assign(10, 0.1);
+    return p;
+  }
+  const std::vector<std::string>& class_names() const override { return names_; }
+  nlohmann::json model_info() const override { return {}; }
+
+ private:
+  std::vector<std::string> names_ = {"0", "1", "2", "3", "4", "5", "6", "7", "8", "9"};
+};
+
+}  // namespace
+
+extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
+  // The first byte picks the content type, the rest is the body.
+  static const char* kTypes[] = {"application/json", "image/png",      "image/jpeg",
+                                 "image/bmp",        "image/gif",      "image/x-portable-graymap",
+                                 "text/plain",       "IMAGE/PNG; q=1", ""};
+  const char* type = size ? kTypes[data[0] % (sizeof kTypes / sizeof kTypes[0])] : "";
+  const std::string body =
+      size ? std::string(reinterpret_cast<const char*>(data) + 1, size - 1) : std::string();
+  NullModel model;
+  const auto a = digitlab::serve::handle_predict(type, body, 1 << 20, model);
+  const auto j = nlohmann::json::parse(a.body, nullptr, false);
+  check(!j.is_discarded(), "every answer is JSON");
+  check(a.status == 200 || a.status == 400 || a.status == 413 || a.status == 415,
+        "status is 200, 400, 413 or 415");
+  if (a.status == 200) {
+    check(j.contains("label") && j.contains("probabilities"), "a 200 answer has a prediction");
+  } else {
+    check(j.contains("error") && j["error"]["status"] == a.status, "an error names its status");
+  }
+  return 0;
+}
