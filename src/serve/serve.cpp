@@ -231,7 +231,7 @@ int predict_command(const PredictOptions& o) {
       ++failures;
     }
   }
-  if (o.json) std::cout << all.dump(2) << "\n";
+  if (o.json) std::cout << all.dump(2, ' ', false, nlohmann::json::error_handler_t::replace) << "\n";
   return failures ? 1 : 0;
 }
 
