@@ -231,7 +231,8 @@ int predict_command(const PredictOptions& o) {
       ++failures;
     }
   }
-  if (o.json) std::cout << all.dump(2, ' ', false, nlohmann::json::error_handler_t::replace) << "\n";
+  if (o.json)
+    std::cout << all.dump(2, ' ', false, nlohmann::json::error_handler_t::replace) << "\n";
   return failures ? 1 : 0;
 }
 
