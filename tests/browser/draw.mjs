@@ -1,25 +1,10 @@
 // Draws digits on the serve page in headless Chromium and checks the prediction shown.
 // Usage: node draw.mjs URL SCREENSHOT_DIR. Exit 0 pass, 1 fail, 77 skip.
-import { existsSync } from 'node:fs';
+import { launchBrowser } from './launch.mjs';
 
 const [url, shotDir] = process.argv.slice(2);
-const executablePath = process.env.CHROMIUM || '/usr/bin/chromium';
-let chromium;
-try {
-  ({ chromium } = await import('playwright-core'));
-} catch {
-  console.log('skip: playwright-core is not installed (scripts/setup installs it)');
-  process.exit(77);
-}
-if (!existsSync(executablePath)) {
-  console.log(`skip: no Chromium at ${executablePath} (scripts/setup installs Debian's chromium)`);
-  process.exit(77);
-}
 
-const browser = await chromium.launch({
-  executablePath,
-  args: ['--no-sandbox', '--disable-background-networking'],
-});
+const browser = await launchBrowser();
 const page = await browser.newPage({ viewport: { width: 900, height: 700 } });
 const failures = [];
 await page.goto(url);

@@ -1,24 +1,13 @@
 // Opens a run report and a compare page in headless Chromium and checks that every part renders.
 // Usage: node pages.mjs REPORT_HTML COMPARE_HTML SCREENSHOT_DIR. Exit 0 pass, 1 fail, 77 skip.
-import { existsSync } from 'node:fs';
 import { pathToFileURL } from 'node:url';
 
+import { launchBrowser } from './launch.mjs';
+
 const [reportPath, comparePath, shotDir] = process.argv.slice(2);
-const executablePath = process.env.CHROMIUM || '/usr/bin/chromium';
-let chromium;
-try {
-  ({ chromium } = await import('playwright-core'));
-} catch {
-  console.log('skip: playwright-core is not installed (scripts/setup installs it)');
-  process.exit(77);
-}
-if (!existsSync(executablePath)) {
-  console.log(`skip: no Chromium at ${executablePath} (scripts/setup installs Debian's chromium)`);
-  process.exit(77);
-}
 
 const failures = [];
-const browser = await chromium.launch({ executablePath, args: ['--no-sandbox'] });
+const browser = await launchBrowser();
 const page = await browser.newPage({ viewport: { width: 1280, height: 1000 } });
 // The pages must work offline: any request that is not the file itself or inline data fails.
 page.on('request', (r) => {
