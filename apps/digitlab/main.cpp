@@ -1,6 +1,7 @@
 // The digitlab program: parses flags and environment, then makes one library call per subcommand.
 #include <cstdio>
 #include <cstdlib>
+#include <filesystem>
 #include <iostream>
 #include <map>
 #include <sstream>
@@ -22,6 +23,7 @@
 #include "reproduce/reproduce.h"
 #include "serve/serve.h"
 #include "train/commands.h"
+#include "tune/tune.h"
 
 namespace {
 
@@ -226,6 +228,37 @@ int run(int argc, char** argv) {
                         "continue the run in this directory from checkpoints/last.pt, with its own "
                         "options (--epochs and --threads may change)");
 
+  // tune
+  auto* tune_cmd = app.add_subcommand(
+      "tune", "search hyperparameters (grid, random or Hyperband); every trial is a train run");
+  digitlab::tune::TuneOptions tune;
+  tune_cmd->add_option("--space", tune.space_file,
+                       "TOML search space: [tune], [train] (fixed options) and [space] tables");
+  tune_cmd->add_option("--param", tune.params,
+                       "a searched parameter, NAME=a,b,c or NAME=MIN..MAX[/STEP][:log] "
+                       "(repeatable; replaces the file's entry)");
+  tune_cmd->add_option("--set", tune.fixed,
+                       "a fixed train option of every trial, KEY=VALUE (repeatable)");
+  std::vector<CLI::Option*> tune_settings = {
+      tune_cmd->add_option("--tuner", tune.tuner, "grid, random or hyperband (default grid)"),
+      tune_cmd->add_option("--objective", tune.objective,
+                           "val_acc (maximized) or val_loss (minimized); default val_acc"),
+      tune_cmd->add_option("--trials", tune.trials,
+                           "random: trials to run (default 10); grid: at most this many"),
+      tune_cmd->add_option("--max-epochs", tune.max_epochs,
+                           "hyperband: epochs of a fully trained trial (default: [train] epochs)"),
+      tune_cmd->add_option("--factor", tune.factor, "hyperband: reduction factor (default 3)"),
+      tune_cmd->add_option("--iterations", tune.iterations,
+                           "hyperband: times to run all brackets (default 1)"),
+      tune_cmd->add_option("--seed", tune.seed, "seed of the random draws (default 42)"),
+      tune_cmd->add_option("--out", tune.out, "search directory (default runs/tune-<time>)")};
+  tune_cmd->add_option("--parallel", tune.parallel, "trials trained at once (default 1)");
+  tune_cmd->add_option("--threads", tune.threads,
+                       "compute threads per trial (default: the cores divided among the parallel "
+                       "trials)");
+  tune_cmd->add_option("--resume", tune.resume,
+                       "continue the search in this directory; finished trials are kept");
+
   // evaluate
   auto* eval_cmd = app.add_subcommand("evaluate", "evaluate a trained model");
   digitlab::train::EvalOptions eval;
@@ -281,7 +314,9 @@ int run(int argc, char** argv) {
   auto* compare_cmd =
       app.add_subcommand("compare", "table of runs side by side and a page overlaying curves");
   digitlab::report::CompareOptions compare;
-  compare_cmd->add_option("runs", compare.runs, "run directories")->required();
+  compare_cmd
+      ->add_option("runs", compare.runs, "run directories, or a directory of runs (a search)")
+      ->required();
   compare_cmd->add_option("--out", compare.out, "HTML page to write (default compare.html)");
   compare_cmd->add_flag("--json", compare.json, "one JSON document on stdout");
 
@@ -371,6 +406,15 @@ int run(int argc, char** argv) {
     return digitlab::report::report_command(report);
   }
   if (*compare_cmd) return digitlab::report::compare_command(compare);
+  if (*tune_cmd) {
+    for (auto* opt : tune_settings) tune.resume_flags_given |= opt->count() > 0;
+    std::error_code ec;
+    tune.program = std::filesystem::read_symlink("/proc/self/exe", ec).string();
+    for (const auto& key : digitlab::train::train_option_keys()) {
+      if (const char* v = std::getenv(digitlab::core::env_name(key).c_str())) tune.env[key] = v;
+    }
+    return digitlab::tune::tune_command(tune);
+  }
   if (*eval_cmd) {
     eval.data_root = root;
     return digitlab::report::evaluate_command(eval);

@@ -1,7 +1,9 @@
 // report/compare commands, and train/evaluate with the run report written at their end.
 #include "report/commands.h"
 
+#include <algorithm>
 #include <cstdio>
+#include <filesystem>
 #include <iostream>
 
 #include <nlohmann/json.hpp>
@@ -28,6 +30,29 @@ void report_after(const std::string& run_dir, const std::string& data_root) {
   }
 }
 
+// A directory of runs (a search's trials) stands for its runs, in name order.
+std::vector<std::string> expand_runs(const std::vector<std::string>& args) {
+  std::vector<std::string> out;
+  for (const auto& dir : args) {
+    if (!core::dir_exists(dir) || core::file_exists(core::join_path(dir, "config.json"))) {
+      out.push_back(dir);
+      continue;
+    }
+    std::vector<std::string> runs;
+    std::error_code ec;
+    for (const auto& e : std::filesystem::directory_iterator(dir, ec)) {
+      const std::string sub = e.path().string();
+      if (e.is_directory() && core::file_exists(core::join_path(sub, "config.json"))) {
+        runs.push_back(sub);
+      }
+    }
+    std::sort(runs.begin(), runs.end());
+    if (runs.empty()) runs.push_back(dir);  // read_run names what is missing
+    out.insert(out.end(), runs.begin(), runs.end());
+  }
+  return out;
+}
+
 }  // namespace
 
 int report_command(const ReportCommandOptions& o) {
@@ -44,7 +69,7 @@ int compare_command(const CompareOptions& o) {
   if (o.runs.empty()) throw core::UsageError("compare: give one or more run directories");
   std::vector<RunData> runs;
   std::vector<CompareRow> rows;
-  for (const auto& dir : o.runs) {
+  for (const auto& dir : expand_runs(o.runs)) {
     runs.push_back(read_run(dir));
     for (const auto& w : runs.back().warnings) std::cerr << "warning: " << dir << ": " << w << "\n";
     rows.push_back(compare_row(runs.back()));
