@@ -10,6 +10,7 @@
 #include <cstdlib>
 #include <fstream>
 #include <map>
+#include <set>
 #include <sstream>
 #include <thread>
 #include <tuple>
@@ -691,6 +692,166 @@ TEST_F(Cli, ModelsAndDataInfoJson) {
   auto info = nlohmann::json::parse(i.out);
   EXPECT_EQ(info["mnist"]["train"]["count"], 700);
   EXPECT_EQ(info["mnist"]["train"]["class_counts"][4], 70);
+}
+
+}  // namespace
+}  // namespace digitlab
+
+namespace digitlab {
+namespace {
+
+// Trials of a search directory as its leaderboard.json lists them, by id.
+std::map<std::string, nlohmann::json> leaderboard_trials(const std::string& dir) {
+  std::map<std::string, nlohmann::json> out;
+  const auto j = nlohmann::json::parse(core::read_file(dir + "/leaderboard.json"));
+  for (const auto& t : j["trials"]) out[t["id"].get<std::string>()] = t;
+  return out;
+}
+
+size_t count_of(const std::string& text, const std::string& what) {
+  size_t n = 0;
+  for (size_t pos = 0; (pos = text.find(what, pos)) != std::string::npos; pos += what.size()) ++n;
+  return n;
+}
+
+const char* const kTinyTrials =
+    "--set 'arch={units}-10' --set val_split=100 --set batch_size=50 --set tensorboard=false ";
+
+// A grid search stopped by SIGTERM from outside resumes without re-running finished trials,
+// then ranks every trial and writes a config that `train --config` retrains.
+TEST_F(Cli, TuneGridResumesAfterSigtermWithoutRedoingTrials) {
+  const std::string dir = runs_ / "grid";
+  core::write_file_atomic(
+      io_ / "kill.sh", env_ + " " + DIGITLAB_BIN + " tune " + kTinyTrials +
+                           "--set epochs=3 --param units=8,16,24,32,40 --threads 1 --out " + dir +
+                           " >" + (io_ / "out") + " 2>" + (io_ / "err") +
+                           " &\npid=$!\nwhile ! grep -q '\"status\": \"done\"' " + dir +
+                           "/search.json 2>/dev/null; do sleep 0.02; done\n"
+                           "kill -TERM $pid\nwait $pid\nexit $?\n");
+  const int status = std::system(("bash " + (io_ / "kill.sh")).c_str());
+  ASSERT_TRUE(WIFEXITED(status));
+  const std::string err = core::read_file(io_ / "err");
+  ASSERT_EQ(WEXITSTATUS(status), 143) << err;
+  EXPECT_NE(err.find("continue with: digitlab tune --resume " + dir), std::string::npos) << err;
+  EXPECT_EQ(count_lines(err), 1u) << err;
+
+  const auto before = nlohmann::json::parse(core::read_file(dir + "/search.json"));
+  std::map<std::string, std::string> finished;  // id -> metrics.jsonl, timings included
+  for (const auto& t : before["trials"]) {
+    if (t["status"] == "done") {
+      const std::string id = t["id"];
+      finished[id] = core::read_file(dir + "/" + id + "/metrics.jsonl");
+    }
+  }
+  ASSERT_GE(finished.size(), 1u);
+  ASSERT_LT(finished.size(), 5u) << "the search ended before the signal";
+
+  Result bad = digitlab("tune --resume " + dir + " --tuner random");
+  EXPECT_EQ(bad.code, 2);
+  EXPECT_NE(bad.err.find("only --parallel and --threads"), std::string::npos) << bad.err;
+  Result r = digitlab("tune --resume " + dir);
+  ASSERT_EQ(r.code, 0) << r.err;
+  for (const auto& [id, metrics] : finished) {
+    EXPECT_EQ(core::read_file(dir + "/" + id + "/metrics.jsonl"), metrics) << id;
+    EXPECT_EQ(r.out.find("start " + id), std::string::npos) << id << " ran again:\n" << r.out;
+    EXPECT_EQ(count_of(core::read_file(dir + "/logs/" + id + ".log"), "training custom"), 1u);
+  }
+  const auto trials = leaderboard_trials(dir);
+  ASSERT_EQ(trials.size(), 5u);
+  for (const auto& [id, t] : trials) {
+    EXPECT_EQ(t["status"], "done") << id;
+    EXPECT_EQ(t["epochs"], 3) << id;
+    EXPECT_GT(t["score"].get<double>(), 0.1) << id;
+  }
+  EXPECT_NE(r.out.find("Results summary"), std::string::npos) << r.out;
+  EXPECT_NE(r.out.find("Objective(name=\"val_acc\", direction=\"max\")"), std::string::npos);
+  const std::string md = core::read_file(dir + "/leaderboard.md");
+  EXPECT_EQ(count_of(md, "| trial-"), 5u) << md;
+
+  // The best configuration retrains to the same validation accuracy (same seed and threads).
+  const auto best = nlohmann::json::parse(core::read_file(dir + "/leaderboard.json"))["trials"][0];
+  Result again =
+      digitlab("train --config " + dir + "/best.toml --threads 1 --out " + (runs_ / "best"));
+  ASSERT_EQ(again.code, 0) << again.err;
+  const std::string best_run = runs_ / "best";
+  EXPECT_EQ(metrics_without_timing(best_run),
+            metrics_without_timing(dir + "/" + best["id"].get<std::string>()));
+  auto cfg = nlohmann::json::parse(core::read_file(best_run + "/config.json"));
+  EXPECT_EQ(cfg["spec"], std::to_string(best["params"]["units"].get<int>()) + "-10");
+
+  Result cmp = digitlab("compare " + dir + " --json --out " + (io_ / "cmp.html"));
+  ASSERT_EQ(cmp.code, 0) << cmp.err;
+  EXPECT_EQ(nlohmann::json::parse(cmp.out)["runs"].size(), 5u);
+}
+
+// Hyperband trains fewer epochs than random search with as many trials, and promoted trials
+// continue from their checkpoints.
+TEST_F(Cli, TuneHyperbandTrainsFewerEpochsThanRandom) {
+  const std::string space =
+      std::string(kTinyTrials) + "--param units=8..32/8 --param lr=0.001..0.03:log --threads 1 ";
+  const std::string hb = runs_ / "hb", rs = runs_ / "rs";
+  Result h = digitlab("tune --tuner hyperband --max-epochs 3 --factor 3 " + space + "--out " + hb);
+  ASSERT_EQ(h.code, 0) << h.err;
+  Result r = digitlab("tune --tuner random --trials 5 --set epochs=3 " + space + "--out " + rs);
+  ASSERT_EQ(r.code, 0) << r.err;
+  const auto hbj = nlohmann::json::parse(core::read_file(hb + "/leaderboard.json"));
+  const auto rsj = nlohmann::json::parse(core::read_file(rs + "/leaderboard.json"));
+  // max_epochs 3, factor 3: bracket s=1 starts 3 trials at 1 epoch and promotes 1 to 3;
+  // bracket s=0 trains 2 at 3. 11 epochs against 5 x 3.
+  EXPECT_EQ(hbj["total_epochs"], 11);
+  EXPECT_EQ(rsj["total_epochs"], 15);
+  std::multiset<int> epochs;
+  for (const auto& t : hbj["trials"]) epochs.insert(t["epochs"].get<int>());
+  EXPECT_EQ(epochs, (std::multiset<int>{1, 1, 3, 3, 3}));
+  // The promoted trial is one of the first bracket's three, resumed at epoch 2.
+  int promoted = 0;
+  for (const auto& t : hbj["trials"]) {
+    const std::string id = t["id"];
+    const std::string log = core::read_file(hb + "/logs/" + id + ".log");
+    if (id <= "trial-0002" && t["epochs"] == 3) {
+      ++promoted;
+      EXPECT_NE(log.find("resuming at epoch 2"), std::string::npos) << log;
+      EXPECT_EQ(count_lines(core::read_file(hb + "/" + id + "/metrics.jsonl")), 3u);
+    }
+  }
+  EXPECT_EQ(promoted, 1);
+  EXPECT_NE(h.out.find("Epochs: "), std::string::npos) << h.out;
+  EXPECT_NE(core::read_file(hb + "/best.toml").find("epochs = "), std::string::npos);
+}
+
+// A bad space is refused before any trial runs: exit 2, one line naming the entry.
+TEST_F(Cli, TuneBadSpacesExitTwoNamingTheEntry) {
+  core::write_file_atomic(io_ / "space.toml",
+                          "[train]\narch = \"{units}-10\"\n[space]\nunits = [8, 16]\n"
+                          "dropout = {min = 0.1, max = 0.5, sampling = \"normal\"}\n");
+  struct Case {
+    std::string args, message;
+  };
+  for (const Case& c : std::vector<Case>{
+           {"tune --param units=8,16 --param width=3,4 --set 'arch={units}-10'",
+            "space.width: unknown parameter"},
+           {"tune --param lr=0.1..0.01 --set arch=16-10",
+            "--param 'lr=0.1..0.01': empty range (min 0.1 > max 0.01)"},
+           {"tune --param lr=0..0.1:log --set arch=16-10", "log sampling needs min > 0"},
+           {"tune --space " + (io_ / "space.toml"),
+            "space.dropout: unknown sampling 'normal' (linear or log)"},
+           {"tune --param lr=0.001..0.01 --set arch=16-10", "space.lr: a grid needs a step"},
+           {"tune --param units=8,16 --set 'arch={units}-{depth}'", "placeholder {depth}"},
+           {"tune --param optimizer=adam,lbfgs --set arch=16-10",
+            "trial optimizer=lbfgs: --optimizer: unknown 'lbfgs'"},
+           {"tune --param units=8,16 --set 'arch=C{units}-X-10'", "unknown token"},
+           {"tune --tuner hyperband --param lr=0.01,0.1 --set arch=16-10", "give max_epochs"},
+           {"tune --set arch=16-10", "give a search space"},
+       }) {
+    Result r = digitlab(c.args + " --out " + (runs_ / "bad"));
+    EXPECT_EQ(r.code, 2) << c.args << ": " << r.err;
+    EXPECT_NE(r.err.find(c.message), std::string::npos) << c.args << ": " << r.err;
+    EXPECT_EQ(count_lines(r.err), 1u) << c.args << ": " << r.err;
+    EXPECT_FALSE(core::dir_exists(runs_ / "bad")) << c.args;
+  }
+  Result missing = digitlab("tune --resume " + (runs_ / "nowhere"));
+  EXPECT_EQ(missing.code, 1);
+  EXPECT_NE(missing.err.find("not a search directory"), std::string::npos) << missing.err;
 }
 
 }  // namespace
