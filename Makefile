@@ -7,7 +7,7 @@ DEMO_RUN ?= runs/demo
 DEMO_EPOCHS ?= 5
 # Fuzzing: 0 builds the fuzzers and runs each over its corpus once; N > 0 fuzzes each N seconds.
 FUZZ_SECONDS ?= 0
-FUZZ_TARGETS := fuzz_idx fuzz_spec fuzz_config fuzz_tfevents fuzz_image fuzz_http
+FUZZ_TARGETS := fuzz_idx fuzz_spec fuzz_config fuzz_tfevents fuzz_image fuzz_http fuzz_space
 
 .PHONY: all setup configure build program demo test test-all sanitize fuzz format clean
 

@@ -792,7 +792,9 @@ TEST_F(Cli, TuneHyperbandTrainsFewerEpochsThanRandom) {
   const std::string hb = runs_ / "hb", rs = runs_ / "rs";
   Result h = digitlab("tune --tuner hyperband --max-epochs 3 --factor 3 " + space + "--out " + hb);
   ASSERT_EQ(h.code, 0) << h.err;
-  Result r = digitlab("tune --tuner random --trials 5 --set epochs=3 " + space + "--out " + rs);
+  // Two trials at a time: the search waits for both and records each.
+  Result r = digitlab("tune --tuner random --trials 5 --set epochs=3 --parallel 2 " + space +
+                      "--out " + rs);
   ASSERT_EQ(r.code, 0) << r.err;
   const auto hbj = nlohmann::json::parse(core::read_file(hb + "/leaderboard.json"));
   const auto rsj = nlohmann::json::parse(core::read_file(rs + "/leaderboard.json"));
@@ -800,6 +802,7 @@ TEST_F(Cli, TuneHyperbandTrainsFewerEpochsThanRandom) {
   // bracket s=0 trains 2 at 3. 11 epochs against 5 x 3.
   EXPECT_EQ(hbj["total_epochs"], 11);
   EXPECT_EQ(rsj["total_epochs"], 15);
+  EXPECT_EQ(rsj["trials"].size(), 5u);
   std::multiset<int> epochs;
   for (const auto& t : hbj["trials"]) epochs.insert(t["epochs"].get<int>());
   EXPECT_EQ(epochs, (std::multiset<int>{1, 1, 3, 3, 3}));

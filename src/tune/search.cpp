@@ -72,13 +72,15 @@ nlohmann::json to_json(const SearchState& s) {
 }
 
 SearchState state_from_json(const nlohmann::json& j, const std::string& origin) {
-  if (!j.is_object() || j.value("format", "") != kFormat || j.value("version", 0) != kVersion) {
+  const bool ours = j.is_object() && j.contains("format") && j["format"] == kFormat &&
+                    j.contains("version") && j["version"] == kVersion;
+  if (!ours) {
     throw core::RuntimeError(origin + ": not a digitlab search state (format " + kFormat +
                              " version " + std::to_string(kVersion) + ")");
   }
   SearchState s;
-  s.space = space_from_json(j.at("space"));
   try {
+    s.space = space_from_json(j.at("space"));
     for (const auto& t : j.at("trials")) {
       TrialRecord r;
       r.id = t.at("id").get<std::string>();
@@ -94,11 +96,11 @@ SearchState state_from_json(const nlohmann::json& j, const std::string& origin) 
       if (!t.at("score").is_null()) r.score = t.at("score").get<double>();
       r.stopped_early = t.at("stopped_early").get<bool>();
       r.seconds = t.at("seconds").get<double>();
-      r.error = t.value("error", "");
+      if (t.contains("error")) r.error = t.at("error").get<std::string>();
       s.trials.push_back(std::move(r));
     }
   } catch (const json::exception& e) {
-    throw core::RuntimeError(origin + ": a trial is malformed (" + core::one_line(e.what()) + ")");
+    throw core::RuntimeError(origin + ": malformed (" + core::one_line(e.what()) + ")");
   }
   return s;
 }
@@ -127,7 +129,9 @@ TrialMetrics read_trial_metrics(const std::string& run_dir, const std::string& o
   while (std::getline(lines, line)) {
     const json e = json::parse(line, nullptr, false);
     if (e.is_discarded() || !e.is_object()) continue;
-    const int epoch = e.value("epoch", 0);
+    const int epoch =
+        e.contains("epoch") && e["epoch"].is_number_integer() ? e["epoch"].get<int>() : 0;
+    if (epoch < 1) continue;
     m.epochs = std::max(m.epochs, epoch);
     if (!e.contains(key) || !e[key].is_number()) continue;
     const double v = e[key].get<double>();
@@ -243,7 +247,9 @@ std::string best_config_toml(const SearchState& s, const std::string& dir) {
     auto it = best.params.find(k);
     options[k] = it != best.params.end() ? it->second : json(v);
   }
-  if (s.space.tuner.tuner == "hyperband") options["epochs"] = best.target_epochs;
+  if (s.space.tuner.tuner == "hyperband" && best.target_epochs > 0) {
+    options["epochs"] = best.target_epochs;
+  }
   std::ostringstream out;
   out << "# The best trial of the search in " << dir << ": " << best.id << ", "
       << s.space.tuner.objective << " " << value_text(*best.score) << " after " << best.epochs

@@ -40,6 +40,12 @@ double clean(double v) {
   return std::strtod(buf, nullptr);
 }
 
+std::string whole_number(double v) {
+  char buf[64];
+  std::snprintf(buf, sizeof buf, "%.0f", v);
+  return buf;
+}
+
 double round_sig(double v, int digits) {
   if (v == 0 || !std::isfinite(v)) return v;
   char buf[40];
@@ -159,6 +165,10 @@ void check_range(const Param& p, const std::string& where) {
   if (p.log && p.step != 0 && p.step <= 1) {
     throw UsageError(where + ": a log range's step multiplies, so it must be > 1 (got " +
                      value_text(p.step) + ")");
+  }
+  if (!std::isfinite(p.max - p.min)) throw UsageError(where + ": the range is too wide");
+  if (p.step > 0 && !p.log && (p.max - p.min) / p.step > 1e15) {
+    throw UsageError(where + ": over 1e15 steps in the range");
   }
   if (p.kind == Param::Kind::kInt &&
       (std::fabs(p.min) > 1e15 || std::fabs(p.max) > 1e15 || std::fabs(p.step) > 1e15)) {
@@ -286,6 +296,15 @@ json typed(const std::string& s) {
   return s;
 }
 
+// Values end up in JSON state files, which hold UTF-8 only.
+void require_utf8(const std::string& text, const char* flag) {
+  try {
+    (void)json(text).dump();
+  } catch (const json::exception&) {
+    throw UsageError(std::string(flag) + ": not valid UTF-8");
+  }
+}
+
 std::string kind_name(Param::Kind k) {
   switch (k) {
     case Param::Kind::kChoice:
@@ -308,14 +327,17 @@ std::vector<json> range_values(const Param& p, size_t limit, bool* enumerable) {
       *enumerable = false;
       return out;
     }
-    for (double v = p.min; v <= p.max * (1 + 1e-9); v = clean(v * p.step)) {
-      if (out.size() >= limit) break;
+    for (double v = p.min; v <= p.max * (1 + 1e-9) && out.size() < limit;) {
       if (is_int) {
         const long long i = std::llround(v);
+        if (double(i) > p.max) break;
         if (out.empty() || out.back().get<long long>() != i) out.push_back(i);
       } else {
         out.push_back(clean(v));
       }
+      const double next = clean(v * p.step);
+      if (!(next > v)) break;  // a step too close to 1 to move at 12 digits
+      v = next;
     }
     return out;
   }
@@ -328,9 +350,11 @@ std::vector<json> range_values(const Param& p, size_t limit, bool* enumerable) {
   for (double k = 0; k < count && out.size() < limit; ++k) {
     const double v = p.min + k * step;
     if (is_int) {
+      if (std::llround(v) > std::llround(p.max)) break;
       out.push_back(std::llround(v));
     } else {
-      out.push_back(clean(v));
+      if (clean(v) > p.max && k > 0) break;
+      out.push_back(std::min(clean(v), p.max));
     }
   }
   return out;
@@ -425,6 +449,12 @@ Space parse_space_text(const std::string& text, const std::string& origin) {
         }
         if (v.is_null()) throw UsageError(where + "." + k + ": no value");
       }
+      for (const auto& [k, v] : fixed) {
+        auto next = fixed.upper_bound(k);
+        if (next != fixed.end() && next->first.compare(0, k.size() + 1, k + ".") == 0) {
+          throw UsageError(where + "." + k + ": given both as a value and as a table");
+        }
+      }
       space.fixed = fixed;
     } else if (section == "space") {
       for (auto p = it->begin(); p != it->end(); ++p) {
@@ -439,6 +469,7 @@ Space parse_space_text(const std::string& text, const std::string& origin) {
 }
 
 Param parse_param_shorthand(const std::string& text) {
+  require_utf8(text, "--param");
   const std::string where = "--param '" + text + "'";
   const size_t eq = text.find('=');
   if (eq == std::string::npos || eq == 0 || eq + 1 == text.size()) {
@@ -474,13 +505,14 @@ Param parse_param_shorthand(const std::string& text) {
   range["max"] = typed(hi);
   for (const char* k : {"min", "max", "step"}) {
     if (range.contains(k) && !range[k].is_number()) {
-      throw UsageError(where + ": " + k + " '" + range[k].get<std::string>() + "' is not a number");
+      throw UsageError(where + ": " + k + " '" + value_text(range[k]) + "' is not a number");
     }
   }
   return param_from_json(name, range, where);
 }
 
 std::pair<std::string, nlohmann::json> parse_fixed_shorthand(const std::string& text) {
+  require_utf8(text, "--set");
   const size_t eq = text.find('=');
   if (eq == std::string::npos || eq == 0) {
     throw UsageError("--set '" + text + "': expected KEY=VALUE");
@@ -541,6 +573,11 @@ void check_space(const Space& space) {
     if (option && kReserved.count(p.name)) {
       throw UsageError("space." + p.name + ": not searchable (the tuner owns it)");
     }
+    const auto table = space.fixed.lower_bound(p.name + ".");
+    if (option && table != space.fixed.end() &&
+        table->first.compare(0, p.name.size() + 1, p.name + ".") == 0) {
+      throw UsageError("space." + p.name + ": also fixed in [train] as a table; keep one");
+    }
     if (option && space.fixed.count(p.name) && !holes.count(p.name)) {
       throw UsageError("space." + p.name + ": also fixed in [train]; keep one");
     }
@@ -570,7 +607,7 @@ std::vector<Point> grid_points(const Space& space, size_t limit) {
     total *= std::max(n, 1.0);
   }
   if (total > double(limit)) {
-    throw UsageError("search space: the grid has " + value_text(total) + " points (at most " +
+    throw UsageError("search space: the grid has " + whole_number(total) + " points (at most " +
                      std::to_string(limit) + ")");
   }
   std::vector<std::vector<json>> axes;
@@ -610,7 +647,7 @@ Point sample_point(const Space& space, std::mt19937_64& rng) {
     }
     const double count = range_count(p);
     if (std::isfinite(count)) {
-      std::uniform_int_distribution<long long> pick(0, (long long)(count)-1);
+      std::uniform_int_distribution<long long> pick(0, static_cast<long long>(count) - 1);
       const double k = double(pick(rng));
       double v = p.log ? p.min * std::pow(p.step, k) : p.min + k * (p.step > 0 ? p.step : 1.0);
       v = std::min(v, p.max);

@@ -109,7 +109,7 @@ std::string point_text(const Point& p);
 nlohmann::json to_json(const Space& s);
 Space space_from_json(const nlohmann::json& j);
 
-// "grid of 18 points", "lr: log range 0.0001..0.01", ... for the search space summary.
+// "lr (float, log): 0.0001 .. 0.01", "units (int): 64 .. 128 step 32", for the space summary.
 std::string describe(const Param& p);
 
 }  // namespace digitlab::tune
