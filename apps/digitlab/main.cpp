@@ -17,6 +17,8 @@
 #include "data/bench.h"
 #include "data/preview.h"
 #include "data/store.h"
+#include "dist/env.h"
+#include "dist/group.h"
 #include "export/export.h"
 #include "models/zoo.h"
 #include "report/commands.h"
@@ -79,6 +81,9 @@ const std::vector<TrainFlag> kTrainFlags = {
     {"tb_every_steps", "also log batch loss and accuracy every N steps (default 0 = off)"},
     {"tb_histograms", "log a histogram of every layer's weights per epoch (default false)"},
     {"tb_images", "log an image of sample validation predictions per epoch (default false)"},
+    {"dist_timeout",
+     "data-parallel runs (digitlab launch, torchrun variables): seconds to wait for the other "
+     "ranks before giving up (default 60)"},
     {"early_stopping", "patience in epochs; 0 = off (default 0)"},
     {"monitor", "early-stopping metric: val_loss or val_acc (default val_loss)"},
     {"min_delta", "smallest change that counts as an improvement (default 0)"},
@@ -97,24 +102,42 @@ std::vector<std::string> split_list(const std::string& text) {
   return out;
 }
 
-// DIGITLAB_TEST_FAULT=STEP:SIGNAL, for the interruption tests (train/options.h).
+// DIGITLAB_TEST_FAULT=STEP:SIGNAL[:RANK], for the interruption tests (train/options.h).
 void set_test_fault(digitlab::train::TrainOptions& o) {
   const char* v = std::getenv("DIGITLAB_TEST_FAULT");
   if (!v || !*v) return;
   long long step = 0;
-  int sig = 0;
-  if (std::sscanf(v, "%lld:%d", &step, &sig) != 2 || step < 1 || sig < 1 || sig > 64) {
-    throw digitlab::core::UsageError("DIGITLAB_TEST_FAULT: expected STEP:SIGNAL, got '" +
+  int sig = 0, rank = -1;
+  const int n = std::sscanf(v, "%lld:%d:%d", &step, &sig, &rank);
+  if (n < 2 || step < 1 || sig < 1 || sig > 64 || (n == 3 && rank < 0)) {
+    throw digitlab::core::UsageError("DIGITLAB_TEST_FAULT: expected STEP:SIGNAL[:RANK], got '" +
                                      std::string(v) + "'");
   }
   o.fault_step = step;
   o.fault_signal = sig;
+  o.fault_rank = rank;
 }
 
 std::string flag_name(const std::string& key) {
   std::string f = "--" + key;
   for (char& c : f) c = c == '_' ? '-' : c;
   return f;
+}
+
+// torchrun's variables, read once.
+const digitlab::dist::DistEnv& dist_env() {
+  static const digitlab::dist::DistEnv env =
+      digitlab::dist::dist_env([](const char* name) { return std::getenv(name); });
+  return env;
+}
+
+// Trains alone, or as one rank of a data-parallel group when torchrun's variables are set.
+int train_maybe_in_group(digitlab::train::TrainOptions options) {
+  const auto& env = dist_env();
+  if (!env.active) return digitlab::report::train_command(options);
+  if (options.threads == 0) options.threads = digitlab::dist::threads_per_rank(env);
+  auto group = digitlab::dist::join_group(env, options.dist_timeout);
+  return digitlab::report::train_command(options, group.get());
 }
 
 int run(int argc, char** argv) {
@@ -258,6 +281,23 @@ int run(int argc, char** argv) {
                        "trials)");
   tune_cmd->add_option("--resume", tune.resume,
                        "continue the search in this directory; finished trials are kept");
+
+  // launch
+  auto* launch_cmd = app.add_subcommand(
+      "launch",
+      "start data-parallel ranks on this machine as torchrun does: launch --nproc N -- "
+      "train ...");
+  digitlab::dist::LaunchOptions launch;
+  launch_cmd->add_option("--nproc", launch.nproc, "ranks on this machine (default 1)");
+  launch_cmd->add_option("--nnodes", launch.nnodes, "machines taking part (default 1)");
+  launch_cmd->add_option("--node-rank", launch.node_rank, "this machine's index (default 0)");
+  launch_cmd->add_option("--master", launch.master,
+                         "HOST:PORT where rank 0 serves the group's store (default "
+                         "127.0.0.1:29500)");
+  launch_cmd->add_option("--timeout", launch.timeout,
+                         "seconds the other ranks get to end after one failed (default 60)");
+  launch_cmd->add_option("command", launch.command, "after --: the digitlab command each rank runs")
+      ->required();
 
   // evaluate
   auto* eval_cmd = app.add_subcommand("evaluate", "evaluate a trained model");
@@ -406,6 +446,11 @@ int run(int argc, char** argv) {
     return digitlab::report::report_command(report);
   }
   if (*compare_cmd) return digitlab::report::compare_command(compare);
+  if (*launch_cmd) {
+    std::error_code ec;
+    launch.program = std::filesystem::read_symlink("/proc/self/exe", ec).string();
+    return digitlab::dist::launch_command(launch);
+  }
   if (*tune_cmd) {
     for (auto* opt : tune_settings) tune.resume_flags_given |= opt->count() > 0;
     std::error_code ec;
@@ -433,7 +478,7 @@ int run(int argc, char** argv) {
     auto options = digitlab::train::resume_options(resume_dir, flags);
     options.argv.assign(argv, argv + argc);
     set_test_fault(options);
-    return digitlab::report::train_command(options);
+    return train_maybe_in_group(options);
   }
   if (*train_cmd) {
     Settings s;
@@ -453,7 +498,7 @@ int run(int argc, char** argv) {
     auto options = digitlab::train::train_options_from(s);
     options.argv.assign(argv, argv + argc);
     set_test_fault(options);
-    return digitlab::report::train_command(options);
+    return train_maybe_in_group(options);
   }
   return 2;
 }
@@ -465,7 +510,11 @@ int main(int argc, char** argv) {
   try {
     return run(argc, argv);
   } catch (const digitlab::core::Error& e) {
-    std::cerr << "digitlab: " << digitlab::core::one_line(e.what()) << "\n";
+    // Ranks of a data-parallel group say which one speaks.
+    const char* rank = std::getenv("WORLD_SIZE") ? std::getenv("RANK") : nullptr;
+    // One write, so that lines of ranks sharing a terminal do not interleave.
+    std::cerr << "digitlab" + (rank ? std::string(" (rank ") + rank + ")" : std::string()) + ": " +
+                     digitlab::core::one_line(e.what()) + "\n";
     return static_cast<int>(e.code());
   } catch (const std::exception& e) {
     std::cerr << "digitlab: internal error: " << digitlab::core::one_line(e.what()) << "\n";

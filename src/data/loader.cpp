@@ -11,7 +11,11 @@ Loader::Loader(const TensorSplit& split, LoaderOptions options)
   n_ = split_.images.size(0);
   h_ = split_.images.size(1);
   w_ = split_.images.size(2);
-  batches_ = o_.drop_last ? n_ / o_.batch_size : (n_ + o_.batch_size - 1) / o_.batch_size;
+  o_.world = std::max(1, o_.world);
+  const int64_t global = o_.batch_size * o_.world;
+  batches_ = o_.drop_last ? n_ / global : (n_ + global - 1) / global;
+  // Every rank needs at least one image of the last global batch.
+  if (!o_.drop_last && batches_ > 0 && n_ - (batches_ - 1) * global < o_.world) --batches_;
   o_.prefetch = std::max(1, o_.prefetch);
   for (int i = 0; i < o_.workers; ++i) threads_.emplace_back([this] { work(); });
 }
@@ -38,11 +42,16 @@ void Loader::start_epoch(int64_t epoch, int64_t first_batch) {
 }
 
 Batch Loader::make(int64_t k, int64_t epoch, const std::vector<int64_t>& order) const {
-  const int64_t start = k * o_.batch_size;
-  const int64_t len = std::min(o_.batch_size, n_ - start);
+  const int64_t global_start = k * o_.batch_size * o_.world;
+  const int64_t global_len = std::min(o_.batch_size * o_.world, n_ - global_start);
+  // Shard r of the global batch: parts of near-equal size, the larger ones first.
+  const int64_t part = global_len / o_.world, extra = global_len % o_.world;
+  const int64_t start = global_start + o_.rank * part + std::min<int64_t>(o_.rank, extra);
+  const int64_t len = part + (o_.rank < extra ? 1 : 0);
   const int64_t pixels = h_ * w_;
   Batch b;
   b.index = k;
+  b.global_size = global_len;
   b.x = torch::empty({len, 1, h_, w_}, torch::kFloat32);
   b.y = torch::empty({len}, torch::kInt64);
   const uint8_t* images = split_.images.data_ptr<uint8_t>();

@@ -28,19 +28,27 @@ struct LoaderOptions {
   int prefetch = 4;  // batches made ahead of the consumer
   AugmentSpec augment;
   Normalization normalization;
+  // Data parallelism: a global batch of batch_size * world images, taken in the same order by
+  // every rank, is split into `world` contiguous shards; this loader yields shard `rank`.
+  int rank = 0;
+  int world = 1;
 };
 
 struct Batch {
   torch::Tensor x;  // float [B,1,H,W], normalized
   torch::Tensor y;  // int64 [B]
   int64_t index = 0;
+  int64_t global_size = 0;  // images in the global batch this shard belongs to (all ranks)
 };
 
 // Requires: split.images uint8 [N,H,W] and split.labels int64 [N], both contiguous, outliving the
 // loader. Guarantees: between start_epoch(e) and the end of the epoch, next() returns the batches
 // of epoch e in order, each image exactly once (the last partial batch dropped only with
 // drop_last), the order and every augmentation a function of (seed, e) alone, whatever the number
-// of workers.
+// of workers. With world > 1, batch k of every rank together is batch k of one loader with
+// batch_size * world: rank r gets the r-th of `world` near-equal contiguous parts (a last global
+// batch smaller than `world` is dropped, so no rank gets an empty shard), and an image's
+// augmentation is the same whichever rank draws it.
 class Loader {
  public:
   Loader(const TensorSplit& split, LoaderOptions options);

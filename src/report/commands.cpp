@@ -12,6 +12,7 @@
 #include "core/files.h"
 #include "report/compare.h"
 #include "report/report.h"
+#include "train/collective.h"
 #include "train/commands.h"
 
 namespace digitlab::report {
@@ -95,10 +96,10 @@ int compare_command(const CompareOptions& o) {
   return 0;
 }
 
-int train_command(const train::TrainOptions& options) {
+int train_command(const train::TrainOptions& options, train::Collective* group) {
   std::string run_dir;
-  const int code = train::train_command(options, &run_dir);
-  if (code == 0) report_after(run_dir, options.data_root);
+  const int code = train::train_command(options, &run_dir, group);
+  if (code == 0 && (!group || group->rank() == 0)) report_after(run_dir, options.data_root);
   return code;
 }
 

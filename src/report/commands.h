@@ -7,6 +7,10 @@
 
 #include "train/options.h"
 
+namespace digitlab::train {
+class Collective;
+}
+
 namespace digitlab::report {
 
 struct ReportCommandOptions {
@@ -32,7 +36,8 @@ int compare_command(const CompareOptions& options);
 
 // `digitlab train`: trains (train::train_command), then writes the run's report. A report that
 // cannot be written is a warning: the trained run stands. Returns the exit code.
-int train_command(const train::TrainOptions& options);
+// With a data-parallel `group`, only rank 0 writes the report.
+int train_command(const train::TrainOptions& options, train::Collective* group = nullptr);
 
 // `digitlab evaluate`: evaluates (train::evaluate_command); when the target is a run directory
 // and eval/ files were written, rewrites the run's report with them (messages on stderr, so

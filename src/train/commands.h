@@ -11,7 +11,10 @@ namespace digitlab::train {
 // Returns the exit code and, when `run_dir` is given, the run directory used (resolved when
 // options.out_dir was empty); throws core::UsageError / core::RuntimeError for bad options, data
 // or files.
-int train_command(const TrainOptions& options, std::string* run_dir = nullptr);
+// With a `group` (data parallelism, train/trainer.h) only rank 0 reports and writes files.
+class Collective;
+int train_command(const TrainOptions& options, std::string* run_dir = nullptr,
+                  Collective* group = nullptr);
 
 // `digitlab evaluate`: accuracy, loss, confusion matrix and per-class scores of a checkpoint on
 // the test split or its run's validation split; one JSON document on stdout with `json`; eval/

@@ -43,7 +43,8 @@ const std::vector<std::string>& train_option_keys() {
                                                  "tensorboard",
                                                  "tb_every_steps",
                                                  "tb_histograms",
-                                                 "tb_images"};
+                                                 "tb_images",
+                                                 "dist_timeout"};
   return kKeys;
 }
 
@@ -82,6 +83,7 @@ TrainOptions train_options_from(const core::Settings& s) {
   o.tb_every_steps = s.get_int("tb_every_steps", o.tb_every_steps);
   o.tb_histograms = s.get_bool("tb_histograms", o.tb_histograms);
   o.tb_images = s.get_bool("tb_images", o.tb_images);
+  o.dist_timeout = s.get_double("dist_timeout", o.dist_timeout);
   o.early_stopping.patience = s.get_int32("early_stopping", 0);
   o.early_stopping.monitor = s.get_string("monitor", o.early_stopping.monitor);
   o.early_stopping.min_delta = s.get_double("min_delta", 0.0);
@@ -113,6 +115,9 @@ TrainOptions train_options_from(const core::Settings& s) {
     throw UsageError("--device: unknown '" + o.device + "' (allowed: cpu, cuda, auto)");
   }
   if (o.test_every < 0) throw UsageError("--test-every: must be 0 (off) or more");
+  if (!(o.dist_timeout >= 1 && o.dist_timeout <= 86400)) {
+    throw UsageError("--dist-timeout: must be 1 to 86400 seconds");
+  }
   if (o.tb_every_steps < 0) throw UsageError("--tb-every-steps: must be 0 (off) or more");
   if (!o.tensorboard && (o.tb_every_steps > 0 || o.tb_histograms || o.tb_images)) {
     throw UsageError(
@@ -173,6 +178,7 @@ nlohmann::json to_json(const TrainOptions& o) {
           {"tb_every_steps", o.tb_every_steps},
           {"tb_histograms", o.tb_histograms},
           {"tb_images", o.tb_images},
+          {"dist_timeout", o.dist_timeout},
           {"early_stopping",
            {{"patience", o.early_stopping.patience},
             {"monitor", o.early_stopping.monitor},

@@ -62,6 +62,10 @@ struct TrainOptions {
   // global step STEP, so tests interrupt or kill a run at an exact point. 0 = off.
   int64_t fault_step = 0;
   int fault_signal = 0;
+  int fault_rank = -1;  // data parallelism: only this rank (-1: every rank)
+  // Data parallelism: seconds a rank waits for the others (to join, or at any step) before it
+  // gives up with an error.
+  double dist_timeout = 60;
   std::vector<std::string> argv;  // for config.json
 };
 

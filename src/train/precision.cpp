@@ -108,7 +108,7 @@ torch::Tensor to_network_input(const torch::Tensor& x, bool use_channels_last,
 
 StepResult train_step(torch::nn::Sequential& net, torch::optim::Optimizer& optimizer,
                       models::Head head, const torch::Tensor& x, const torch::Tensor& y, bool bf16,
-                      const torch::Device& device) {
+                      const torch::Device& device, const std::function<void()>& before_step) {
   optimizer.zero_grad();
   StepResult r;
   {
@@ -117,6 +117,7 @@ StepResult train_step(torch::nn::Sequential& net, torch::optim::Optimizer& optim
     r.loss = models::head_loss(head, r.outputs, y);
   }
   r.loss.backward();
+  if (before_step) before_step();
   optimizer.step();
   return r;
 }

@@ -1,6 +1,7 @@
 // Numeric precision and device: --precision and --device choices, bf16 autocast, inference setup.
 #pragma once
 
+#include <functional>
 #include <string>
 
 #include <torch/torch.h>
@@ -63,10 +64,12 @@ struct StepResult {
 };
 
 // One optimizer step on a batch: zero the gradients, forward and loss (in a bf16 AutocastScope
-// when `bf16`), backward, step. `x` must already be what to_network_input() gives.
+// when `bf16`), backward, `before_step` (data parallelism averages gradients there), step. `x`
+// must already be what to_network_input() gives.
 StepResult train_step(torch::nn::Sequential& net, torch::optim::Optimizer& optimizer,
                       models::Head head, const torch::Tensor& x, const torch::Tensor& y, bool bf16,
-                      const torch::Device& device);
+                      const torch::Device& device,
+                      const std::function<void()>& before_step = nullptr);
 
 // Readies a trained network for inference only: eval mode, channels_last convolution weights
 // and, for bf16, bf16 weights (measured on 2 cores with AMX: batch-1 latency 329 -> 169 us,

@@ -22,6 +22,7 @@
 #include "models/builder.h"
 #include "models/zoo.h"
 #include "train/checkpoint.h"
+#include "train/collective.h"
 #include "train/commands.h"
 #include "train/early_stopping.h"
 #include "train/evaluate.h"
@@ -35,6 +36,85 @@ namespace digitlab::train {
 namespace {
 
 using Clock = std::chrono::steady_clock;
+
+// One contiguous float32 buffer holding `tensors`, and back.
+torch::Tensor flatten_tensors(const std::vector<torch::Tensor>& tensors) {
+  std::vector<torch::Tensor> flat;
+  for (const auto& t : tensors) flat.push_back(t.detach().reshape({-1}).to(torch::kFloat32));
+  return torch::cat(flat).contiguous();
+}
+
+void unflatten_into(const torch::Tensor& flat, std::vector<torch::Tensor>& tensors) {
+  int64_t offset = 0;
+  for (auto& t : tensors) {
+    const int64_t n = t.numel();
+    t.copy_(flat.narrow(0, offset, n).view_as(t));
+    offset += n;
+  }
+}
+
+// Averages the gradients of the group in one allreduce: each rank's gradient of its shard's mean
+// loss, weighted by its share of the global batch, summed. The signal a rank was asked to stop
+// with rides in the same buffer (one element more), so stopping costs no extra message.
+// Returns the largest such signal over the ranks, or 0.
+int allreduce_gradients(Collective& group, torch::nn::Sequential& net, double weight, int signal) {
+  torch::NoGradGuard no_grad;
+  std::vector<torch::Tensor> grads;
+  for (auto& p : net->parameters()) {
+    if (!p.grad().defined()) p.mutable_grad() = torch::zeros_like(p);
+    grads.push_back(p.grad());
+  }
+  std::vector<torch::Tensor> parts;
+  for (const auto& g : grads) parts.push_back(g.reshape({-1}).to(torch::kFloat32) * weight);
+  parts.push_back(torch::full({1}, float(signal), torch::kFloat32));
+  torch::Tensor flat = torch::cat(parts).contiguous();
+  group.allreduce_sum(flat);
+  unflatten_into(flat, grads);
+  // Signals are 2 or 15 and at most one per rank: any non-zero sum means stop. Report SIGTERM
+  // unless this rank has its own.
+  const float sum = flat[flat.size(0) - 1].item<float>();
+  if (sum == 0) return 0;
+  return signal ? signal : SIGTERM;
+}
+
+// Sums the epoch's loss, correct count and images over the group; returns a stop signal as
+// allreduce_gradients does.
+int reduce_sums(Collective& group, double& loss_sum, int64_t& correct, int64_t& seen,
+                int signal = 0) {
+  torch::Tensor t =
+      torch::tensor({loss_sum, double(correct), double(seen), double(signal)}, torch::kFloat64);
+  group.allreduce_sum(t);
+  loss_sum = t[0].item<double>();
+  correct = int64_t(std::llround(t[1].item<double>()));
+  seen = int64_t(std::llround(t[2].item<double>()));
+  if (t[3].item<double>() == 0) return 0;
+  return signal ? signal : SIGTERM;
+}
+
+// Mean loss and accuracy of `set`; with a group each rank takes a contiguous part and the sums
+// are reduced.
+std::pair<double, double> evaluate_split(torch::nn::Sequential& net, models::Head head,
+                                         const data::TensorSplit& set,
+                                         const data::Normalization& norm, Collective* group) {
+  if (!group) {
+    const auto p = predict_split(net, head, set.images, set.labels, norm);
+    return {p.loss, p.accuracy};
+  }
+  const int64_t n = set.images.size(0);
+  const int64_t lo = n * group->rank() / group->world_size();
+  const int64_t hi = n * (group->rank() + 1) / group->world_size();
+  double sums[3] = {0, 0, double(hi - lo)};
+  if (hi > lo) {
+    const auto p = predict_split(net, head, set.images.narrow(0, lo, hi - lo),
+                                 set.labels.narrow(0, lo, hi - lo), norm);
+    sums[0] = p.loss * double(hi - lo);
+    sums[1] = p.accuracy * double(hi - lo);
+  }
+  torch::Tensor t = torch::tensor({sums[0], sums[1], sums[2]}, torch::kFloat64);
+  group->allreduce_sum(t);
+  const double total = std::max(t[2].item<double>(), 1.0);
+  return {t[0].item<double>() / total, t[1].item<double>() / total};
+}
 
 double seconds_since(Clock::time_point t) {
   return std::chrono::duration<double>(Clock::now() - t).count();
@@ -172,8 +252,11 @@ void resolve_model(TrainOptions& o) {
 
 }  // namespace
 
-TrainResult train(TrainOptions o, const std::vector<Observer*>& observers) {
+TrainResult train(TrainOptions o, const std::vector<Observer*>& observers, Collective* group) {
   resolve_model(o);
+  const int rank = group ? group->rank() : 0;
+  const int world = group ? group->world_size() : 1;
+  const bool lead = rank == 0;  // writes the run directory
   const models::ArchSpec spec = models::parse_spec(o.arch);
   if (spec.is_knn()) o.epochs = 1;  // fitting k-nearest neighbours is storing the training set
   const data::DatasetInfo& info = data::find_dataset(o.dataset);
@@ -185,7 +268,7 @@ TrainResult train(TrainOptions o, const std::vector<Observer*>& observers) {
     throw core::RuntimeError("--resume: " + o.out_dir +
                              " has no checkpoints/last.pt to resume from");
   }
-  if (!resuming) check_run_dir(o);
+  if (!resuming && lead) check_run_dir(o);
   const int threads = configure_threads(o.threads);
   // k-nearest neighbours keeps its training set in host memory.
   const torch::Device device = spec.is_knn() ? torch::Device(torch::kCPU) : choose_device(o.device);
@@ -215,7 +298,7 @@ TrainResult train(TrainOptions o, const std::vector<Observer*>& observers) {
                            " training images do not fill one batch of " +
                            std::to_string(o.batch_size));
   }
-  if (!resuming) prepare_run_dir(o);  // only now: bad data or options leave a run untouched
+  if (!resuming && lead) prepare_run_dir(o);  // only now: bad data or options leave a run untouched
 
   torch::nn::Sequential net = models::build_network(spec, num_classes);
   models::initialize(net, o.init);
@@ -229,6 +312,19 @@ TrainResult train(TrainOptions o, const std::vector<Observer*>& observers) {
   std::unique_ptr<torch::optim::Optimizer> optimizer;
   if (!knn) optimizer = make_optimizer(o, net);
   if (resuming) load_training_state(last_path, *optimizer);
+  if (group) {
+    if (knn) throw core::UsageError("k-nearest neighbours does not train in parallel");
+    // Every rank starts from rank 0's weights, whatever its own initialization drew.
+    std::vector<torch::Tensor> state;
+    for (const auto& p : net->parameters()) state.push_back(p);
+    for (const auto& b : net->buffers()) {
+      if (b.is_floating_point()) state.push_back(b);
+    }
+    torch::NoGradGuard no_grad;
+    torch::Tensor flat = flatten_tensors(state);
+    group->broadcast(flat, 0);
+    unflatten_into(flat, state);
+  }
 
   const std::string ckpt_dir = core::join_path(o.out_dir, "checkpoints");
   nlohmann::json config = {
@@ -243,7 +339,10 @@ TrainResult train(TrainOptions o, const std::vector<Observer*>& observers) {
       {"threads", threads},
       {"argv", o.argv},
       {"versions", {{"digitlab", DIGITLAB_VERSION}, {"torch", TORCH_VERSION}}}};
-  core::write_file_atomic(core::join_path(o.out_dir, "config.json"), config.dump(2) + "\n");
+  if (group) config["ranks"] = world;
+  if (lead) {
+    core::write_file_atomic(core::join_path(o.out_dir, "config.json"), config.dump(2) + "\n");
+  }
 
   CheckpointMeta meta;
   meta.model = o.model;
@@ -261,6 +360,8 @@ TrainResult train(TrainOptions o, const std::vector<Observer*>& observers) {
   loader_options.workers = o.workers;
   loader_options.augment = data::parse_augment(o.augment);
   loader_options.normalization = norm;
+  loader_options.rank = rank;
+  loader_options.world = world;
   data::Loader loader(train_set, loader_options);
   const int64_t n = train_set.size();
   const int64_t batches_per_epoch = loader.batches_per_epoch();
@@ -298,6 +399,8 @@ TrainResult train(TrainOptions o, const std::vector<Observer*>& observers) {
       loss_sum = resume.at("loss_sum").get<double>();
       correct = resume.at("correct").get<int64_t>();
       seen = resume.at("seen").get<int64_t>();
+      // The saved sums are the whole group's; the other ranks add theirs from here on.
+      if (!lead) loss_sum = 0, correct = 0, seen = 0;
       partial_seconds = resume.value("partial_seconds", 0.0);
       result.best_epoch = resume.at("best_epoch").get<int>();
       stopper.restore(resume.at("early_stopping"));
@@ -361,19 +464,30 @@ TrainResult train(TrainOptions o, const std::vector<Observer*>& observers) {
       for (auto& group : optimizer->param_groups()) group.options().set_lr(lr);
       const torch::Tensor x = to_network_input(batch->x, channels_last, device);
       const torch::Tensor y = batch->y.to(device);
-      const auto [out, loss] = train_step(net, *optimizer, spec.head, x, y, bf16, device);
+      int group_signal = 0;  // a Ctrl-C/SIGTERM on any rank, as of this step
+      std::function<void()> average;
+      if (group) {
+        average = [&] {
+          const double weight = double(y.size(0)) / double(batch->global_size);
+          group_signal = allreduce_gradients(*group, net, weight, core::interrupt_signal());
+        };
+      }
+      const auto [out, loss] = train_step(net, *optimizer, spec.head, x, y, bf16, device, average);
       const int64_t bs = y.size(0);
       loss_sum += loss.item<double>() * double(bs);
       correct += out.argmax(1).eq(y).sum().item<int64_t>();
       seen += bs;
       ++b;
-      if (o.fault_step > 0 && step == o.fault_step) raise(o.fault_signal);
-      if (const int sig = core::interrupt_signal()) {
+      if (o.fault_step > 0 && step == o.fault_step && (o.fault_rank < 0 || o.fault_rank == rank)) {
+        raise(o.fault_signal);
+      }
+      if (const int sig = group ? group_signal : core::interrupt_signal()) {
         // The step is done: save it, so that --resume goes on from the next batch.
+        if (group) reduce_sums(*group, loss_sum, correct, seen);
         meta.epoch = epoch - 1;
         meta.resume = resume_state(epoch, b);
         meta.resume["partial_seconds"] = partial_seconds + seconds_since(t0);
-        save_checkpoint(last_path, net, meta, optimizer.get());
+        if (lead) save_checkpoint(last_path, net, meta, optimizer.get());
         TrainEnd te{
             epoch - 1,           false, result.best_epoch, stopper.monitor(), stopper.best_value(),
             seconds_since(start)};
@@ -397,6 +511,9 @@ TrainResult train(TrainOptions o, const std::vector<Observer*>& observers) {
         for (auto* ob : observers) ob->on_batch_end(be);
       }
     }
+    // The group's epoch: sums over ranks, and whether any rank was asked to stop.
+    int epoch_signal = core::interrupt_signal();
+    if (group) epoch_signal = reduce_sums(*group, loss_sum, correct, seen, epoch_signal);
     EpochEnd ee;
     ee.epoch = epoch;
     ee.epochs = o.epochs;
@@ -408,12 +525,12 @@ TrainResult train(TrainOptions o, const std::vector<Observer*>& observers) {
     ee.images_per_second = double(seen) / std::max(train_secs, 1e-9);
     if (has_val) {
       AutocastScope autocast(bf16, device);
-      auto p = predict_split(net, spec.head, val_set.images, val_set.labels, norm);
-      ee.val_loss = p.loss;
-      ee.val_acc = p.accuracy;
+      const auto [loss, accuracy] = evaluate_split(net, spec.head, val_set, norm, group);
+      ee.val_loss = loss;
+      ee.val_acc = accuracy;
     }
     ee.seconds = partial_seconds + seconds_since(t0);
-    if (!knn && (o.tb_histograms || o.tb_images)) {
+    if (!knn && lead && (o.tb_histograms || o.tb_images)) {
       EpochExtras extras;
       extras.epoch = epoch;
       if (o.tb_histograms) extras.histograms = weight_values(net);
@@ -428,33 +545,41 @@ TrainResult train(TrainOptions o, const std::vector<Observer*>& observers) {
     }
     if (o.test_every > 0 && epoch % o.test_every == 0) {
       AutocastScope autocast(bf16, device);
-      auto p = predict_split(net, spec.head, test_set.images, test_set.labels, norm);
-      ee.test_loss = p.loss;
-      ee.test_acc = p.accuracy;
+      const auto [loss, accuracy] = evaluate_split(net, spec.head, test_set, norm, group);
+      ee.test_loss = loss;
+      ee.test_acc = accuracy;
     }
     // Without validation the newest weights count as the best.
     ee.improved = has_val
                       ? stopper.update(epoch, o.early_stopping.monitor == "val_acc" ? *ee.val_acc
                                                                                     : *ee.val_loss)
                       : true;
+    bool stop = stopper.should_stop();
+    if (group) {
+      // Rank 0 decides; the reduced metrics make every rank agree anyway.
+      torch::Tensor decision = torch::tensor({double(ee.improved), double(stop)}, torch::kFloat64);
+      group->broadcast(decision, 0);
+      ee.improved = decision[0].item<double>() != 0;
+      stop = decision[1].item<double>() != 0;
+    }
     if (ee.improved) result.best_epoch = epoch;
     meta.epoch = epoch;
     meta.metrics = ee.to_json();
     meta.resume = nullptr;
-    if (ee.improved) save_checkpoint(core::join_path(ckpt_dir, "best.pt"), net, meta);
+    if (ee.improved && lead) save_checkpoint(core::join_path(ckpt_dir, "best.pt"), net, meta);
     result.history.push_back(ee);
     if (!knn) {
       meta.resume = resume_state(epoch + 1, 0);
-      save_checkpoint(last_path, net, meta, optimizer.get());
+      if (lead) save_checkpoint(last_path, net, meta, optimizer.get());
     } else {
       save_checkpoint(last_path, net, meta);
     }
     for (auto* ob : observers) ob->on_epoch_end(ee);
-    if (stopper.should_stop()) {
+    if (stop) {
       result.stopped_early = true;
       break;
     }
-    if (const int sig = core::interrupt_signal(); sig && epoch < o.epochs) {
+    if (const int sig = group ? epoch_signal : core::interrupt_signal(); sig && epoch < o.epochs) {
       TrainEnd te{epoch,
                   false,
                   result.best_epoch,
@@ -475,24 +600,28 @@ TrainResult train(TrainOptions o, const std::vector<Observer*>& observers) {
   return result;
 }
 
-int train_command(const TrainOptions& options, std::string* run_dir) {
+int train_command(const TrainOptions& options, std::string* run_dir, Collective* group) {
+  const bool lead = !group || group->rank() == 0;
   ConsoleProgress progress(core::stdout_is_terminal());
   TrainOptions o = options;
   resolve_model(o);
   MetricsLog log(core::join_path(o.out_dir, "metrics.jsonl"));
-  std::vector<Observer*> observers = {&progress, &log};
-  core::InterruptGuard interrupts;  // Ctrl-C and SIGTERM save a checkpoint before exiting
+  std::vector<Observer*> observers;
+  if (lead) observers = {&progress, &log};  // the other ranks train silently
+  core::InterruptGuard interrupts;          // Ctrl-C and SIGTERM save a checkpoint before exiting
   std::unique_ptr<TensorBoardLog> tensorboard;
-  if (o.tensorboard) {
+  if (o.tensorboard && lead) {
     tensorboard = std::make_unique<TensorBoardLog>(core::join_path(o.out_dir, "tensorboard"),
                                                    o.tb_every_steps);
     observers.push_back(tensorboard.get());
   }
   try {
-    TrainResult r = train(o, observers);
+    TrainResult r = train(o, observers, group);
     if (run_dir) *run_dir = r.run_dir;
-    std::printf("best epoch %d; checkpoints in %s/checkpoints (best.pt, last.pt)\n", r.best_epoch,
-                r.run_dir.c_str());
+    if (lead) {
+      std::printf("best epoch %d; checkpoints in %s/checkpoints (best.pt, last.pt)\n", r.best_epoch,
+                  r.run_dir.c_str());
+    }
   } catch (const c10::Error& e) {
     throw core::RuntimeError("training failed: " + core::one_line(e.what_without_backtrace()));
   }

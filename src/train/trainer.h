@@ -20,6 +20,14 @@ struct TrainResult {
 // checkpoints/best.pt (best by the monitored metric; the last epoch without validation) and
 // last.pt. With the same options and thread count the metrics are the same run to run.
 // Throws core::UsageError for bad options, core::RuntimeError for data or file problems.
-TrainResult train(TrainOptions options, const std::vector<Observer*>& observers);
+// With a `group` of N processes (data parallelism): rank 0's initial weights are broadcast; each
+// rank trains on its shard of every global batch of N * batch_size images; gradients are
+// averaged (weighted by shard size) in one flat buffer per step, so every rank takes the same
+// optimizer step; losses, accuracies and validation are reduced over the ranks; only rank 0
+// writes the run directory and calls `observers` (give the others none); early stopping and
+// Ctrl-C/SIGTERM on any rank stop every rank at the same step.
+class Collective;
+TrainResult train(TrainOptions options, const std::vector<Observer*>& observers,
+                  Collective* group = nullptr);
 
 }  // namespace digitlab::train

@@ -1,0 +1,142 @@
+// Data parallelism through the real program: 2 ranks against 1, a killed rank, a missing rank.
+#include <gtest/gtest.h>
+#include <sys/wait.h>
+#include <torch/torch.h>
+#include <unistd.h>
+
+#include <chrono>
+#include <cstdlib>
+#include <sstream>
+#include <string>
+
+#include <nlohmann/json.hpp>
+
+#include "core/files.h"
+#include "test_util.h"
+#include "train/checkpoint.h"
+
+namespace digitlab {
+namespace {
+
+using testing::TempDir;
+
+struct Result {
+  int code = -1;
+  std::string out, err;
+  double seconds = 0;
+};
+
+class Dist : public ::testing::Test {
+ protected:
+  void SetUp() override { testing::write_synthetic_mnist(data_.path(), 700, 100); }
+  // A port of its own per test process, so parallel ctest runs do not meet.
+  std::string master() const { return "127.0.0.1:" + std::to_string(20000 + getpid() % 20000); }
+  Result digitlab(const std::string& args, const std::string& env = "") {
+    const std::string cmd = "DIGITLAB_DATA=" + data_.path() + " " + env + " " + DIGITLAB_BIN + " " +
+                            args + " >" + (io_ / "out") + " 2>" + (io_ / "err") + " </dev/null";
+    const auto t0 = std::chrono::steady_clock::now();
+    const int status = std::system(cmd.c_str());
+    Result r;
+    r.seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
+    r.code = WIFEXITED(status) ? WEXITSTATUS(status) : -1;
+    r.out = core::read_file(io_ / "out");
+    r.err = core::read_file(io_ / "err");
+    return r;
+  }
+  TempDir data_, io_, runs_;
+};
+
+const char* const kTrain =
+    "train --arch C4-P-32-10 --val-split 100 --threads 1 --tensorboard false --seed 3 ";
+
+std::vector<torch::Tensor> weights(const std::string& checkpoint) {
+  std::vector<torch::Tensor> out;
+  auto loaded = train::load_checkpoint(checkpoint);
+  for (const auto& p : loaded.net->parameters()) out.push_back(p.detach().clone());
+  return out;
+}
+
+size_t count_of(const std::string& text, const std::string& what) {
+  size_t n = 0;
+  for (size_t pos = 0; (pos = text.find(what, pos)) != std::string::npos; pos += what.size()) ++n;
+  return n;
+}
+
+// 2 ranks at batch 32 take the same steps as 1 rank at batch 64: the same weights within 1e-5
+// after two epochs (600 training images: 9 full global batches and one of 24, split 12 + 12).
+TEST_F(Dist, TwoRanksAtBatch32EqualOneRankAtBatch64) {
+  const std::string one = runs_ / "one", two = runs_ / "two";
+  Result a = digitlab(std::string(kTrain) + "--epochs 2 --batch-size 64 --out " + one);
+  ASSERT_EQ(a.code, 0) << a.err;
+  Result b = digitlab("launch --nproc 2 --master " + master() + " -- " + kTrain +
+                      "--epochs 2 --batch-size 32 --out " + two);
+  ASSERT_EQ(b.code, 0) << b.err << b.out;
+  EXPECT_EQ(count_of(b.out, "best epoch"), 1u) << "only rank 0 reports:\n" << b.out;
+  const auto wa = weights(one + "/checkpoints/last.pt");
+  const auto wb = weights(two + "/checkpoints/last.pt");
+  ASSERT_EQ(wa.size(), wb.size());
+  double worst = 0;
+  for (size_t i = 0; i < wa.size(); ++i) {
+    worst = std::max(worst, (wa[i] - wb[i]).abs().max().item<double>());
+  }
+  EXPECT_LT(worst, 1e-5);
+  // The weights moved: the comparison is not between two untrained networks.
+  EXPECT_GT(wa[0].abs().sum().item<double>(), 0);
+  // Metrics are the group's: the same losses and accuracies as one rank.
+  std::istringstream la(core::read_file(one + "/metrics.jsonl"));
+  std::istringstream lb(core::read_file(two + "/metrics.jsonl"));
+  std::string x, y;
+  int epochs = 0;
+  while (std::getline(la, x) && std::getline(lb, y)) {
+    const auto ja = nlohmann::json::parse(x), jb = nlohmann::json::parse(y);
+    for (const char* k : {"train_loss", "val_loss", "train_acc", "val_acc"}) {
+      EXPECT_NEAR(ja[k].get<double>(), jb[k].get<double>(), 1e-5) << k;
+    }
+    ++epochs;
+  }
+  EXPECT_EQ(epochs, 2);
+  EXPECT_EQ(nlohmann::json::parse(core::read_file(two + "/config.json"))["ranks"], 2);
+}
+
+// A rank killed mid-epoch: the other exits non-zero with a message well within the timeout, and
+// the checkpoint of the last completed epoch resumes under a new group.
+TEST_F(Dist, AKilledRankEndsTheOtherAndTheRunResumes) {
+  const std::string run = runs_ / "killed";
+  // 600 images at 2 x 32: 10 steps per epoch; rank 1 kills itself after step 15 (epoch 2).
+  Result r = digitlab("launch --nproc 2 --timeout 30 --master " + master() + " -- " + kTrain +
+                          "--epochs 40 --batch-size 32 --dist-timeout 20 --out " + run,
+                      "DIGITLAB_TEST_FAULT=15:9:1");
+  EXPECT_NE(r.code, 0);
+  EXPECT_LT(r.seconds, 25) << r.err;
+  EXPECT_NE(r.err.find("rank 1 exited with 137"), std::string::npos) << r.err;
+  EXPECT_NE(r.err.find("digitlab (rank 0): rank 0 of 2: lost the group"), std::string::npos)
+      << r.err;
+  Result e = digitlab("evaluate " + run + "/checkpoints/last.pt --json");
+  ASSERT_EQ(e.code, 0) << e.err;
+  EXPECT_EQ(nlohmann::json::parse(e.out)["epoch"], 1);
+  Result resumed = digitlab("launch --nproc 2 --master " + master() + " -- train --resume " + run +
+                            " --epochs 3");
+  ASSERT_EQ(resumed.code, 0) << resumed.err;
+  EXPECT_NE(resumed.out.find("resuming at epoch 2"), std::string::npos) << resumed.out;
+  EXPECT_EQ(count_of(core::read_file(run + "/metrics.jsonl"), "\n"), 3u);
+}
+
+// A rank alone waits for a group that never forms, then says so: exit 1 within the timeout.
+TEST_F(Dist, AMissingRankTimesOutWithAMessage) {
+  const std::string port = master().substr(master().find(':') + 1);
+  Result r = digitlab(std::string(kTrain) + "--epochs 1 --dist-timeout 2 --out " + (runs_ / "m"),
+                      "WORLD_SIZE=2 RANK=0 MASTER_ADDR=127.0.0.1 MASTER_PORT=" + port);
+  EXPECT_EQ(r.code, 1) << r.err;
+  EXPECT_LT(r.seconds, 15);
+  EXPECT_NE(r.err.find("rank 0 of 2"), std::string::npos) << r.err;
+  EXPECT_NE(r.err.find("did not form within 2 s"), std::string::npos) << r.err;
+  Result bad = digitlab(std::string(kTrain) + "--out " + (runs_ / "b"), "WORLD_SIZE=2 RANK=5");
+  EXPECT_EQ(bad.code, 2);
+  EXPECT_NE(bad.err.find("RANK: '5' is not a whole number from 0 to 1"), std::string::npos)
+      << bad.err;
+  Result nocmd = digitlab("launch --nproc 2");
+  EXPECT_EQ(nocmd.code, 2) << nocmd.err;
+}
+
+}  // namespace
+}  // namespace digitlab
