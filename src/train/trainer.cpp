@@ -312,8 +312,11 @@ TrainResult train(TrainOptions o, const std::vector<Observer*>& observers, Colle
   std::unique_ptr<torch::optim::Optimizer> optimizer;
   if (!knn) optimizer = make_optimizer(o, net);
   if (resuming) load_training_state(last_path, *optimizer);
+  int64_t gradient_values = 0;
   if (group) {
     if (knn) throw core::UsageError("k-nearest neighbours does not train in parallel");
+    for (const auto& p : net->parameters()) gradient_values += p.numel();
+    ++gradient_values;  // the stop signal rides along
     // Every rank starts from rank 0's weights, whatever its own initialization drew.
     std::vector<torch::Tensor> state;
     for (const auto& p : net->parameters()) state.push_back(p);
@@ -385,6 +388,7 @@ TrainResult train(TrainOptions o, const std::vector<Observer*>& observers, Colle
 
   EarlyStopping stopper(o.early_stopping);
   TrainResult result;
+  result.gradient_values = gradient_values;
   result.run_dir = o.out_dir;
   int first_epoch = 1;
   int64_t first_batch = 0, step = 0;
@@ -469,7 +473,10 @@ TrainResult train(TrainOptions o, const std::vector<Observer*>& observers, Colle
       if (group) {
         average = [&] {
           const double weight = double(y.size(0)) / double(batch->global_size);
+          const auto a0 = Clock::now();
           group_signal = allreduce_gradients(*group, net, weight, core::interrupt_signal());
+          result.allreduce_seconds += seconds_since(a0);
+          ++result.allreduce_steps;
         };
       }
       const auto [out, loss] = train_step(net, *optimizer, spec.head, x, y, bf16, device, average);
@@ -621,6 +628,11 @@ int train_command(const TrainOptions& options, std::string* run_dir, Collective*
     if (lead) {
       std::printf("best epoch %d; checkpoints in %s/checkpoints (best.pt, last.pt)\n", r.best_epoch,
                   r.run_dir.c_str());
+    }
+    if (lead && r.allreduce_steps > 0) {
+      std::printf("data parallel: %d ranks; gradient allreduce %.2f ms per step (%lld floats)\n",
+                  group->world_size(), 1000 * r.allreduce_seconds / double(r.allreduce_steps),
+                  static_cast<long long>(r.gradient_values));
     }
   } catch (const c10::Error& e) {
     throw core::RuntimeError("training failed: " + core::one_line(e.what_without_backtrace()));

@@ -14,6 +14,10 @@ struct TrainResult {
   std::vector<EpochEnd> history;
   int best_epoch = 0;
   bool stopped_early = false;
+  // Data parallelism: wall time spent averaging gradients, and the steps it was spent on.
+  double allreduce_seconds = 0;
+  int64_t allreduce_steps = 0;
+  int64_t gradient_values = 0;  // floats in each step's allreduce
 };
 
 // Trains as `options` say and reports to `observers`. Writes RUN_DIR/config.json and
