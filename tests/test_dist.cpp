@@ -6,6 +6,7 @@
 
 #include <chrono>
 #include <cstdlib>
+#include <set>
 #include <sstream>
 #include <string>
 
@@ -136,6 +137,36 @@ TEST_F(Dist, AMissingRankTimesOutWithAMessage) {
       << bad.err;
   Result nocmd = digitlab("launch --nproc 2");
   EXPECT_EQ(nocmd.code, 2) << nocmd.err;
+}
+
+// A search under `launch`: the ranks split every round's trials, rank 0 writes the results, and
+// they equal the same search run by one process (same trials, scores and epochs).
+TEST_F(Dist, ASearchSpreadOverTwoRanksEqualsOneProcess) {
+  const std::string space =
+      "tune --tuner hyperband --max-epochs 3 --set 'arch={units}-10' --set val_split=100 "
+      "--set batch_size=50 --set tensorboard=false --param units=8..32/8 "
+      "--param lr=0.001..0.03:log --threads 1 --out ";
+  const std::string one = runs_ / "one", two = runs_ / "two";
+  Result a = digitlab(space + one);
+  ASSERT_EQ(a.code, 0) << a.err;
+  Result b = digitlab("launch --nproc 2 --master " + master() + " -- " + space + two);
+  ASSERT_EQ(b.code, 0) << b.err << b.out;
+  EXPECT_EQ(count_of(b.out, "Results summary"), 1u) << b.out;
+  const auto ja = nlohmann::json::parse(core::read_file(one + "/search.json"));
+  const auto jb = nlohmann::json::parse(core::read_file(two + "/search.json"));
+  ASSERT_EQ(ja["trials"].size(), 5u);
+  ASSERT_EQ(jb["trials"].size(), 5u);
+  std::set<int> workers;
+  for (size_t i = 0; i < 5; ++i) {
+    const auto &ta = ja["trials"][i], &tb = jb["trials"][i];
+    EXPECT_EQ(ta["params"], tb["params"]) << i;
+    EXPECT_EQ(tb["status"], "done") << i;
+    EXPECT_EQ(ta["epochs"], tb["epochs"]) << i;
+    EXPECT_NEAR(ta["score"].get<double>(), tb["score"].get<double>(), 1e-9) << i;
+    workers.insert(tb["worker"].get<int>());
+  }
+  EXPECT_EQ(workers, (std::set<int>{0, 1}));
+  EXPECT_EQ(nlohmann::json::parse(core::read_file(two + "/leaderboard.json"))["total_epochs"], 11);
 }
 
 }  // namespace

@@ -458,6 +458,13 @@ int run(int argc, char** argv) {
     for (const auto& key : digitlab::train::train_option_keys()) {
       if (const char* v = std::getenv(digitlab::core::env_name(key).c_str())) tune.env[key] = v;
     }
+    // Under `digitlab launch` the ranks share the search's trials.
+    std::shared_ptr<digitlab::tune::Sync> sync;
+    if (dist_env().active) {
+      sync = digitlab::dist::join_search(dist_env(), 60);
+      tune.sync = sync.get();
+      tune.local_ranks = dist_env().local_world_size;
+    }
     return digitlab::tune::tune_command(tune);
   }
   if (*eval_cmd) {

@@ -8,6 +8,9 @@
 namespace digitlab::train {
 class Collective;  // train/collective.h; kept out of this header so callers need no torch
 }
+namespace digitlab::tune {
+class Sync;  // tune/sync.h
+}
 
 namespace digitlab::dist {
 
@@ -18,5 +21,10 @@ namespace digitlab::dist {
 // `timeout_seconds`. The returned group turns a lost or late rank into core::RuntimeError within
 // the same timeout.
 std::shared_ptr<train::Collective> join_group(const DistEnv& env, double timeout_seconds);
+
+// Joins a distributed search: the TCPStore of `env` (served by rank 0) carries each round's
+// exchange between the `tune` ranks. Joining waits `timeout_seconds` for the others; a round
+// waits up to 24 hours (trials take long), then throws core::RuntimeError.
+std::shared_ptr<tune::Sync> join_search(const DistEnv& env, double timeout_seconds);
 
 }  // namespace digitlab::dist

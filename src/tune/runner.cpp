@@ -15,6 +15,8 @@
 #include "core/error.h"
 #include "core/interrupt.h"
 
+extern char** environ;
+
 namespace digitlab::tune {
 namespace {
 
@@ -30,6 +32,21 @@ pid_t spawn(const std::string& program, const Job& job) {
   argv.push_back(const_cast<char*>(program.c_str()));
   for (const auto& a : job.args) argv.push_back(const_cast<char*>(a.c_str()));
   argv.push_back(nullptr);
+  // A trial is a run of its own, never a rank of the group a distributed search runs in.
+  static const char* const kGroupVariables[] = {"MASTER_ADDR", "MASTER_PORT", "WORLD_SIZE",
+                                                "RANK",        "LOCAL_RANK",  "LOCAL_WORLD_SIZE",
+                                                "GROUP_RANK"};
+  std::vector<std::string> env;
+  for (char** e = environ; *e; ++e) {
+    const std::string kv = *e;
+    const std::string key = kv.substr(0, kv.find('='));
+    bool group = false;
+    for (const char* g : kGroupVariables) group |= key == g;
+    if (!group) env.push_back(kv);
+  }
+  std::vector<char*> envp;
+  for (auto& kv : env) envp.push_back(kv.data());
+  envp.push_back(nullptr);
   const int log = ::open(job.log_path.c_str(), O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0644);
   if (log < 0) {
     throw core::RuntimeError(job.log_path + ": cannot open for writing (" + std::strerror(errno) +
@@ -50,7 +67,7 @@ pid_t spawn(const std::string& program, const Job& job) {
     if (null >= 0) ::dup2(null, 0);
     ::dup2(log, 1);
     ::dup2(log, 2);
-    ::execv(program.c_str(), argv.data());
+    ::execve(program.c_str(), argv.data(), envp.data());
     const char msg[] = "digitlab tune: cannot run the trial program\n";
     (void)!::write(2, msg, sizeof msg - 1);
     ::_exit(127);

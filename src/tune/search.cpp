@@ -47,24 +47,47 @@ std::string cell(std::string s) {
 
 std::string state_path(const std::string& dir) { return core::join_path(dir, "search.json"); }
 
+nlohmann::json to_json(const TrialRecord& t) {
+  json params = json::object();
+  for (const auto& [k, v] : t.params) params[k] = v;
+  return {{"id", t.id},
+          {"params", params},
+          {"bracket", t.bracket},
+          {"rung_scores", t.rung_scores},
+          {"target_epochs", t.target_epochs},
+          {"status", t.status},
+          {"epochs", t.epochs},
+          {"best_epoch", t.best_epoch},
+          {"score", t.score ? json(*t.score) : json(nullptr)},
+          {"stopped_early", t.stopped_early},
+          {"seconds", t.seconds},
+          {"error", t.error},
+          {"worker", t.worker}};
+}
+
+TrialRecord trial_from_json(const nlohmann::json& t) {
+  TrialRecord r;
+  r.id = t.at("id").get<std::string>();
+  for (auto it = t.at("params").begin(); it != t.at("params").end(); ++it) {
+    r.params[it.key()] = *it;
+  }
+  r.bracket = t.at("bracket").get<int>();
+  r.rung_scores = t.at("rung_scores").get<std::vector<double>>();
+  r.target_epochs = t.at("target_epochs").get<int>();
+  r.status = t.at("status").get<std::string>();
+  r.epochs = t.at("epochs").get<int>();
+  r.best_epoch = t.at("best_epoch").get<int>();
+  if (!t.at("score").is_null()) r.score = t.at("score").get<double>();
+  r.stopped_early = t.at("stopped_early").get<bool>();
+  r.seconds = t.at("seconds").get<double>();
+  if (t.contains("error")) r.error = t.at("error").get<std::string>();
+  if (t.contains("worker")) r.worker = t.at("worker").get<int>();
+  return r;
+}
+
 nlohmann::json to_json(const SearchState& s) {
   json trials = json::array();
-  for (const auto& t : s.trials) {
-    json params = json::object();
-    for (const auto& [k, v] : t.params) params[k] = v;
-    trials.push_back({{"id", t.id},
-                      {"params", params},
-                      {"bracket", t.bracket},
-                      {"rung_scores", t.rung_scores},
-                      {"target_epochs", t.target_epochs},
-                      {"status", t.status},
-                      {"epochs", t.epochs},
-                      {"best_epoch", t.best_epoch},
-                      {"score", t.score ? json(*t.score) : json(nullptr)},
-                      {"stopped_early", t.stopped_early},
-                      {"seconds", t.seconds},
-                      {"error", t.error}});
-  }
+  for (const auto& t : s.trials) trials.push_back(to_json(t));
   return {{"format", kFormat},
           {"version", kVersion},
           {"space", tune::to_json(s.space)},
@@ -81,24 +104,7 @@ SearchState state_from_json(const nlohmann::json& j, const std::string& origin) 
   SearchState s;
   try {
     s.space = space_from_json(j.at("space"));
-    for (const auto& t : j.at("trials")) {
-      TrialRecord r;
-      r.id = t.at("id").get<std::string>();
-      for (auto it = t.at("params").begin(); it != t.at("params").end(); ++it) {
-        r.params[it.key()] = *it;
-      }
-      r.bracket = t.at("bracket").get<int>();
-      r.rung_scores = t.at("rung_scores").get<std::vector<double>>();
-      r.target_epochs = t.at("target_epochs").get<int>();
-      r.status = t.at("status").get<std::string>();
-      r.epochs = t.at("epochs").get<int>();
-      r.best_epoch = t.at("best_epoch").get<int>();
-      if (!t.at("score").is_null()) r.score = t.at("score").get<double>();
-      r.stopped_early = t.at("stopped_early").get<bool>();
-      r.seconds = t.at("seconds").get<double>();
-      if (t.contains("error")) r.error = t.at("error").get<std::string>();
-      s.trials.push_back(std::move(r));
-    }
+    for (const auto& t : j.at("trials")) s.trials.push_back(trial_from_json(t));
   } catch (const json::exception& e) {
     throw core::RuntimeError(origin + ": malformed (" + core::one_line(e.what()) + ")");
   }

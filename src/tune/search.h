@@ -25,7 +25,13 @@ struct TrialRecord {
   bool stopped_early = false;
   double seconds = 0;  // wall time of its train processes
   std::string error;   // failed: the last line the run printed
+  int worker = -1;     // the rank that ran it in a distributed search (-1: not distributed)
 };
+
+// One trial as JSON and back (json exceptions propagate; state_from_json turns them into
+// core::RuntimeError).
+nlohmann::json to_json(const TrialRecord& t);
+TrialRecord trial_from_json(const nlohmann::json& j);
 
 struct SearchState {
   Space space;

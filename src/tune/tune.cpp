@@ -22,6 +22,7 @@
 #include "tune/runner.h"
 #include "tune/search.h"
 #include "tune/space.h"
+#include "tune/sync.h"
 
 namespace digitlab::tune {
 namespace {
@@ -149,11 +150,11 @@ std::vector<TrialRecord> plan_trials(const Space& space, const TuneOptions& o) {
 
 class Search {
  public:
-  Search(std::string dir, SearchState state, const TuneOptions& o)
-      : dir_(std::move(dir)), state_(std::move(state)), o_(o) {
+  Search(std::string dir, SearchState state, const TuneOptions& o, int local_ranks)
+      : dir_(std::move(dir)), state_(std::move(state)), o_(o), sync_(o.sync) {
     parallel_ = std::max(1, o.parallel);
-    threads_ = o.threads > 0 ? o.threads
-                             : std::max(1, int(std::thread::hardware_concurrency()) / parallel_);
+    const int cores = std::max(1, int(std::thread::hardware_concurrency()) / local_ranks);
+    threads_ = o.threads > 0 ? o.threads : std::max(1, cores / parallel_);
   }
 
   // Runs (or resumes) every trial. Returns the signal that stopped it, or 0.
@@ -199,7 +200,10 @@ class Search {
   }
 
   const SearchState& state() const { return state_; }
-  void save() const { save_state(dir_, state_); }
+  bool lead() const { return !sync_ || sync_->rank() == 0; }
+  void save() const {
+    if (lead()) save_state(dir_, state_);
+  }
 
  private:
   // Hyperband: rung 0 is every trial of bracket b; rung r the best `keep` of rung r - 1.
@@ -292,10 +296,16 @@ class Search {
 
   // Trains each (trial, epochs) step; a step whose run already reached its epochs (the search
   // died after the run ended) is recorded without training.
-  int run_steps(const std::vector<std::pair<size_t, int>>& steps) {
+  int run_steps(const std::vector<std::pair<size_t, int>>& all_steps) {
+    // In a distributed search each rank takes every size-th step of the round.
+    std::vector<std::pair<size_t, int>> steps;
+    for (size_t k = 0; k < all_steps.size(); ++k) {
+      if (!sync_ || int(k % size_t(sync_->size())) == sync_->rank()) steps.push_back(all_steps[k]);
+    }
     std::vector<Job> jobs;
     std::vector<int> epochs_of(state_.trials.size(), 0);
     for (const auto& [i, epochs] : steps) {
+      if (sync_) state_.trials[i].worker = sync_->rank();
       TrialRecord& t = state_.trials[i];
       epochs_of[i] = epochs;
       const std::string run = run_dir(t);
@@ -329,7 +339,28 @@ class Search {
       save();
       print_end(t, code);
     };
-    return run_jobs(o_.program, jobs, parallel_, on_start, on_end);
+    const int sig = run_jobs(o_.program, jobs, parallel_, on_start, on_end);
+    return sync_ ? share_round(steps, sig) : sig;
+  }
+
+  // Every rank sends the trials it ran and whether it was stopped; every rank merges them, so
+  // all hold the same state for the next round. Returns a stop signal if any rank had one.
+  int share_round(const std::vector<std::pair<size_t, int>>& mine, int sig) {
+    json out = {{"signal", sig}, {"trials", json::object()}};
+    for (const auto& [i, epochs] : mine)
+      out["trials"][std::to_string(i)] = to_json(state_.trials[i]);
+    int any = 0;
+    for (const auto& text : sync_->exchange(out.dump())) {
+      const json in = json::parse(text, nullptr, false);
+      if (in.is_discarded()) throw core::RuntimeError("distributed search: a malformed round");
+      any = std::max(any, in.value("signal", 0));
+      for (auto it = in["trials"].begin(); it != in["trials"].end(); ++it) {
+        const size_t i = std::stoul(it.key());
+        if (i < state_.trials.size()) state_.trials[i] = trial_from_json(*it);
+      }
+    }
+    save();
+    return sig ? sig : any;
   }
 
   void print_end(const TrialRecord& t, int code) const {
@@ -358,6 +389,7 @@ class Search {
   std::string dir_;
   SearchState state_;
   const TuneOptions& o_;
+  Sync* sync_ = nullptr;
   int parallel_ = 1, threads_ = 1;
   int started_ = 0;
 };
@@ -383,6 +415,7 @@ int tune_command(const TuneOptions& o) {
   if (o.program.empty()) throw core::RuntimeError("tune: the digitlab program was not found");
   if (o.parallel < 1 || o.parallel > 64) throw core::UsageError("--parallel: must be 1 to 64");
   if (o.threads < 0 || o.threads > 1024) throw core::UsageError("--threads: must be 0 to 1024");
+  const bool lead = !o.sync || o.sync->rank() == 0;
   std::string dir;
   SearchState state;
   if (!o.resume.empty()) {
@@ -393,12 +426,14 @@ int tune_command(const TuneOptions& o) {
     }
     dir = o.resume;
     state = load_state(dir);
-    std::cout << "resuming the search in " << dir << "\n";
+    if (lead) std::cout << "resuming the search in " << dir << "\n";
   } else {
     if (o.space_file.empty() && o.params.empty()) {
       throw core::UsageError("tune: give a search space (--space FILE or --param NAME=...)");
     }
     dir = o.out.empty() ? default_out() : o.out;
+    // Every rank plans the same search; rank 0's directory name is the one (the clocks differ).
+    if (o.sync) dir = o.sync->exchange(dir).at(0);
     if (core::file_exists(state_path(dir))) {
       throw core::UsageError("--out: " + dir +
                              " already holds a search; continue it with --resume or choose "
@@ -407,24 +442,38 @@ int tune_command(const TuneOptions& o) {
     state.space = build_space(o);
     state.trials = plan_trials(state.space, o);
     if (state.trials.empty()) throw core::UsageError("search space: no trials to run");
+    // Every rank has checked the same plan; only now does rank 0 write.
+    if (o.sync) o.sync->exchange("planned");
+    if (lead) {
+      core::make_dirs(core::join_path(dir, "logs"));
+      core::write_file_atomic(core::join_path(dir, "train.toml"),
+                              "# Fixed options of every trial (the search space's [train]).\n" +
+                                  state.space.train_toml);
+      save_state(dir, state);
+    }
+  }
+  if (lead) {
     core::make_dirs(core::join_path(dir, "logs"));
-    core::write_file_atomic(
-        core::join_path(dir, "train.toml"),
-        "# Fixed options of every trial (the search space's [train]).\n" + state.space.train_toml);
-    save_state(dir, state);
+    if (!core::file_exists(core::join_path(dir, "train.toml"))) {
+      core::write_file_atomic(core::join_path(dir, "train.toml"), state.space.train_toml);
+    }
+    print_space(state);
   }
-  core::make_dirs(core::join_path(dir, "logs"));
-  if (!core::file_exists(core::join_path(dir, "train.toml"))) {
-    core::write_file_atomic(core::join_path(dir, "train.toml"), state.space.train_toml);
-  }
-  print_space(state);
+  if (o.sync) o.sync->exchange("ready");  // the directory exists for every rank
 
   core::InterruptGuard interrupts;  // trials save on Ctrl-C/SIGTERM; the search records them
   const auto start = std::chrono::steady_clock::now();
-  Search search(dir, std::move(state), o);
+  Search search(dir, std::move(state), o, std::max(1, o.local_ranks));
   const int sig = search.run();
   search.save();
   const SearchState& done = search.state();
+  if (!lead) {
+    if (sig) {
+      throw core::Interrupted(sig, std::string(sig == SIGINT ? "interrupted" : "terminated") +
+                                       "; rank 0 records the search");
+    }
+    return 0;
+  }
   core::write_file_atomic(core::join_path(dir, "leaderboard.md"), leaderboard_markdown(done, dir));
   core::write_file_atomic(core::join_path(dir, "leaderboard.json"),
                           leaderboard_json(done, dir).dump(2) + "\n");

@@ -8,6 +8,8 @@
 
 namespace digitlab::tune {
 
+class Sync;
+
 struct TuneOptions {
   std::string space_file;           // TOML search space; may be empty when params are given
   std::vector<std::string> params;  // --param shorthand, added to (or replacing) the file's
@@ -25,6 +27,11 @@ struct TuneOptions {
   // DIGITLAB_* values of train options in the environment: the trials see them too, so
   // checking a trial's options needs them.
   std::map<std::string, std::string> env;
+  // A distributed search (tune under `digitlab launch`): the ranks split the trials of every
+  // round, rank 0 keeps the state and writes the results. Needs the search directory on storage
+  // every rank sees.
+  Sync* sync = nullptr;
+  int local_ranks = 1;  // ranks of the search on this machine, which share its cores
 };
 
 // Runs or resumes a search and writes DIR/search.json (after every trial), DIR/trial-NNNN/ (run
