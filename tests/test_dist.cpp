@@ -97,6 +97,24 @@ TEST_F(Dist, TwoRanksAtBatch32EqualOneRankAtBatch64) {
   }
   EXPECT_EQ(epochs, 2);
   EXPECT_EQ(nlohmann::json::parse(core::read_file(two + "/config.json"))["ranks"], 2);
+
+  // The same group as two machines of one rank each (--nnodes 2, both on loopback).
+  const std::string nodes = runs_ / "nodes";
+  const std::string node_args = " --nproc 1 --master " + master() + " -- " + kTrain +
+                                "--epochs 2 --batch-size 32 --out " + nodes;
+  const std::string script = "DIGITLAB_DATA=" + data_.path() + " " + DIGITLAB_BIN +
+                             " launch --nnodes 2 --node-rank 1" + node_args +
+                             " >/dev/null 2>&1 &\n" + "DIGITLAB_DATA=" + data_.path() + " " +
+                             DIGITLAB_BIN + " launch --nnodes 2 --node-rank 0" + node_args +
+                             " >/dev/null 2>&1\n" + "code=$?; wait; exit $code\n";
+  core::write_file_atomic(io_ / "nodes.sh", script);
+  ASSERT_EQ(std::system(("bash " + (io_ / "nodes.sh")).c_str()), 0);
+  const auto wn = weights(nodes + "/checkpoints/last.pt");
+  double worst_nodes = 0;
+  for (size_t i = 0; i < wa.size(); ++i) {
+    worst_nodes = std::max(worst_nodes, (wa[i] - wn[i]).abs().max().item<double>());
+  }
+  EXPECT_LT(worst_nodes, 1e-5);
 }
 
 // A rank killed mid-epoch: the other exits non-zero with a message well within the timeout, and
