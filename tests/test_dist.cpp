@@ -187,5 +187,39 @@ TEST_F(Dist, ASearchSpreadOverTwoRanksEqualsOneProcess) {
   EXPECT_EQ(nlohmann::json::parse(core::read_file(two + "/leaderboard.json"))["total_epochs"], 11);
 }
 
+std::vector<nlohmann::json> metrics_without_timing(const std::string& run) {
+  std::vector<nlohmann::json> out;
+  std::istringstream lines(core::read_file(run + "/metrics.jsonl"));
+  std::string line;
+  while (std::getline(lines, line)) {
+    auto j = nlohmann::json::parse(line);
+    j.erase("seconds");
+    j.erase("images_per_second");
+    out.push_back(j);
+  }
+  return out;
+}
+
+// SIGTERM to one rank stops every rank at the same step; rank 0 saves mid-epoch, and the group
+// resumes to exactly the metrics of an uninterrupted group. A different group size may not
+// continue mid-epoch.
+TEST_F(Dist, SigtermToOneRankStopsTheGroupAndItResumesExactly) {
+  const std::string whole = runs_ / "whole", cut = runs_ / "cut";
+  const std::string args = std::string(kTrain) + "--epochs 3 --batch-size 32 --out ";
+  Result a = digitlab("launch --nproc 2 --master " + master() + " -- " + args + whole);
+  ASSERT_EQ(a.code, 0) << a.err;
+  Result t = digitlab("launch --nproc 2 --master " + master() + " -- " + args + cut,
+                      "DIGITLAB_TEST_FAULT=15:15:1");
+  EXPECT_EQ(t.code, 143) << t.err;
+  EXPECT_NE(t.err.find("terminated in epoch 2 after batch 6"), std::string::npos) << t.err;
+  Result alone = digitlab("train --resume " + cut);
+  EXPECT_EQ(alone.code, 2);
+  EXPECT_NE(alone.err.find("with 2 rank(s); continue it with 2"), std::string::npos) << alone.err;
+  Result r = digitlab("launch --nproc 2 --master " + master() + " -- train --resume " + cut);
+  ASSERT_EQ(r.code, 0) << r.err;
+  EXPECT_NE(r.out.find("resuming at epoch 2, batch 7"), std::string::npos) << r.out;
+  EXPECT_EQ(metrics_without_timing(cut), metrics_without_timing(whole));
+}
+
 }  // namespace
 }  // namespace digitlab

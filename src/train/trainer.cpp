@@ -413,6 +413,14 @@ TrainResult train(TrainOptions o, const std::vector<Observer*>& observers, Colle
       throw core::RuntimeError(last_path + ": training state is malformed (" +
                                core::one_line(e.what()) + ")");
     }
+    // A batch index means WORLD_SIZE x batch_size images: mid-epoch, only the same group size
+    // continues with the right images (at an epoch boundary any size may).
+    const int saved_ranks = resume.value("ranks", 1);
+    if (first_batch > 0 && saved_ranks != world) {
+      throw core::UsageError("--resume: the run stopped in the middle of epoch " +
+                             std::to_string(first_epoch) + " with " + std::to_string(saved_ranks) +
+                             " rank(s); continue it with " + std::to_string(saved_ranks));
+    }
     if (first_batch < 0 || first_batch > batches_per_epoch || first_epoch < 1) {
       throw core::RuntimeError(last_path + ": training state does not fit this run (epoch " +
                                std::to_string(first_epoch) + ", batch " +
@@ -436,7 +444,8 @@ TrainResult train(TrainOptions o, const std::vector<Observer*>& observers, Colle
                           {"seen", batch ? seen : 0},
                           {"best_epoch", result.best_epoch},
                           {"early_stopping", stopper.state()},
-                          {"history", history}};
+                          {"history", history},
+                          {"ranks", world}};
   };
   const auto start = Clock::now();
   int epoch = 0;
