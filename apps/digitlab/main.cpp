@@ -135,6 +135,10 @@ const digitlab::dist::DistEnv& dist_env() {
 int train_maybe_in_group(digitlab::train::TrainOptions options) {
   const auto& env = dist_env();
   if (!env.active) return digitlab::report::train_command(options);
+  if (options.out_dir.empty()) {
+    throw digitlab::core::UsageError(
+        "--out: a data-parallel run needs one (every rank must name the same directory)");
+  }
   if (options.threads == 0) options.threads = digitlab::dist::threads_per_rank(env);
   auto group = digitlab::dist::join_group(env, options.dist_timeout);
   return digitlab::report::train_command(options, group.get());

@@ -14,8 +14,11 @@ Loader::Loader(const TensorSplit& split, LoaderOptions options)
   o_.world = std::max(1, o_.world);
   const int64_t global = o_.batch_size * o_.world;
   batches_ = o_.drop_last ? n_ / global : (n_ + global - 1) / global;
-  // Every rank needs at least one image of the last global batch.
-  if (!o_.drop_last && batches_ > 0 && n_ - (batches_ - 1) * global < o_.world) --batches_;
+  // Every rank needs two images of the last global batch (batch norm cannot train on one).
+  if (o_.world > 1 && !o_.drop_last && batches_ > 0 &&
+      n_ - (batches_ - 1) * global < 2 * o_.world) {
+    --batches_;
+  }
   o_.prefetch = std::max(1, o_.prefetch);
   for (int i = 0; i < o_.workers; ++i) threads_.emplace_back([this] { work(); });
 }

@@ -47,7 +47,7 @@ struct Batch {
 // drop_last), the order and every augmentation a function of (seed, e) alone, whatever the number
 // of workers. With world > 1, batch k of every rank together is batch k of one loader with
 // batch_size * world: rank r gets the r-th of `world` near-equal contiguous parts (a last global
-// batch smaller than `world` is dropped, so no rank gets an empty shard), and an image's
+// batch smaller than 2 * world is dropped, so every rank gets at least two images), and an image's
 // augmentation is the same whichever rank draws it.
 class Loader {
  public:

@@ -77,6 +77,21 @@ int allreduce_gradients(Collective& group, torch::nn::Sequential& net, double we
   return signal ? signal : SIGTERM;
 }
 
+// Replaces every floating-point buffer (batch norm's running mean and variance) by its average
+// over the group.
+void average_buffers(Collective& group, torch::nn::Sequential& net) {
+  std::vector<torch::Tensor> buffers;
+  for (const auto& b : net->buffers()) {
+    if (b.is_floating_point()) buffers.push_back(b);
+  }
+  if (buffers.empty()) return;
+  torch::NoGradGuard no_grad;
+  torch::Tensor flat = flatten_tensors(buffers);
+  group.allreduce_sum(flat);
+  flat.div_(double(group.world_size()));
+  unflatten_into(flat, buffers);
+}
+
 // Sums the epoch's loss, correct count and images over the group; returns a stop signal as
 // allreduce_gradients does.
 int reduce_sums(Collective& group, double& loss_sum, int64_t& correct, int64_t& seen,
@@ -272,6 +287,9 @@ TrainResult train(TrainOptions o, const std::vector<Observer*>& observers, Colle
   const int threads = configure_threads(o.threads);
   // k-nearest neighbours keeps its training set in host memory.
   const torch::Device device = spec.is_knn() ? torch::Device(torch::kCPU) : choose_device(o.device);
+  if (group && device.is_cuda()) {
+    throw core::UsageError("--device: data-parallel runs train on CPUs (Gloo); use --device cpu");
+  }
   const PrecisionChoice precision = choose_precision(o.precision, spec, device);
   const bool bf16 = precision.precision == Precision::kBf16;
   torch::manual_seed(o.seed);
@@ -293,10 +311,10 @@ TrainResult train(TrainOptions o, const std::vector<Observer*>& observers, Colle
       o.test_every > 0
           ? data::to_tensors(data::load_raw_split(o.data_root, info, data::Split::kTest))
           : data::TensorSplit{};
-  if (!spec.is_knn() && o.drop_last && int64_t(parts.train.size()) < o.batch_size) {
+  if (!spec.is_knn() && o.drop_last && int64_t(parts.train.size()) < o.batch_size * world) {
     throw core::UsageError("--drop-last: the " + std::to_string(parts.train.size()) +
                            " training images do not fill one batch of " +
-                           std::to_string(o.batch_size));
+                           std::to_string(o.batch_size * world));
   }
   if (!resuming && lead) prepare_run_dir(o);  // only now: bad data or options leave a run untouched
 
@@ -455,6 +473,9 @@ TrainResult train(TrainOptions o, const std::vector<Observer*>& observers, Colle
     throw core::UsageError("--epochs: the run already trained " + std::to_string(first_epoch - 1) +
                            " epochs; give more to continue it");
   }
+  // At an epoch boundary the step count follows this run's batches per epoch, which a resumed
+  // group of another size changes; the schedule then goes on from the right point.
+  if (resuming && first_batch == 0) step = int64_t(first_epoch - 1) * batches_per_epoch;
   for (epoch = first_epoch; epoch <= o.epochs; ++epoch) {
     net->train();
     const auto t0 = Clock::now();
@@ -529,7 +550,12 @@ TrainResult train(TrainOptions o, const std::vector<Observer*>& observers, Colle
     }
     // The group's epoch: sums over ranks, and whether any rank was asked to stop.
     int epoch_signal = core::interrupt_signal();
-    if (group) epoch_signal = reduce_sums(*group, loss_sum, correct, seen, epoch_signal);
+    if (group) {
+      epoch_signal = reduce_sums(*group, loss_sum, correct, seen, epoch_signal);
+      // Batch norm's running statistics came from each rank's own shards: validate and save
+      // the ranks' average, the same on every rank.
+      average_buffers(*group, net);
+    }
     EpochEnd ee;
     ee.epoch = epoch;
     ee.epochs = o.epochs;

@@ -64,7 +64,10 @@ pid_t spawn(const std::string& program, const Job& job) {
     ::prctl(PR_SET_PDEATHSIG, SIGTERM);
     if (::getppid() != parent) ::_exit(143);  // the search died before prctl took effect
     const int null = ::open("/dev/null", O_RDONLY);
-    if (null >= 0) ::dup2(null, 0);
+    if (null >= 0) {
+      ::dup2(null, 0);
+      if (null != 0) ::close(null);
+    }
     ::dup2(log, 1);
     ::dup2(log, 2);
     ::execve(program.c_str(), argv.data(), envp.data());
@@ -81,6 +84,7 @@ pid_t spawn(const std::string& program, const Job& job) {
 int run_jobs(const std::string& program, const std::vector<Job>& jobs, int parallel,
              const std::function<void(const Job&)>& on_start,
              const std::function<void(const Job&, int code, double seconds)>& on_end) {
+  if (jobs.empty()) return core::interrupt_signal();  // a rank with no trials this round
   std::vector<Running> running;
   size_t next = 0;
   bool forwarded = false;
