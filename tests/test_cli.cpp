@@ -27,6 +27,8 @@
 namespace digitlab {
 namespace {
 
+using testing::count_of;
+using testing::metrics_without_timing;
 using testing::TempDir;
 
 struct Result {
@@ -154,20 +156,6 @@ TEST_F(Cli, TensorBoardReportAndCompare) {
   ASSERT_EQ(j["runs"].size(), 2u);
   EXPECT_EQ(j["runs"][1]["epochs"], 2);
   EXPECT_EQ(j["runs"][0]["parameters"], 4 * 9 + 4 + 4 * 14 * 14 * 16 + 16 + 16 * 10 + 10);
-}
-
-// metrics.jsonl without its timings, which differ between any two runs.
-std::vector<nlohmann::json> metrics_without_timing(const std::string& run) {
-  std::vector<nlohmann::json> out;
-  std::istringstream lines(core::read_file(run + "/metrics.jsonl"));
-  std::string line;
-  while (std::getline(lines, line)) {
-    auto j = nlohmann::json::parse(line);
-    j.erase("seconds");
-    j.erase("images_per_second");
-    out.push_back(j);
-  }
-  return out;
 }
 
 // Interrupted and killed runs resume to exactly the metrics of an uninterrupted one: dropout and
@@ -706,12 +694,6 @@ std::map<std::string, nlohmann::json> leaderboard_trials(const std::string& dir)
   const auto j = nlohmann::json::parse(core::read_file(dir + "/leaderboard.json"));
   for (const auto& t : j["trials"]) out[t["id"].get<std::string>()] = t;
   return out;
-}
-
-size_t count_of(const std::string& text, const std::string& what) {
-  size_t n = 0;
-  for (size_t pos = 0; (pos = text.find(what, pos)) != std::string::npos; pos += what.size()) ++n;
-  return n;
 }
 
 const char* const kTinyTrials =

@@ -19,6 +19,8 @@
 namespace digitlab {
 namespace {
 
+using testing::count_of;
+using testing::metrics_without_timing;
 using testing::TempDir;
 
 struct Result {
@@ -55,12 +57,6 @@ std::vector<torch::Tensor> weights(const std::string& checkpoint) {
   auto loaded = train::load_checkpoint(checkpoint);
   for (const auto& p : loaded.net->parameters()) out.push_back(p.detach().clone());
   return out;
-}
-
-size_t count_of(const std::string& text, const std::string& what) {
-  size_t n = 0;
-  for (size_t pos = 0; (pos = text.find(what, pos)) != std::string::npos; pos += what.size()) ++n;
-  return n;
 }
 
 // 2 ranks at batch 32 take the same steps as 1 rank at batch 64: the same weights within 1e-5
@@ -185,19 +181,6 @@ TEST_F(Dist, ASearchSpreadOverTwoRanksEqualsOneProcess) {
   }
   EXPECT_EQ(workers, (std::set<int>{0, 1}));
   EXPECT_EQ(nlohmann::json::parse(core::read_file(two + "/leaderboard.json"))["total_epochs"], 11);
-}
-
-std::vector<nlohmann::json> metrics_without_timing(const std::string& run) {
-  std::vector<nlohmann::json> out;
-  std::istringstream lines(core::read_file(run + "/metrics.jsonl"));
-  std::string line;
-  while (std::getline(lines, line)) {
-    auto j = nlohmann::json::parse(line);
-    j.erase("seconds");
-    j.erase("images_per_second");
-    out.push_back(j);
-  }
-  return out;
 }
 
 // SIGTERM to one rank stops every rank at the same step; rank 0 saves mid-epoch, and the group

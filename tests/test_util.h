@@ -1,12 +1,17 @@
-// Shared test helpers: temporary directories and small IDX fixtures.
+// Shared test helpers: temporary directories, small IDX fixtures, reading run directories.
 #pragma once
 
 #include <cstdint>
 #include <cstdlib>
 #include <filesystem>
 #include <random>
+#include <sstream>
 #include <string>
+#include <vector>
 
+#include <nlohmann/json.hpp>
+
+#include "core/files.h"
 #include "data/idx.h"
 
 namespace digitlab::testing {
@@ -68,6 +73,27 @@ inline void write_synthetic_mnist(const std::string& root, size_t n_train, size_
 inline std::string real_data_root() {
   const char* env = std::getenv("DIGITLAB_DATA");
   return env && *env ? env : DIGITLAB_SOURCE_DIR "/data";
+}
+
+// Occurrences of `what` in `text`.
+inline size_t count_of(const std::string& text, const std::string& what) {
+  size_t n = 0;
+  for (size_t pos = 0; (pos = text.find(what, pos)) != std::string::npos; pos += what.size()) ++n;
+  return n;
+}
+
+// A run's metrics.jsonl without the fields that measure time, which differ run to run.
+inline std::vector<nlohmann::json> metrics_without_timing(const std::string& run) {
+  std::vector<nlohmann::json> out;
+  std::istringstream lines(core::read_file(run + "/metrics.jsonl"));
+  std::string line;
+  while (std::getline(lines, line)) {
+    auto j = nlohmann::json::parse(line);
+    j.erase("seconds");
+    j.erase("images_per_second");
+    out.push_back(j);
+  }
+  return out;
 }
 
 }  // namespace digitlab::testing

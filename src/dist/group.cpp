@@ -51,6 +51,19 @@ std::string local_address_towards(const std::string& host, int port) {
   return out;
 }
 
+// The group's key-value store at MASTER_ADDR:MASTER_PORT, served by rank 0; returns once every
+// rank has connected (c10d throws after `timeout`).
+c10::intrusive_ptr<c10d::TCPStore> make_store(const DistEnv& env,
+                                              std::chrono::milliseconds timeout) {
+  c10d::TCPStoreOptions so;
+  so.port = uint16_t(env.master_port);
+  so.isServer = env.rank == 0;
+  so.numWorkers = size_t(env.world_size);
+  so.waitWorkers = true;
+  so.timeout = timeout;
+  return c10::make_intrusive<c10d::TCPStore>(env.master_addr, so);
+}
+
 class GlooGroup : public train::Collective {
  public:
   GlooGroup(const DistEnv& env, double timeout_seconds) : env_(env) {
@@ -59,13 +72,7 @@ class GlooGroup : public train::Collective {
                               std::to_string(env.world_size) + " (" + env.master_addr + ":" +
                               std::to_string(env.master_port) + ")";
     try {
-      c10d::TCPStoreOptions so;
-      so.port = uint16_t(env.master_port);
-      so.isServer = env.rank == 0;
-      so.numWorkers = size_t(env.world_size);
-      so.waitWorkers = true;
-      so.timeout = timeout;
-      store_ = c10::make_intrusive<c10d::TCPStore>(env.master_addr, so);
+      store_ = make_store(env, timeout);
       auto opts = c10d::ProcessGroupGloo::Options::create(timeout);
       const char* ifname = std::getenv("GLOO_SOCKET_IFNAME");
       const std::string local = local_address_towards(env.master_addr, env.master_port);
@@ -126,13 +133,7 @@ class StoreSync : public tune::Sync {
  public:
   StoreSync(const DistEnv& env, double timeout_seconds) : env_(env) {
     try {
-      c10d::TCPStoreOptions so;
-      so.port = uint16_t(env.master_port);
-      so.isServer = env.rank == 0;
-      so.numWorkers = size_t(env.world_size);
-      so.waitWorkers = true;
-      so.timeout = std::chrono::milliseconds(int64_t(timeout_seconds * 1000));
-      store_ = c10::make_intrusive<c10d::TCPStore>(env.master_addr, so);
+      store_ = make_store(env, std::chrono::milliseconds(int64_t(timeout_seconds * 1000)));
     } catch (const std::exception& e) {
       throw core::RuntimeError(
           "rank " + std::to_string(env.rank) + " of " + std::to_string(env.world_size) + " (" +

@@ -8,6 +8,7 @@
 
 #include "core/error.h"
 #include "core/files.h"
+#include "train/observers.h"
 
 namespace digitlab::tune {
 namespace {
@@ -16,17 +17,6 @@ using nlohmann::json;
 
 constexpr const char* kFormat = "digitlab-search";
 constexpr int kVersion = 1;
-
-std::string clock_text(double seconds) {
-  const long long s = std::llround(seconds);
-  char buf[32];
-  if (s >= 3600) {
-    std::snprintf(buf, sizeof buf, "%lld:%02lld:%02lld", s / 3600, s / 60 % 60, s % 60);
-  } else {
-    std::snprintf(buf, sizeof buf, "%lld:%02lld", s / 60, s % 60);
-  }
-  return buf;
-}
 
 std::string score_text(const std::optional<double>& v) {
   if (!v) return "-";
@@ -212,7 +202,7 @@ std::string leaderboard_markdown(const SearchState& s, const std::string& dir) {
     if (t->stopped_early) status += ", stopped early";
     if (!t->error.empty()) status += ": " + t->error;
     out << " " << score_text(t->score) << " | " << t->epochs << " | " << t->best_epoch << " | "
-        << clock_text(t->seconds) << " | " << cell(status) << " |\n";
+        << train::format_duration(t->seconds) << " | " << cell(status) << " |\n";
   }
   return out.str();
 }

@@ -18,6 +18,7 @@
 #include "core/error.h"
 #include "core/files.h"
 #include "core/interrupt.h"
+#include "train/observers.h"
 #include "tune/hyperband.h"
 #include "tune/runner.h"
 #include "tune/search.h"
@@ -41,17 +42,6 @@ std::string default_out() {
 std::string trial_id(size_t i) {
   char buf[32];
   std::snprintf(buf, sizeof buf, "trial-%04zu", i);
-  return buf;
-}
-
-std::string clock_text(double seconds) {
-  const long long s = std::llround(seconds);
-  char buf[32];
-  if (s >= 3600) {
-    std::snprintf(buf, sizeof buf, "%lld:%02lld:%02lld", s / 3600, s / 60 % 60, s % 60);
-  } else {
-    std::snprintf(buf, sizeof buf, "%lld:%02lld", s / 60, s % 60);
-  }
   return buf;
 }
 
@@ -371,7 +361,8 @@ class Search {
       char buf[32];
       std::snprintf(buf, sizeof buf, "%.4f", *t.score);
       line << obj << " " << buf << " (epoch " << t.best_epoch << " of " << t.epochs
-           << (t.stopped_early ? ", stopped early" : "") << ", " << clock_text(t.seconds) << ")";
+           << (t.stopped_early ? ", stopped early" : "") << ", "
+           << train::format_duration(t.seconds) << ")";
     } else if (t.status == "running") {
       line << "interrupted (exit " << code << "); saved for --resume";
     } else {
@@ -493,7 +484,7 @@ int tune_command(const TuneOptions& o) {
       std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
   std::cout << "\n"
             << done.trials.size() << " trials (" << failed << " failed), " << total_epochs(done)
-            << " epochs in all, " << clock_text(secs) << "\n";
+            << " epochs in all, " << train::format_duration(secs) << "\n";
   if (finished == 0) {
     throw core::RuntimeError("every trial failed; see " + core::join_path(dir, "logs"));
   }
