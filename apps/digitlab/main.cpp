@@ -236,6 +236,11 @@ int run(int argc, char** argv) {
   repro_cmd->add_option("--out", repro.out, "output folder (default runs/reproduce-TABLE)");
   repro_cmd->add_option("--threads", repro.threads, "compute threads, 0 = one per core");
   repro_cmd->add_option("--seed", repro.seed, "random seed (default 42)");
+  repro_cmd
+      ->add_option("--seeds", repro.seeds,
+                   "train each row at this many seeds (--seed and the next ones) and report the "
+                   "median run (default 1)")
+      ->check(CLI::Range(1, 100));
 
   // train
   auto* train_cmd = app.add_subcommand("train", "train a model");
