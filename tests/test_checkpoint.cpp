@@ -5,8 +5,10 @@
 #include "core/error.h"
 #include "core/files.h"
 #include "models/builder.h"
+#include "models/ensemble.h"
 #include "test_util.h"
 #include "train/checkpoint.h"
+#include "train/evaluate.h"
 
 namespace digitlab::train {
 namespace {
@@ -57,6 +59,57 @@ TEST(Checkpoint, RoundTripGivesTheSameOutputs) {
   auto x = torch::randn({5, 1, 28, 28});
   torch::NoGradGuard g;
   EXPECT_TRUE(torch::equal(net->forward(x), ck.net->forward(x)));
+}
+
+TEST(Checkpoint, EnsembleRoundTripGivesTheSameOutputs) {
+  TempDir dir;
+  CheckpointMeta meta = meta_for("ensemble");
+  meta.model = "ensemble";
+  meta.normalization = {"none", 0, 1};
+  meta.combine = "vote";
+  meta.members = nlohmann::json::array();
+  for (const char* spec : {"C4-BN-P-16-10", "16-10-logsoftmax"}) {
+    meta.members.push_back(
+        {{"model", "custom"},
+         {"spec", spec},
+         {"normalization", data::Normalization{"standard", 0.13, 0.31}.to_json()},
+         {"source", "x"},
+         {"epoch", 1}});
+  }
+  torch::manual_seed(4);
+  models::ArchSpec spec;
+  auto net = build_from_meta(meta, spec);
+  net->train();
+  net->forward(torch::rand({8, 1, 28, 28}) * 255);  // batch-norm statistics off their defaults
+  net->eval();
+  save_checkpoint(dir / "e.pt", net, meta);
+  LoadedCheckpoint ck = load_checkpoint(dir / "e.pt");
+  ASSERT_NE(models::find_ensemble(ck.net), nullptr);
+  EXPECT_EQ(models::find_ensemble(ck.net)->combine(), models::Combine::kVote);
+  EXPECT_EQ(ck.meta.members.size(), 2u);
+  EXPECT_EQ(ck.spec.head, models::Head::kSoftmax);
+  const auto x = torch::rand({5, 1, 28, 28}) * 255;
+  torch::NoGradGuard g;
+  EXPECT_TRUE(torch::equal(net->forward(x), ck.net->forward(x)));
+
+  // A member list that is not a list, or names an unknown layer, is refused naming the file.
+  auto broken = meta;
+  broken.members[1]["spec"] = "16-Q-10";
+  save_checkpoint(dir / "bad.pt", net, broken);
+  EXPECT_NE(expect_refused(dir / "bad.pt").find("'Q'"), std::string::npos);
+}
+
+TEST(Checkpoint, ShiftedImagesMoveAndFillWithZeros) {
+  auto img = torch::zeros({1, 4, 4}, torch::kUInt8);
+  img[0][0][0] = 9;
+  img[0][3][3] = 7;
+  const auto down_right = shift_images(img, 1, 1);
+  EXPECT_EQ(down_right[0][1][1].item<int>(), 9);
+  EXPECT_EQ(down_right.sum().item<int>(), 9);  // the 7 moved out of the frame
+  const auto up_left = shift_images(img, -1, -1);
+  EXPECT_EQ(up_left[0][2][2].item<int>(), 7);
+  EXPECT_EQ(up_left.sum().item<int>(), 7);
+  EXPECT_TRUE(torch::equal(shift_images(img, 0, 0), img));
 }
 
 TEST(Checkpoint, KnnStoresItsTrainingSet) {

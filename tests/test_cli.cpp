@@ -459,6 +459,84 @@ TEST_F(Cli, TrainThenEvaluateWritesTheRunDirectory) {
   EXPECT_NE(again.err.find("--overwrite"), std::string::npos);
 }
 
+// Ensembles end to end: members alone and combined, the saved ensemble evaluated, predicted and
+// refused where it cannot go.
+TEST_F(Cli, EnsembleSavesOneModelThatEvaluateAndPredictAccept) {
+  // Weak members (one small epoch) so that they disagree on some test images.
+  std::vector<std::string> members;
+  for (int seed : {1, 2, 3}) {
+    members.push_back(runs_ / ("m" + std::to_string(seed)));
+    ASSERT_EQ(digitlab("train --arch 8-10 --epochs 1 --lr 0.0005 --val-split 100 --seed " +
+                       std::to_string(seed) + " --tensorboard false --out " + members.back())
+                  .code,
+              0);
+  }
+  const std::string list = members[0] + " " + members[1] + " " + members[2];
+  const std::string avg = runs_ / "avg.pt", vote = runs_ / "vote.pt";
+  Result r = digitlab("ensemble " + list + " --json --save " + avg);
+  ASSERT_EQ(r.code, 0) << r.err;
+  const auto j = nlohmann::json::parse(r.out);
+  ASSERT_EQ(j["members"].size(), 3u);
+  EXPECT_EQ(j["count"], 200);
+  for (size_t i = 0; i < 3; ++i) {
+    // Each member's accuracy is what evaluate says of it alone.
+    Result e = digitlab("evaluate " + members[i] + " --json");
+    ASSERT_EQ(e.code, 0) << e.err;
+    EXPECT_DOUBLE_EQ(j["members"][i]["accuracy"].get<double>(),
+                     nlohmann::json::parse(e.out)["accuracy"].get<double>());
+  }
+  Result ea = digitlab("evaluate " + avg + " --json");
+  ASSERT_EQ(ea.code, 0) << ea.err;
+  const auto saved = nlohmann::json::parse(ea.out);
+  EXPECT_DOUBLE_EQ(saved["accuracy"].get<double>(), j["average_accuracy"].get<double>());
+  EXPECT_EQ(saved["model"], "ensemble");
+  ASSERT_EQ(digitlab("ensemble " + list + " --combine vote --save " + vote).code, 0);
+  Result ev = digitlab("evaluate " + vote + " --json");
+  ASSERT_EQ(ev.code, 0) << ev.err;
+  EXPECT_DOUBLE_EQ(nlohmann::json::parse(ev.out)["accuracy"].get<double>(),
+                   j["vote_accuracy"].get<double>());
+
+  // Text output names every member and both combinations.
+  Result text = digitlab("ensemble " + list + " --tta");
+  ASSERT_EQ(text.code, 0) << text.err;
+  for (const auto& m : members) EXPECT_NE(text.out.find(m), std::string::npos) << text.out;
+  EXPECT_NE(text.out.find("majority vote"), std::string::npos);
+  EXPECT_NE(text.out.find("test-time augmentation"), std::string::npos);
+  Result tta = digitlab("evaluate " + avg + " --tta --json");
+  ASSERT_EQ(tta.code, 0) << tta.err;
+  EXPECT_TRUE(nlohmann::json::parse(tta.out)["tta"].get<bool>());
+
+  // predict reads an image with the ensemble.
+  data::IdxArray im, lb;
+  testing::make_synthetic(10, 9, im, lb);
+  data::GrayImage digit(28, 28, 0);
+  digit.pixels.assign(im.data.begin() + 3 * 784, im.data.begin() + 4 * 784);
+  data::write_png(runs_ / "three.png", digit);
+  Result p = digitlab("predict --model " + avg + " " + (runs_ / "three.png") + " --json");
+  ASSERT_EQ(p.code, 0) << p.err;
+  EXPECT_EQ(nlohmann::json::parse(p.out).size(), 1u);
+
+  // Where an ensemble cannot go: one line, exit 2.
+  for (const std::string& args :
+       {"export " + avg + " --format onnx --out " + (runs_ / "x.onnx"),
+        "evaluate " + avg + " --split val", "ensemble " + avg + " " + members[0],
+        "ensemble " + list + " --combine median", "ensemble " + list + " --split val"}) {
+    Result bad = digitlab(args);
+    EXPECT_EQ(bad.code, 2) << args << ": " << bad.err;
+    EXPECT_EQ(count_lines(bad.err), 1u) << args << ": " << bad.err;
+  }
+  // Members that held out the same images (same seed and split) combine on validation too.
+  const std::string twin = runs_ / "twin";
+  ASSERT_EQ(digitlab("train --arch 16-10 --epochs 1 --val-split 100 --seed 1 --tensorboard false "
+                     "--out " +
+                     twin)
+                .code,
+            0);
+  Result val = digitlab("ensemble " + members[0] + " " + twin + " --split val --json");
+  ASSERT_EQ(val.code, 0) << val.err;
+  EXPECT_EQ(nlohmann::json::parse(val.out)["count"], 100);
+}
+
 TEST_F(Cli, TruncatedImagesFileExitsOneNamingTheFile) {
   const std::string path = data_.path() + "/mnist/train-images-idx3-ubyte";
   const std::string bytes = core::read_file(path);

@@ -7,6 +7,7 @@
 
 #include "core/error.h"
 #include "models/builder.h"
+#include "models/ensemble.h"
 #include "models/zoo.h"
 
 namespace digitlab::models {
@@ -205,6 +206,51 @@ TEST(Knn, VotesOfTheNearestTrainingImages) {
 
 TEST(Shape, BadSpecIsRefusedBeforeBuilding) {
   EXPECT_THROW(build_network(parse_spec("100-12")), core::UsageError);
+}
+
+TEST(Ensemble, AverageIsTheMeanOfProbabilities) {
+  const auto a = torch::tensor({{0.6, 0.4, 0.0}, {0.1, 0.2, 0.7}}, torch::kFloat32);
+  const auto b = torch::tensor({{0.2, 0.8, 0.0}, {0.3, 0.3, 0.4}}, torch::kFloat32);
+  const auto mean = combine_probabilities({a, b}, Combine::kAverage);
+  EXPECT_TRUE(torch::allclose(mean, torch::tensor({{0.4, 0.6, 0.0}, {0.2, 0.25, 0.55}})));
+}
+
+TEST(Ensemble, VoteCountsTopClassesAndBreaksTiesByTheMean) {
+  // Row 0: votes 2 for class 0, 1 for class 1, although class 1 has the higher mean.
+  // Row 1: one vote each for classes 1 and 2; the mean favours class 2.
+  const auto a = torch::tensor({{0.51, 0.49, 0.0}, {0.0, 0.6, 0.4}}, torch::kFloat32);
+  const auto b = torch::tensor({{0.51, 0.49, 0.0}, {0.0, 0.1, 0.9}}, torch::kFloat32);
+  const auto c = torch::tensor({{0.0, 1.0, 0.0}, {1.0, 0.0, 0.0}}, torch::kFloat32);
+  const auto mean = combine_probabilities({a, b, c}, Combine::kAverage);
+  EXPECT_EQ(mean.argmax(1)[0].item<int64_t>(), 1);
+  const auto vote = combine_probabilities({a, b, c}, Combine::kVote);
+  EXPECT_EQ(vote.argmax(1)[0].item<int64_t>(), 0);
+  // Row 1 has a three-way tie (one vote each for 1, 2 and 0): the mean (0.33, 0.23, 0.43) decides.
+  EXPECT_EQ(vote.argmax(1)[1].item<int64_t>(), 2);
+  EXPECT_TRUE(torch::allclose(vote.sum(1), torch::ones({2})));
+}
+
+TEST(Ensemble, ForwardNormalizesForEachMemberAndCombinesTheirHeads) {
+  torch::manual_seed(5);
+  const ArchSpec softmax = parse_spec("C4-P-16-10");
+  const ArchSpec logsoftmax = parse_spec("8-10-logsoftmax");
+  Ensemble ensemble(
+      std::vector<EnsembleMember>{{softmax, 1.0 / 255, -0.5}, {logsoftmax, 2.0 / 255, 0.0}}, 10,
+      Combine::kAverage);
+  ensemble->eval();
+  EXPECT_EQ(ensemble->size(), 2u);
+  const auto raw = torch::randint(0, 256, {3, 1, 28, 28}).to(torch::kFloat32);
+  torch::NoGradGuard no_grad;
+  const auto p0 = torch::softmax(ensemble->member(0)->forward(raw / 255 - 0.5), 1);
+  const auto p1 = ensemble->member(1)->forward(raw * 2 / 255).exp();
+  EXPECT_TRUE(torch::allclose(ensemble->forward(raw).exp(), (p0 + p1) / 2, 1e-5, 1e-6));
+}
+
+TEST(Ensemble, RefusesNoMembersAndKnn) {
+  const std::vector<EnsembleMember> none, knn = {{parse_spec("knn3"), 1.0, 0.0}};
+  EXPECT_THROW(Ensemble(none, 10, Combine::kAverage), core::UsageError);
+  EXPECT_THROW(Ensemble(knn, 10, Combine::kAverage), core::UsageError);
+  EXPECT_THROW(parse_combine("median"), core::UsageError);
 }
 
 }  // namespace

@@ -318,6 +318,27 @@ int run(int argc, char** argv) {
   eval_cmd->add_option("--precision", eval.precision,
                        "auto, fp32 or bf16 weights (default auto: bf16 on AMX-BF16 CPUs and GPUs)");
   eval_cmd->add_option("--device", eval.device, "cpu, cuda or auto (default cpu)");
+  eval_cmd->add_flag("--tta", eval.tta,
+                     "test-time augmentation: average over the image and its 1-pixel shifts");
+
+  // ensemble
+  auto* ens_cmd = app.add_subcommand(
+      "ensemble", "combine trained runs: accuracy of each and of their mean and vote; --save");
+  digitlab::train::EnsembleOptions ens;
+  ens_cmd->add_option("members", ens.members, "run directories or checkpoint files")->required();
+  ens_cmd->add_option("--combine", ens.combine,
+                      "what --save stores: average (mean of probabilities) or vote (default "
+                      "average); both are reported");
+  ens_cmd->add_option("--split", ens.split,
+                      "test, or val when all members held out the same images (default test)");
+  ens_cmd->add_flag("--tta", ens.tta, "test-time augmentation of each member");
+  ens_cmd->add_option("--save", ens.save,
+                      "write the ensemble as one checkpoint file (for evaluate, predict, serve)");
+  ens_cmd->add_flag("--json", ens.json, "one JSON document on stdout");
+  ens_cmd->add_option("--threads", ens.threads, "compute threads, 0 = one per core");
+  ens_cmd->add_option("--batch-size", ens.batch_size, "images per forward (default 1000)");
+  ens_cmd->add_option("--precision", ens.precision, "auto, fp32 or bf16 weights (default auto)");
+  ens_cmd->add_option("--device", ens.device, "cpu, cuda or auto (default cpu)");
 
   // predict, serve
   auto* predict_cmd = app.add_subcommand(
@@ -475,6 +496,10 @@ int run(int argc, char** argv) {
       tune.local_ranks = dist_env().local_world_size;
     }
     return digitlab::tune::tune_command(tune);
+  }
+  if (*ens_cmd) {
+    ens.data_root = root;
+    return digitlab::train::ensemble_command(ens);
   }
   if (*eval_cmd) {
     eval.data_root = root;

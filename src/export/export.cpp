@@ -28,6 +28,10 @@ int export_command(const ExportOptions& options) {
                      "' is a file; the pytorch format writes a directory (model.py, weights.pt)");
   }
   const train::LoadedCheckpoint ck = train::load_checkpoint(options.target);
+  if (!ck.meta.members.is_null()) {
+    throw UsageError(ck.path + ": is an ensemble of " + std::to_string(ck.meta.members.size()) +
+                     " networks; export its members one by one");
+  }
   if (options.format == "onnx") {
     // An existing directory receives model.onnx, as `cp` would place it.
     const std::string path =

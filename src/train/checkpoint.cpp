@@ -4,25 +4,31 @@
 #include "core/error.h"
 #include "core/files.h"
 #include "models/builder.h"
+#include "models/ensemble.h"
 
 namespace digitlab::train {
 using core::RuntimeError;
 
 nlohmann::json CheckpointMeta::to_json() const {
-  return {{"format", kCheckpointFormat},
-          {"version", kCheckpointVersion},
-          {"model", model},
-          {"spec", spec},
-          {"dataset", dataset},
-          {"class_names", class_names},
-          {"normalization", normalization.to_json()},
-          {"options", options},
-          {"epoch", epoch},
-          {"metrics", metrics},
-          {"parameters", parameters},
-          {"resume", resume},
-          {"torch_version", TORCH_VERSION},
-          {"digitlab_version", DIGITLAB_VERSION}};
+  nlohmann::json j = {{"format", kCheckpointFormat},
+                      {"version", kCheckpointVersion},
+                      {"model", model},
+                      {"spec", spec},
+                      {"dataset", dataset},
+                      {"class_names", class_names},
+                      {"normalization", normalization.to_json()},
+                      {"options", options},
+                      {"epoch", epoch},
+                      {"metrics", metrics},
+                      {"parameters", parameters},
+                      {"resume", resume},
+                      {"torch_version", TORCH_VERSION},
+                      {"digitlab_version", DIGITLAB_VERSION}};
+  if (!members.is_null()) {
+    j["combine"] = combine;
+    j["members"] = members;
+  }
+  return j;
 }
 
 CheckpointMeta CheckpointMeta::from_json(const nlohmann::json& j) {
@@ -37,6 +43,11 @@ CheckpointMeta CheckpointMeta::from_json(const nlohmann::json& j) {
   m.metrics = j.value("metrics", nlohmann::json::object());
   m.parameters = j.value("parameters", int64_t{0});
   m.resume = j.value("resume", nlohmann::json());
+  m.members = j.value("members", nlohmann::json());
+  m.combine = j.value("combine", std::string("average"));
+  if (!m.members.is_null() && (!m.members.is_array() || m.members.empty())) {
+    throw core::UsageError("'members' is not a list of ensemble members");
+  }
   return m;
 }
 
@@ -63,6 +74,26 @@ void save_checkpoint(const std::string& path, torch::nn::Sequential& net,
                          core::one_line(e.what_without_backtrace()) + ")");
     }
   });
+}
+
+torch::nn::Sequential build_from_meta(const CheckpointMeta& meta, models::ArchSpec& spec) {
+  const int64_t classes = int64_t(meta.class_names.size());
+  if (meta.members.is_null()) {
+    spec = models::parse_spec(meta.spec);
+    return models::build_network(spec, classes);
+  }
+  std::vector<models::EnsembleMember> members;
+  for (const auto& m : meta.members) {
+    const auto norm = data::Normalization::from_json(m.at("normalization"));
+    members.push_back(
+        {models::parse_spec(m.at("spec").get<std::string>()), norm.scale(), norm.shift()});
+  }
+  spec = models::ArchSpec{};  // no layers of its own; its outputs are log-probabilities
+  spec.head = models::Head::kSoftmax;
+  torch::nn::Sequential net;
+  net->push_back(
+      models::Ensemble(members, classes, models::parse_combine(meta.combine, "combine")));
+  return net;
 }
 
 std::string resolve_checkpoint_path(const std::string& target) {
@@ -124,8 +155,10 @@ LoadedCheckpoint load_checkpoint(const std::string& target) {
     throw RuntimeError(path + ": " + e.what());
   }
   try {
-    out.spec = models::parse_spec(out.meta.spec);
-    out.net = models::build_network(out.spec, int64_t(out.meta.class_names.size()));
+    out.net = build_from_meta(out.meta, out.spec);
+  } catch (const nlohmann::json::exception& e) {
+    throw RuntimeError(path + ": ensemble members are malformed (" + core::one_line(e.what()) +
+                       ")");
   } catch (const core::Error& e) {
     throw RuntimeError(path + ": " + e.what());
   }

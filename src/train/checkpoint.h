@@ -30,6 +30,10 @@ struct CheckpointMeta {
   // last.pt only: where training stands (epoch and batch to continue at, step, the partial
   // epoch's sums, early-stopping state, the finished epochs' metrics), for --resume.
   nlohmann::json resume;
+  // Ensembles only (model "ensemble"): how members combine ("average" or "vote") and one object
+  // per member {model, spec, normalization, source, epoch}; null for a single network.
+  std::string combine;
+  nlohmann::json members;
 
   nlohmann::json to_json() const;
   static CheckpointMeta from_json(const nlohmann::json& j);
@@ -50,6 +54,11 @@ CheckpointMeta load_weights_for_resume(const std::string& path, torch::nn::Seque
 // the weights. `optimizer` must be built over the same parameters. Throws core::RuntimeError.
 void load_training_state(const std::string& path, torch::optim::Optimizer& optimizer);
 
+// Builds the network a checkpoint's metadata describes (weights uninitialized): the spec's network,
+// or for an ensemble a Sequential holding one models::Ensemble. Throws core::UsageError for a spec
+// or member list that does not build.
+torch::nn::Sequential build_from_meta(const CheckpointMeta& meta, models::ArchSpec& spec);
+
 struct LoadedCheckpoint {
   CheckpointMeta meta;
   models::ArchSpec spec;
@@ -57,7 +66,9 @@ struct LoadedCheckpoint {
   std::string path;
 };
 
-// Resolves a run directory (its checkpoints/best.pt) or a checkpoint file and loads it.
+// Resolves a run directory (its checkpoints/best.pt) or a checkpoint file and loads it. An ensemble
+// checkpoint loads as one network whose input is raw pixel bytes (normalization "none") and whose
+// outputs are log-probabilities under a softmax head.
 // Throws core::RuntimeError naming the file for a missing, truncated, foreign or mismatched one.
 LoadedCheckpoint load_checkpoint(const std::string& run_dir_or_file);
 

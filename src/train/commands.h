@@ -21,4 +21,11 @@ int train_command(const TrainOptions& options, std::string* run_dir = nullptr,
 // files in the run directory. Returns the exit code; throws core::Error for bad input.
 int evaluate_command(const EvalOptions& options);
 
+// `digitlab ensemble`: evaluates every member and their combinations (mean of probabilities and
+// majority vote) on one split, prints each member's accuracy beside the ensemble's (or one JSON
+// document), and with options.save writes the ensemble as one checkpoint that evaluate, predict
+// and serve load like any other. Requires members trained on the same data set and classes, none
+// an ensemble or k-nearest neighbours. Returns the exit code; throws core::Error for bad input.
+int ensemble_command(const EnsembleOptions& options);
+
 }  // namespace digitlab::train

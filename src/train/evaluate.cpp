@@ -15,9 +15,22 @@
 
 namespace digitlab::train {
 
+torch::Tensor shift_images(const torch::Tensor& images_u8, int64_t dy, int64_t dx) {
+  const int64_t h = images_u8.size(-2), w = images_u8.size(-1);
+  const torch::Tensor padded =
+      torch::constant_pad_nd(images_u8, {std::max<int64_t>(dx, 0), std::max<int64_t>(-dx, 0),
+                                         std::max<int64_t>(dy, 0), std::max<int64_t>(-dy, 0)});
+  return padded.narrow(-1, std::max<int64_t>(-dx, 0), w)
+      .narrow(-2, std::max<int64_t>(-dy, 0), h)
+      .contiguous();
+}
+
 SplitPredictions predict_split(torch::nn::Sequential& net, models::Head head,
                                const torch::Tensor& images_u8, const torch::Tensor& labels,
-                               const data::Normalization& norm, int64_t batch_size) {
+                               const data::Normalization& norm, int64_t batch_size, bool tta) {
+  // The views test-time augmentation averages: the image and its one-pixel shifts.
+  static const std::vector<std::pair<int64_t, int64_t>> kViews = {
+      {0, 0}, {1, 0}, {-1, 0}, {0, 1}, {0, -1}};
   const bool was_training = net->is_training();
   net->eval();
   const int64_t n = images_u8.size(0);
@@ -25,11 +38,23 @@ SplitPredictions predict_split(torch::nn::Sequential& net, models::Head head,
   double loss_sum = 0;
   for (int64_t start = 0; start < n; start += batch_size) {
     const int64_t len = std::min(batch_size, n - start);
-    auto x = data::to_input(images_u8.narrow(0, start, len), norm);
-    auto out = infer(net, x);
-    loss_sum +=
-        models::head_loss(head, out, labels.narrow(0, start, len)).item<double>() * double(len);
-    probs.push_back(models::head_probabilities(head, out));
+    const torch::Tensor images = images_u8.narrow(0, start, len);
+    const torch::Tensor y = labels.narrow(0, start, len);
+    if (!tta) {
+      auto out = infer(net, data::to_input(images, norm));
+      loss_sum += models::head_loss(head, out, y).item<double>() * double(len);
+      probs.push_back(models::head_probabilities(head, out));
+      continue;
+    }
+    torch::Tensor mean;
+    for (const auto& [dy, dx] : kViews) {
+      auto p = models::head_probabilities(
+          head, infer(net, data::to_input(shift_images(images, dy, dx), norm)));
+      mean = mean.defined() ? mean + p : p;
+    }
+    mean = mean / double(kViews.size());
+    loss_sum += torch::nll_loss(mean.clamp_min(1e-12).log(), y).item<double>() * double(len);
+    probs.push_back(mean);
   }
   if (was_training) net->train();
   SplitPredictions p;
@@ -40,20 +65,23 @@ SplitPredictions predict_split(torch::nn::Sequential& net, models::Head head,
   return p;
 }
 
-namespace {
-
-data::TensorSplit load_eval_split(const LoadedCheckpoint& ck, const EvalOptions& o,
-                                  const data::DatasetInfo& info) {
-  if (o.split == "test") {
-    return data::to_tensors(data::load_raw_split(o.data_root, info, data::Split::kTest));
+data::TensorSplit load_eval_split(const LoadedCheckpoint& ck, const std::string& split,
+                                  const std::string& data_root, const data::DatasetInfo& info) {
+  if (split == "test") {
+    return data::to_tensors(data::load_raw_split(data_root, info, data::Split::kTest));
   }
-  if (o.split != "val") {
-    throw core::UsageError("--split: unknown split '" + o.split + "' (allowed: test, val)");
+  if (split != "val") {
+    throw core::UsageError("--split: unknown split '" + split + "' (allowed: test, val)");
+  }
+  if (!ck.meta.members.is_null()) {
+    throw core::UsageError("--split val: " + ck.path +
+                           " is an ensemble, whose members each held out their own validation "
+                           "images; evaluate it on the test split");
   }
   // Rebuild the run's own partition from the options stored in the checkpoint.
   const TrainOptions t = train_options_from_json(ck.meta.options);
   const data::TensorSplit all =
-      data::to_tensors(data::load_raw_split(o.data_root, info, data::Split::kTrain), t.train_limit);
+      data::to_tensors(data::load_raw_split(data_root, info, data::Split::kTrain), t.train_limit);
   const auto parts =
       data::partition(all, t.val_split, t.seed, t.val_strategy, int(info.class_names.size()));
   if (parts.val.empty()) {
@@ -61,6 +89,8 @@ data::TensorSplit load_eval_split(const LoadedCheckpoint& ck, const EvalOptions&
   }
   return data::subset(all, torch::tensor(torch::ArrayRef<int64_t>(parts.val), torch::kInt64));
 }
+
+namespace {
 
 std::string predictions_csv(const SplitPredictions& p, const torch::Tensor& labels) {
   std::string out = "index,label,predicted,confidence\n";
@@ -87,11 +117,11 @@ int evaluate_command(const EvalOptions& o) {
   if (!models::find_knn(ck.net)) ck.net->to(device);
   prepare_for_inference(ck.net, precision.precision);
   const data::DatasetInfo& info = data::find_dataset(ck.meta.dataset);
-  const data::TensorSplit split = load_eval_split(ck, o, info);
+  const data::TensorSplit split = load_eval_split(ck, o.split, o.data_root, info);
   SplitPredictions p;
   try {
     p = predict_split(ck.net, ck.spec.head, split.images, split.labels, ck.meta.normalization,
-                      o.batch_size);
+                      o.batch_size, o.tta);
   } catch (const c10::Error& e) {
     throw core::RuntimeError(ck.path + ": evaluation failed (" +
                              core::one_line(e.what_without_backtrace()) + ")");
@@ -112,12 +142,13 @@ int evaluate_command(const EvalOptions& o) {
                          {"f1", s.f1},
                          {"support", s.support}});
   }
-  nlohmann::json summary = {
-      {"checkpoint", ck.path},     {"model", ck.meta.model},    {"spec", ck.meta.spec},
-      {"epoch", ck.meta.epoch},    {"dataset", info.name},      {"split", o.split},
-      {"count", split.size()},     {"accuracy", cm.accuracy()}, {"loss", p.loss},
-      {"confusion", cm.to_json()}, {"per_class", per_class},    {"precision", precision.name},
-      {"device", device.str()}};
+  nlohmann::json summary = {{"checkpoint", ck.path},  {"model", ck.meta.model},
+                            {"spec", ck.meta.spec},   {"epoch", ck.meta.epoch},
+                            {"dataset", info.name},   {"split", o.split},
+                            {"count", split.size()},  {"accuracy", cm.accuracy()},
+                            {"loss", p.loss},         {"confusion", cm.to_json()},
+                            {"per_class", per_class}, {"precision", precision.name},
+                            {"device", device.str()}, {"tta", o.tta}};
 
   if (o.write_files && core::dir_exists(o.target)) {
     const std::string dir = core::join_path(o.target, "eval");

@@ -3,7 +3,9 @@
 
 #include <torch/torch.h>
 
+#include "data/dataset.h"
 #include "data/normalization.h"
+#include "data/registry.h"
 #include "models/spec.h"
 #include "train/metrics.h"
 #include "train/options.h"
@@ -20,8 +22,22 @@ struct SplitPredictions {
 // Runs `net` in eval and inference mode over uint8 images [N,H,W] in batches, through infer():
 // in the network's own dtype and device, or in bf16 within an AutocastScope. Restores the
 // network's previous train/eval mode afterwards.
+// With `tta`, each image's probabilities are the mean over the image and its one-pixel shifts
+// up, down, left and right (zero fill), and the loss is the cross-entropy of that mean.
 SplitPredictions predict_split(torch::nn::Sequential& net, models::Head head,
                                const torch::Tensor& images_u8, const torch::Tensor& labels,
-                               const data::Normalization& norm, int64_t batch_size = 1000);
+                               const data::Normalization& norm, int64_t batch_size = 1000,
+                               bool tta = false);
+
+// The images a checkpoint is evaluated on: the data set's test split ("test"), or the validation
+// images its run held out ("val"), rebuilt from the options stored in the checkpoint. Throws
+// core::UsageError for another split name, a run without validation images or an ensemble (val).
+struct LoadedCheckpoint;
+data::TensorSplit load_eval_split(const LoadedCheckpoint& ck, const std::string& split,
+                                  const std::string& data_root, const data::DatasetInfo& info);
+
+// Uint8 images [..., H, W] moved `dy` rows down and `dx` columns right, zeros filling in.
+// Requires |dy| < H and |dx| < W.
+torch::Tensor shift_images(const torch::Tensor& images_u8, int64_t dy, int64_t dx);
 
 }  // namespace digitlab::train

@@ -96,6 +96,23 @@ struct EvalOptions {
   std::string precision = "auto";  // inference precision: auto, fp32 or bf16 weights
   std::string device = "cpu";
   bool write_files = true;  // eval/ files when the target is a run directory
+  // Test-time augmentation: average the probabilities of each image and its four one-pixel
+  // shifts (train/evaluate.h).
+  bool tta = false;
+};
+
+struct EnsembleOptions {
+  std::vector<std::string> members;  // run directories or checkpoint files
+  std::string combine = "average";   // average or vote: what --save stores
+  std::string split = "test";        // test, or val when every member has the same partition
+  bool tta = false;
+  std::string save;  // write the ensemble as one checkpoint file here
+  bool json = false;
+  std::string data_root = "data";
+  int threads = 0;
+  int64_t batch_size = 1000;
+  std::string precision = "auto";
+  std::string device = "cpu";
 };
 
 }  // namespace digitlab::train
