@@ -1,10 +1,17 @@
-// Training end to end through the library: accuracy on an MNIST slice, determinism, early stopping.
+// Training end to end through the library: accuracy, determinism, early stopping, schedules.
 #include <gtest/gtest.h>
 #include <torch/torch.h>
 
+#include <signal.h>
+
+#include <algorithm>
+#include <cmath>
 #include <cstdio>
 
+#include "core/error.h"
 #include "core/files.h"
+#include "core/interrupt.h"
+#include "core/settings.h"
 #include "data/dataset.h"
 #include "models/builder.h"
 #include "test_util.h"
@@ -168,6 +175,145 @@ TEST(Train, CosineScheduleEndsNearZero) {
   EXPECT_LT(h[0].lr, o.lr);
   EXPECT_GT(h[0].lr, h[1].lr);
   EXPECT_LT(h[2].lr, o.lr * 0.01);
+}
+
+// PyTorch's label smoothing by hand, in doubles: the target puts 1 - e on the true class and e/K
+// on every class, and the loss is the cross-entropy against it.
+double smoothed_loss_by_hand(const torch::Tensor& logits, const torch::Tensor& targets, double e) {
+  const int64_t n = logits.size(0), k = logits.size(1);
+  double total = 0;
+  for (int64_t i = 0; i < n; ++i) {
+    double max = -1e300, sum = 0;
+    for (int64_t j = 0; j < k; ++j) max = std::max(max, logits[i][j].item<double>());
+    for (int64_t j = 0; j < k; ++j) sum += std::exp(logits[i][j].item<double>() - max);
+    const int64_t y = targets[i].item<int64_t>();
+    for (int64_t j = 0; j < k; ++j) {
+      const double logp = logits[i][j].item<double>() - max - std::log(sum);
+      total -= ((j == y ? 1 - e : 0) + e / double(k)) * logp;
+    }
+  }
+  return total / double(n);
+}
+
+TEST(Train, LabelSmoothingLossFollowsTheFormula) {
+  const torch::Tensor logits = torch::tensor(
+      {{2.0, -1.0, 0.5, 0.0}, {0.1, 0.2, 3.0, -2.0}, {-0.5, 1.5, 1.0, 0.3}}, torch::kFloat64);
+  const torch::Tensor y = torch::tensor({0, 3, 1}, torch::kInt64);
+  for (double e : {0.0, 0.1, 0.3}) {
+    const double expected = smoothed_loss_by_hand(logits, y, e);
+    EXPECT_NEAR(models::head_loss(models::Head::kSoftmax, logits, y, e).item<double>(), expected,
+                1e-12)
+        << e;
+    EXPECT_NEAR(models::head_loss(models::Head::kLogSoftmax, torch::log_softmax(logits, 1), y, e)
+                    .item<double>(),
+                expected, 1e-12)
+        << e;
+  }
+  // Smoothing raises the loss of confident right answers; 0 is the plain loss exactly.
+  const torch::Tensor sure = logits.narrow(0, 0, 1), sure_y = y.narrow(0, 0, 1);
+  EXPECT_GT(models::head_loss(models::Head::kSoftmax, sure, sure_y, 0.1).item<double>(),
+            models::head_loss(models::Head::kSoftmax, sure, sure_y).item<double>());
+  EXPECT_EQ(models::head_loss(models::Head::kSoftmax, logits, y, 0).item<double>(),
+            models::head_loss(models::Head::kSoftmax, logits, y).item<double>());
+  for (auto head : {models::Head::kSigmoid, models::Head::kSvm}) {
+    try {
+      models::head_loss(head, logits.softmax(1), y, 0.1);
+      ADD_FAILURE() << models::head_name(head);
+    } catch (const core::UsageError& e) {
+      EXPECT_EQ(std::string(e.what()), std::string("--label-smoothing: the ") +
+                                           models::head_name(head) +
+                                           " head has no smoothed loss (use a softmax or "
+                                           "logsoftmax head)");
+    }
+  }
+}
+
+TEST(Train, LabelSmoothingRaisesOnlyTheTrainingLoss) {
+  TempDir data;
+  testing::write_synthetic_mnist(data.path(), 600, 50);
+  TempDir dir;
+  TrainOptions o = small_options(data.path(), dir / "smooth");
+  o.train_limit = 0;
+  o.val_split = 100;
+  o.epochs = 2;
+  o.label_smoothing = 0.2;
+  const auto h = train(o, {}).history;
+  // With e = 0.2 over 10 classes no output gets below the entropy of the smoothed target:
+  // 0.82 on the true class and 0.02 on each other one.
+  const double floor = -(0.82 * std::log(0.82) + 9 * 0.02 * std::log(0.02));
+  for (const auto& e : h) EXPECT_GE(e.train_loss, floor - 1e-6) << e.epoch;
+  // The validation loss is the plain cross-entropy, which a model that learned goes below it.
+  EXPECT_GT(*h.back().val_acc, 0.9);
+  EXPECT_LT(*h.back().val_loss, floor);
+  std::printf("label smoothing 0.2: train loss %.4f (floor %.4f), val loss %.4f\n",
+              h.back().train_loss, floor, *h.back().val_loss);
+
+  // Heads without a smoothed loss, and k-nearest neighbours, are refused before any work.
+  for (const std::string model : {"linear-svm", "knn3"}) {
+    TrainOptions bad = small_options(data.path(), dir / model);
+    bad.model = model;
+    bad.label_smoothing = 0.1;
+    try {
+      train(bad, {});
+      ADD_FAILURE() << model;
+    } catch (const core::UsageError& e) {
+      EXPECT_EQ(std::string(e.what()).rfind("--label-smoothing: ", 0), 0u) << e.what();
+    }
+    EXPECT_FALSE(core::file_exists(dir / model + "/config.json")) << model;
+  }
+}
+
+// Reduce-on-plateau with a warm-up, interrupted by SIGTERM in the middle of epoch 3 and after the
+// last batch of epoch 2 (before its validation), then resumed: the same rates and metrics as the
+// uninterrupted run, so the plateau state travelled in last.pt.
+TEST(Train, PlateauRunResumedEqualsUninterrupted) {
+  TempDir data;
+  testing::write_synthetic_mnist(data.path(), 600, 50);
+  TempDir dir;
+  auto options = [&](const std::string& name) {
+    TrainOptions o = small_options(data.path(), dir / name);
+    o.train_limit = 0;
+    o.val_split = 100;
+    o.batch_size = 50;  // 10 steps per epoch
+    o.epochs = 4;
+    o.lr_schedule = "plateau";
+    o.lr_patience = 1;
+    o.warmup_epochs = 2.5;              // the ramp spans the first reduction
+    o.early_stopping.min_delta = 10.0;  // nothing after the first epoch counts as better
+    return o;
+  };
+  const auto whole = train(options("whole"), {}).history;
+  ASSERT_EQ(whole.size(), 4u);
+  // The rate of each epoch's last step. Epoch 2 is the first without improvement: the rate falls
+  // after it, and after each one since; the warm-up's last 5 steps ramp to the reduced rate.
+  EXPECT_DOUBLE_EQ(whole[0].lr, 1e-3 * 10 / 25);
+  EXPECT_DOUBLE_EQ(whole[1].lr, 1e-3 * 20 / 25);
+  EXPECT_DOUBLE_EQ(whole[2].lr, 1e-4);
+  EXPECT_DOUBLE_EQ(whole[3].lr, 1e-5);
+
+  for (const int64_t fault : {25, 20}) {
+    const std::string name = "cut" + std::to_string(fault);
+    {
+      core::InterruptGuard guard;
+      TrainOptions o = options(name);
+      o.fault_step = fault;
+      o.fault_signal = SIGTERM;
+      EXPECT_THROW(train(o, {}), core::Interrupted) << fault;
+    }
+    core::InterruptGuard guard;
+    TrainOptions r = resume_options(dir / name, core::Settings{});
+    r.data_root = data.path();
+    const auto rest = train(r, {}).history;
+    ASSERT_EQ(rest.size(), fault == 25 ? 2u : 3u) << fault;
+    for (size_t i = 0; i < rest.size(); ++i) {
+      const auto& w = whole[whole.size() - rest.size() + i];
+      EXPECT_EQ(rest[i].epoch, w.epoch) << fault;
+      EXPECT_EQ(rest[i].lr, w.lr) << fault << " epoch " << w.epoch;
+      EXPECT_EQ(rest[i].train_loss, w.train_loss) << fault << " epoch " << w.epoch;
+      EXPECT_EQ(rest[i].train_acc, w.train_acc) << fault << " epoch " << w.epoch;
+      EXPECT_EQ(*rest[i].val_loss, *w.val_loss) << fault << " epoch " << w.epoch;
+    }
+  }
 }
 
 }  // namespace

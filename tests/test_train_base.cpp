@@ -1,8 +1,12 @@
-// Torch-free parts of training: confusion-matrix metrics, early stopping, option validation.
+// Torch-free parts of training: metrics, early stopping, lr schedules, option validation.
 #include <gtest/gtest.h>
 
+#include <algorithm>
 #include <cmath>
 #include <limits>
+#include <string>
+#include <utility>
+#include <vector>
 
 #include "core/error.h"
 #include "train/early_stopping.h"
@@ -104,6 +108,234 @@ TEST(Schedule, ConstantCosineAndOneCycle) {
   EXPECT_EQ(scheduled_lr("onecycle", 0.1, 5, 0), 0.1);
 }
 
+ScheduleSpec spec_of(const std::string& schedule, int epochs, int64_t steps_per_epoch,
+                     double warmup_epochs = 0) {
+  TrainOptions o;
+  o.lr = 0.1;
+  o.lr_schedule = schedule;
+  o.epochs = epochs;
+  o.warmup_epochs = warmup_epochs;
+  o.lr_step = 3;
+  o.lr_gamma = 0.5;
+  return schedule_spec(o, steps_per_epoch);
+}
+
+TEST(Schedule, StepDecaysAtEpochBoundaries) {
+  const ScheduleSpec s = spec_of("step", 10, 4);
+  // Epochs 0-2 at lr, 3-5 at lr/2, 6-8 at lr/4, 9 at lr/8: every step of an epoch alike.
+  for (int64_t step = 0; step < 40; ++step) {
+    const int64_t epoch = step / 4;
+    const double expected = 0.1 * (epoch < 3 ? 1 : epoch < 6 ? 0.5 : epoch < 9 ? 0.25 : 0.125);
+    EXPECT_DOUBLE_EQ(scheduled_lr(s, step, nullptr), expected) << step;
+  }
+  // gamma 1 never decays.
+  ScheduleSpec flat = s;
+  flat.gamma = 1;
+  EXPECT_EQ(scheduled_lr(flat, 39, nullptr), 0.1);
+}
+
+TEST(Schedule, WarmUpRampsLinearlyThenHandsOverToCosine) {
+  // Half an epoch of 10 steps: 5 warm-up steps at lr/5, 2lr/5, ..., lr.
+  const ScheduleSpec s = spec_of("cosine", 3, 10, 0.5);
+  EXPECT_EQ(s.warmup_steps, 5);
+  EXPECT_EQ(s.total_steps, 30);
+  for (int64_t step = 0; step < 5; ++step) {
+    EXPECT_NEAR(scheduled_lr(s, step, nullptr), 0.1 * double(step + 1) / 5, 1e-15) << step;
+  }
+  // The cosine decay spans the 25 steps after the warm-up: the peak right after it, half way
+  // at 12.5 steps in, and near 0 at the last step.
+  EXPECT_DOUBLE_EQ(scheduled_lr(s, 5, nullptr), 0.1);
+  EXPECT_NEAR(scheduled_lr(s, 5 + 10, nullptr), scheduled_lr("cosine", 0.1, 10, 25), 1e-15);
+  EXPECT_GT(scheduled_lr(s, 6, nullptr), scheduled_lr(s, 7, nullptr));
+  EXPECT_NEAR(scheduled_lr(s, 29, nullptr), scheduled_lr("cosine", 0.1, 24, 25), 1e-15);
+  EXPECT_LT(scheduled_lr(s, 29, nullptr), 0.001);
+  // Without a warm-up, the old schedule exactly.
+  const ScheduleSpec plain = spec_of("cosine", 3, 10);
+  EXPECT_EQ(plain.warmup_steps, 0);
+  for (int64_t step = 0; step < 30; ++step) {
+    EXPECT_EQ(scheduled_lr(plain, step, nullptr), scheduled_lr("cosine", 0.1, step, 30));
+  }
+  // Warm-up under constant and step, and a tiny warm-up still takes one step.
+  const ScheduleSpec c = spec_of("constant", 2, 8, 1);
+  EXPECT_DOUBLE_EQ(scheduled_lr(c, 0, nullptr), 0.1 / 8);
+  EXPECT_DOUBLE_EQ(scheduled_lr(c, 3, nullptr), 0.1 / 2);
+  EXPECT_EQ(scheduled_lr(c, 8, nullptr), 0.1);
+  EXPECT_DOUBLE_EQ(scheduled_lr(spec_of("step", 9, 4, 0.5), 1, nullptr), 0.1);
+  EXPECT_DOUBLE_EQ(scheduled_lr(spec_of("step", 9, 4, 0.5), 12, nullptr), 0.05);
+  EXPECT_EQ(spec_of("constant", 2, 8, 0.01).warmup_steps, 1);
+}
+
+PlateauOptions plateau_of(const std::string& monitor, int patience, double min_lr) {
+  PlateauOptions p;
+  p.monitor = monitor;
+  p.patience = patience;
+  p.gamma = 0.5;
+  p.lr = 0.1;
+  p.min_lr = min_lr;
+  return p;
+}
+
+TEST(Plateau, ReducesAfterExactlyPatienceBadEpochsAndStartsCountingAgain) {
+  PlateauTracker t(plateau_of("val_loss", 2, 0));
+  EXPECT_FALSE(t.update(1.0));  // the first value is the best
+  EXPECT_FALSE(t.update(0.9));  // better
+  EXPECT_EQ(t.lr(), 0.1);
+  EXPECT_FALSE(t.update(0.95));  // bad 1
+  EXPECT_EQ(t.lr(), 0.1);
+  EXPECT_TRUE(t.update(0.9));  // bad 2 (equal is no improvement): reduced
+  EXPECT_DOUBLE_EQ(t.lr(), 0.05);
+  EXPECT_EQ(t.wait(), 0);
+  EXPECT_FALSE(t.update(0.92));  // the count started again: one bad epoch is not enough
+  EXPECT_DOUBLE_EQ(t.lr(), 0.05);
+  EXPECT_FALSE(t.update(0.8));  // an improvement resets the count
+  EXPECT_FALSE(t.update(0.85));
+  EXPECT_TRUE(t.update(std::nan("")));  // a diverged epoch never improves
+  EXPECT_DOUBLE_EQ(t.lr(), 0.025);
+  EXPECT_EQ(t.best(), 0.8);
+
+  // val_acc rises; min_delta demands more than a small gain.
+  PlateauOptions acc = plateau_of("val_acc", 1, 0);
+  acc.min_delta = 0.01;
+  PlateauTracker a(acc);
+  EXPECT_FALSE(a.update(0.90));
+  EXPECT_TRUE(a.update(0.905));  // +0.005 is within min_delta
+  EXPECT_DOUBLE_EQ(a.lr(), 0.05);
+  EXPECT_FALSE(a.update(0.92));
+  EXPECT_DOUBLE_EQ(a.lr(), 0.05);
+}
+
+TEST(Plateau, FloorHoldsTheRate) {
+  PlateauTracker t(plateau_of("val_loss", 1, 0.03));
+  t.update(1.0);
+  EXPECT_TRUE(t.update(1.0));
+  EXPECT_DOUBLE_EQ(t.lr(), 0.05);
+  EXPECT_TRUE(t.update(1.0));  // 0.025 is below the floor: held at 0.03
+  EXPECT_EQ(t.lr(), 0.03);
+  for (int i = 0; i < 2000; ++i) EXPECT_FALSE(t.update(1.0));
+  EXPECT_EQ(t.lr(), 0.03);
+}
+
+TEST(Plateau, RestoredStateContinuesIdentically) {
+  const std::vector<double> losses = {1.0, 0.9, 0.95, 0.93, 0.91, 0.92, 0.7, 0.75, 0.8, 0.74, 0.9};
+  for (size_t cut = 0; cut <= losses.size(); ++cut) {
+    PlateauTracker whole(plateau_of("val_loss", 2, 0.001)), first(plateau_of("val_loss", 2, 0.001));
+    for (size_t i = 0; i < cut; ++i) {
+      whole.update(losses[i]);
+      first.update(losses[i]);
+    }
+    // Through text, as last.pt stores it.
+    PlateauTracker resumed(plateau_of("val_loss", 2, 0.001));
+    resumed.restore(nlohmann::json::parse(first.state().dump()));
+    EXPECT_EQ(resumed.lr(), whole.lr()) << cut;
+    const ScheduleSpec s = spec_of("plateau", 20, 4, 1.5);
+    EXPECT_EQ(scheduled_lr(s, 4 * int64_t(cut) + 1, &resumed),
+              scheduled_lr(s, 4 * int64_t(cut) + 1, &whole));
+    for (size_t i = cut; i < losses.size(); ++i) {
+      EXPECT_EQ(resumed.update(losses[i]), whole.update(losses[i])) << cut << " " << i;
+      EXPECT_EQ(resumed.lr(), whole.lr()) << cut << " " << i;
+      EXPECT_EQ(resumed.state(), whole.state()) << cut << " " << i;
+    }
+  }
+  // The uninterrupted sequence itself: reductions after epochs 4, 6, 9 and 11 (patience 2).
+  PlateauTracker t(plateau_of("val_loss", 2, 0.001));
+  std::vector<double> rates;
+  for (double l : losses) {
+    t.update(l);
+    rates.push_back(t.lr());
+  }
+  EXPECT_EQ(rates, (std::vector<double>{0.1, 0.1, 0.1, 0.05, 0.05, 0.025, 0.025, 0.025, 0.0125,
+                                        0.0125, 0.00625}));
+  PlateauTracker bad(plateau_of("val_loss", 2, 0));
+  EXPECT_THROW(bad.restore(nlohmann::json{{"wait", 1}}), core::RuntimeError);
+}
+
+TEST(Plateau, ScheduleFollowsTheTrackerWithWarmUp) {
+  PlateauTracker t(plateau_of("val_loss", 1, 0));
+  const ScheduleSpec s = spec_of("plateau", 5, 4, 0.5);  // 2 warm-up steps
+  EXPECT_DOUBLE_EQ(scheduled_lr(s, 0, &t), 0.05);
+  EXPECT_EQ(scheduled_lr(s, 2, &t), 0.1);
+  t.update(1.0);
+  t.update(1.0);
+  EXPECT_DOUBLE_EQ(scheduled_lr(s, 8, &t), 0.05);
+  const PlateauOptions p = plateau_options([] {
+    TrainOptions o;
+    o.lr_schedule = "plateau";
+    o.lr_patience = 4;
+    o.lr_gamma = 0.2;
+    o.lr_min = 1e-5;
+    o.early_stopping.monitor = "val_acc";
+    o.early_stopping.min_delta = 0.001;
+    return o;
+  }());
+  EXPECT_EQ(p.patience, 4);
+  EXPECT_EQ(p.gamma, 0.2);
+  EXPECT_EQ(p.min_lr, 1e-5);
+  EXPECT_EQ(p.lr, 1e-3);
+  EXPECT_EQ(p.monitor, "val_acc");
+  EXPECT_EQ(p.min_delta, 0.001);
+}
+
+TEST(Options, SchedulesWarmUpAndLabelSmoothing) {
+  auto error_for = [](const std::vector<std::pair<std::string, std::string>>& values) {
+    core::Settings s;
+    for (const auto& [k, v] : values) s.set(k, v, core::Source::kFlag);
+    try {
+      train_options_from(s);
+    } catch (const core::UsageError& e) {
+      return std::string(e.what());
+    }
+    return std::string();
+  };
+  EXPECT_EQ(error_for({{"lr_step", "0"}}), "--lr-step: must be 1 to 100000");
+  EXPECT_EQ(error_for({{"lr_gamma", "0"}}), "--lr-gamma: must be above 0 and at most 1");
+  EXPECT_EQ(error_for({{"lr_gamma", "1.5"}}), "--lr-gamma: must be above 0 and at most 1");
+  EXPECT_EQ(error_for({{"lr_gamma", "1"}}), "");
+  EXPECT_EQ(error_for({{"lr_patience", "0"}}), "--lr-patience: must be 1 to 100000");
+  EXPECT_EQ(error_for({{"lr_min", "-1"}}), "--lr-min: must be 0 or more and below --lr");
+  EXPECT_EQ(error_for({{"lr_min", "0.01"}, {"lr", "0.01"}}),
+            "--lr-min: must be 0 or more and below --lr");
+  EXPECT_EQ(error_for({{"warmup_epochs", "-0.5"}}), "--warmup-epochs: must be 0 to 100000");
+  EXPECT_NE(error_for({{"warmup_epochs", "nan"}}).find("warmup"), std::string::npos);
+  EXPECT_EQ(error_for({{"warmup_epochs", "1"}, {"lr_schedule", "onecycle"}}),
+            "--warmup-epochs: onecycle warms up by itself; use it with constant, cosine, step or "
+            "plateau");
+  EXPECT_EQ(error_for({{"label_smoothing", "1"}}), "--label-smoothing: must be in [0, 1)");
+  EXPECT_EQ(error_for({{"label_smoothing", "-0.1"}}), "--label-smoothing: must be in [0, 1)");
+  EXPECT_EQ(error_for({{"lr_schedule", "plateau"}, {"val_split", "0"}}),
+            "--lr-schedule: plateau needs a validation split (--val-split above 0)");
+  EXPECT_EQ(error_for({{"lr_schedule", "step"}}), "");
+
+  core::Settings s;
+  for (const auto& [k, v] :
+       std::vector<std::pair<std::string, std::string>>{{"lr_schedule", "plateau"},
+                                                        {"lr_step", "4"},
+                                                        {"lr_gamma", "0.3"},
+                                                        {"lr_patience", "2"},
+                                                        {"lr_min", "1e-5"},
+                                                        {"warmup_epochs", "0.5"},
+                                                        {"label_smoothing", "0.1"}}) {
+    s.set(k, v, core::Source::kConfig);
+  }
+  const TrainOptions o = train_options_from(s);
+  EXPECT_EQ(o.lr_schedule, "plateau");
+  EXPECT_EQ(o.lr_step, 4);
+  EXPECT_EQ(o.lr_gamma, 0.3);
+  EXPECT_EQ(o.lr_patience, 2);
+  EXPECT_EQ(o.lr_min, 1e-5);
+  EXPECT_EQ(o.warmup_epochs, 0.5);
+  EXPECT_EQ(o.label_smoothing, 0.1);
+  const TrainOptions back = train_options_from_json(to_json(o));
+  EXPECT_EQ(to_json(back)["lr_patience"], 2);
+  EXPECT_EQ(to_json(back)["warmup_epochs"], 0.5);
+  EXPECT_EQ(to_json(back)["label_smoothing"], 0.1);
+  EXPECT_EQ(to_json(back)["lr_min"], 1e-5);
+  for (const char* key :
+       {"lr_step", "lr_gamma", "lr_patience", "lr_min", "warmup_epochs", "label_smoothing"}) {
+    const auto& keys = train_option_keys();
+    EXPECT_NE(std::find(keys.begin(), keys.end(), key), keys.end()) << key;
+  }
+}
+
 TEST(Options, ValidationNamesTheFlag) {
   auto error_for = [](const std::string& key, const std::string& value) {
     core::Settings s;
@@ -125,8 +357,9 @@ TEST(Options, ValidationNamesTheFlag) {
   EXPECT_EQ(error_for("precision", "fp16"),
             "--precision: unknown 'fp16' (allowed: auto, fp32, bf16)");
   EXPECT_EQ(error_for("device", "tpu"), "--device: unknown 'tpu' (allowed: cpu, cuda, auto)");
-  EXPECT_EQ(error_for("lr_schedule", "step"),
-            "--lr-schedule: unknown 'step' (allowed: constant, cosine, onecycle)");
+  EXPECT_EQ(error_for("lr_schedule", "exponential"),
+            "--lr-schedule: unknown 'exponential' (allowed: constant, cosine, onecycle, step, "
+            "plateau)");
   core::Settings s;
   s.set("early_stopping", "3", core::Source::kFlag);
   s.set("val_split", "0", core::Source::kFlag);

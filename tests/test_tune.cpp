@@ -685,6 +685,41 @@ TEST(TuneTrial, CheckTrialValidatesLikeTrain) {
   EXPECT_NO_THROW(check_trial(s, adam, {{"optimizer", "nosuch"}}));
 }
 
+TEST(TuneTrial, NewScheduleKeysAndLabelSmoothingAreChecked) {
+  const Space s = parse(
+      "[train]\nepochs = 2\nlr_schedule = \"plateau\"\n[space]\nlr_gamma = [0.5, 2]\n"
+      "label_smoothing = [0.0, 0.1]\nmodel = [\"seed002-cnn\", \"linear-svm\"]\n");
+  EXPECT_NO_THROW(check_space(s));
+  EXPECT_NO_THROW(check_trial(
+      s, point_of({{"lr_gamma", 0.5}, {"label_smoothing", 0.1}, {"model", "seed002-cnn"}}), {}));
+  EXPECT_NO_THROW(check_trial(
+      s, point_of({{"lr_gamma", 0.5}, {"label_smoothing", 0.0}, {"model", "linear-svm"}}), {}));
+  EXPECT_EQ(
+      usage_error([&] {
+        check_trial(
+            s, point_of({{"lr_gamma", 2}, {"label_smoothing", 0.0}, {"model", "seed002-cnn"}}), {});
+      }),
+      "trial label_smoothing=0 lr_gamma=2 model=seed002-cnn: --lr-gamma: must be above 0 and "
+      "at most 1");
+  // The head is checked before any trial trains.
+  EXPECT_EQ(usage_error([&] {
+              check_trial(
+                  s,
+                  point_of({{"lr_gamma", 0.5}, {"label_smoothing", 0.1}, {"model", "linear-svm"}}),
+                  {});
+            }),
+            "trial label_smoothing=0.1 lr_gamma=0.5 model=linear-svm: --label-smoothing: the svm "
+            "head has no smoothed loss (use a softmax or logsoftmax head)");
+  const Point ok =
+      point_of({{"lr_gamma", 0.5}, {"label_smoothing", 0.0}, {"model", "seed002-cnn"}});
+  EXPECT_EQ(
+      usage_error([&] {
+        check_trial(s, ok, {{"val_split", "0"}});
+      }),
+      "trial label_smoothing=0 lr_gamma=0.5 model=seed002-cnn: --lr-schedule: plateau needs a "
+      "validation split (--val-split above 0)");
+}
+
 TEST(TuneSpace, JsonRoundTrip) {
   Space s = parse(kFullSpace);
   const json j = to_json(s);

@@ -53,8 +53,21 @@ const std::vector<TrainFlag> kTrainFlags = {
     {"optimizer", "adam, adamw, sgd or rmsprop (default adam)"},
     {"lr", "learning rate (default 0.001)"},
     {"lr_schedule",
-     "constant, cosine (decays to 0 over the run) or onecycle (warm-up to --lr over 30% of the "
-     "steps, then down; default constant)"},
+     "constant, cosine (decays to 0 over the run), onecycle (warm-up to --lr over 30% of the "
+     "steps, then down), step (x --lr-gamma every --lr-step epochs) or plateau (x --lr-gamma "
+     "after --lr-patience epochs without improvement of --monitor; needs --val-split) (default "
+     "constant)"},
+    {"lr_step", "step schedule: epochs between decays (default 10)"},
+    {"lr_gamma", "step and plateau schedules: factor of each decay, in (0, 1] (default 0.1)"},
+    {"lr_patience",
+     "plateau schedule: epochs without improvement (by --min-delta) before a decay (default 3)"},
+    {"lr_min", "plateau schedule: the learning rate never falls below this (default 0)"},
+    {"warmup_epochs",
+     "linear warm-up of the learning rate over this many epochs (may be fractional, e.g. 0.5), "
+     "then the schedule; not with onecycle (default 0)"},
+    {"label_smoothing",
+     "label smoothing of the training loss, in [0, 1); softmax and logsoftmax heads only; "
+     "validation and test losses stay unsmoothed (default 0)"},
     {"momentum", "momentum for sgd/rmsprop (default 0)"},
     {"weight_decay", "L2 weight decay (default 0)"},
     {"val_split", "training images held out for validation (default 5000)"},

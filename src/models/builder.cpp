@@ -184,12 +184,22 @@ nn::Sequential build_network(const ArchSpec& spec, int64_t num_classes, InputSha
   return net;
 }
 
-torch::Tensor head_loss(Head head, const torch::Tensor& outputs, const torch::Tensor& targets) {
+torch::Tensor head_loss(Head head, const torch::Tensor& outputs, const torch::Tensor& targets,
+                        double label_smoothing) {
+  ArchSpec head_only;
+  head_only.head = head;
+  check_label_smoothing(head_only, label_smoothing);
   switch (head) {
     case Head::kSoftmax:
-      return torch::nn::functional::cross_entropy(outputs, targets);
-    case Head::kLogSoftmax:
-      return torch::nll_loss(outputs, targets);
+      return torch::nn::functional::cross_entropy(
+          outputs, targets,
+          torch::nn::functional::CrossEntropyFuncOptions().label_smoothing(label_smoothing));
+    case Head::kLogSoftmax: {
+      const torch::Tensor nll = torch::nll_loss(outputs, targets);
+      if (label_smoothing == 0) return nll;
+      // The outputs are log-probabilities already, so the uniform part is their negated mean.
+      return (1 - label_smoothing) * nll - label_smoothing * outputs.mean(1).mean();
+    }
     case Head::kSvm:
       return torch::multi_margin_loss(outputs, targets);
     case Head::kSigmoid: {

@@ -42,8 +42,12 @@ TORCH_MODULE(Knn);
 // The Knn inside a network built from a knn<K> spec, or null.
 KnnImpl* find_knn(torch::nn::Sequential& net);
 
-// Mean loss of outputs against int64 class targets, as the head defines it.
-torch::Tensor head_loss(Head head, const torch::Tensor& outputs, const torch::Tensor& targets);
+// Mean loss of outputs against int64 class targets, as the head defines it. With
+// `label_smoothing` E > 0 (softmax and logsoftmax heads only; others throw core::UsageError) the
+// target is 1 - E on the true class plus E/K on every one of the K classes: PyTorch's
+// CrossEntropyLoss(label_smoothing=E), (1 - E) * NLL + E * mean over classes of -log p.
+torch::Tensor head_loss(Head head, const torch::Tensor& outputs, const torch::Tensor& targets,
+                        double label_smoothing = 0.0);
 
 // Per-class probabilities [N,K] from outputs (rows of sigmoid outputs are renormalized).
 torch::Tensor head_probabilities(Head head, const torch::Tensor& outputs);

@@ -99,6 +99,17 @@ const char* activation_name(Activation a) {
   return "?";
 }
 
+void check_label_smoothing(const ArchSpec& spec, double label_smoothing) {
+  if (label_smoothing == 0) return;
+  if (spec.is_knn()) {
+    throw core::UsageError("--label-smoothing: k-nearest neighbours has no training loss");
+  }
+  if (spec.head != Head::kSoftmax && spec.head != Head::kLogSoftmax) {
+    throw core::UsageError(std::string("--label-smoothing: the ") + head_name(spec.head) +
+                           " head has no smoothed loss (use a softmax or logsoftmax head)");
+  }
+}
+
 const char* head_name(Head h) {
   switch (h) {
     case Head::kSoftmax:

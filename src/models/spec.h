@@ -64,4 +64,9 @@ struct InputShape {
 // Throws core::UsageError naming the spec and the layer that does not fit.
 int64_t count_parameters(const ArchSpec& spec, int64_t num_classes = 10, InputShape input = {});
 
+// Returns when `label_smoothing` is 0 or `spec` has a smoothed training loss (softmax and
+// logsoftmax heads); throws core::UsageError naming --label-smoothing and the head, or k-nearest
+// neighbours, otherwise.
+void check_label_smoothing(const ArchSpec& spec, double label_smoothing);
+
 }  // namespace digitlab::models

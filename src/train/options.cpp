@@ -19,6 +19,12 @@ const std::vector<std::string>& train_option_keys() {
                                                  "optimizer",
                                                  "lr",
                                                  "lr_schedule",
+                                                 "lr_step",
+                                                 "lr_gamma",
+                                                 "lr_patience",
+                                                 "lr_min",
+                                                 "warmup_epochs",
+                                                 "label_smoothing",
                                                  "momentum",
                                                  "weight_decay",
                                                  "val_split",
@@ -59,6 +65,12 @@ TrainOptions train_options_from(const core::Settings& s) {
   o.optimizer = s.get_string("optimizer", o.optimizer);
   o.lr = s.get_double("lr", o.lr);
   o.lr_schedule = s.get_string("lr_schedule", o.lr_schedule);
+  o.lr_step = s.get_int32("lr_step", o.lr_step);
+  o.lr_gamma = s.get_double("lr_gamma", o.lr_gamma);
+  o.lr_patience = s.get_int32("lr_patience", o.lr_patience);
+  o.lr_min = s.get_double("lr_min", o.lr_min);
+  o.warmup_epochs = s.get_double("warmup_epochs", o.warmup_epochs);
+  o.label_smoothing = s.get_double("label_smoothing", o.label_smoothing);
   o.momentum = s.get_double("momentum", o.momentum);
   o.weight_decay = s.get_double("weight_decay", o.weight_decay);
   o.val_split = s.get_int("val_split", o.val_split);
@@ -101,9 +113,31 @@ TrainOptions train_options_from(const core::Settings& s) {
                      "' (allowed: adam, adamw, sgd, rmsprop)");
   }
   if (!(o.lr > 0 && o.lr < 100)) throw UsageError("--lr: must be above 0 and below 100");
-  if (o.lr_schedule != "constant" && o.lr_schedule != "cosine" && o.lr_schedule != "onecycle") {
+  const std::vector<std::string> schedules = {"constant", "cosine", "onecycle", "step", "plateau"};
+  if (std::find(schedules.begin(), schedules.end(), o.lr_schedule) == schedules.end()) {
     throw UsageError("--lr-schedule: unknown '" + o.lr_schedule +
-                     "' (allowed: constant, cosine, onecycle)");
+                     "' (allowed: constant, cosine, onecycle, step, plateau)");
+  }
+  if (o.lr_step < 1 || o.lr_step > 100000) throw UsageError("--lr-step: must be 1 to 100000");
+  if (!(o.lr_gamma > 0 && o.lr_gamma <= 1)) {
+    throw UsageError("--lr-gamma: must be above 0 and at most 1");
+  }
+  if (o.lr_patience < 1 || o.lr_patience > 100000) {
+    throw UsageError("--lr-patience: must be 1 to 100000");
+  }
+  if (!(o.lr_min >= 0 && o.lr_min < o.lr)) {
+    throw UsageError("--lr-min: must be 0 or more and below --lr");
+  }
+  if (!(o.warmup_epochs >= 0 && o.warmup_epochs <= 100000)) {
+    throw UsageError("--warmup-epochs: must be 0 to 100000");
+  }
+  if (o.warmup_epochs > 0 && o.lr_schedule == "onecycle") {
+    throw UsageError(
+        "--warmup-epochs: onecycle warms up by itself; use it with constant, cosine, step or "
+        "plateau");
+  }
+  if (!(o.label_smoothing >= 0 && o.label_smoothing < 1)) {
+    throw UsageError("--label-smoothing: must be in [0, 1)");
   }
   if (o.momentum < 0 || o.momentum >= 1) throw UsageError("--momentum: must be in [0, 1)");
   if (o.weight_decay < 0) throw UsageError("--weight-decay: must not be negative");
@@ -147,6 +181,9 @@ TrainOptions train_options_from(const core::Settings& s) {
   if (o.early_stopping.patience > 0 && o.val_split == 0) {
     throw UsageError("--early-stopping: needs a validation split (--val-split above 0)");
   }
+  if (o.lr_schedule == "plateau" && o.val_split == 0) {
+    throw UsageError("--lr-schedule: plateau needs a validation split (--val-split above 0)");
+  }
   return o;
 }
 
@@ -159,6 +196,12 @@ nlohmann::json to_json(const TrainOptions& o) {
           {"optimizer", o.optimizer},
           {"lr", o.lr},
           {"lr_schedule", o.lr_schedule},
+          {"lr_step", o.lr_step},
+          {"lr_gamma", o.lr_gamma},
+          {"lr_patience", o.lr_patience},
+          {"lr_min", o.lr_min},
+          {"warmup_epochs", o.warmup_epochs},
+          {"label_smoothing", o.label_smoothing},
           {"momentum", o.momentum},
           {"weight_decay", o.weight_decay},
           {"val_split", o.val_split},
@@ -237,6 +280,12 @@ TrainOptions train_options_from_json(const nlohmann::json& j) {
   o.optimizer = j.value("optimizer", o.optimizer);
   o.lr = j.value("lr", o.lr);
   o.lr_schedule = j.value("lr_schedule", o.lr_schedule);
+  o.lr_step = j.value("lr_step", o.lr_step);
+  o.lr_gamma = j.value("lr_gamma", o.lr_gamma);
+  o.lr_patience = j.value("lr_patience", o.lr_patience);
+  o.lr_min = j.value("lr_min", o.lr_min);
+  o.warmup_epochs = j.value("warmup_epochs", o.warmup_epochs);
+  o.label_smoothing = j.value("label_smoothing", o.label_smoothing);
   o.val_split = j.value("val_split", o.val_split);
   o.val_strategy = j.value("val_strategy", o.val_strategy);
   o.augment = j.value("augment", o.augment);

@@ -29,7 +29,14 @@ struct TrainOptions {
   int64_t batch_size = 64;
   std::string optimizer = "adam";  // adam, adamw, sgd, rmsprop
   double lr = 1e-3;
-  std::string lr_schedule = "constant";  // constant, cosine or onecycle (train/schedule.h)
+  // constant, cosine, onecycle, step or plateau (train/schedule.h)
+  std::string lr_schedule = "constant";
+  int lr_step = 10;              // step: epochs between decays
+  double lr_gamma = 0.1;         // step, plateau: the factor of each decay, in (0, 1]
+  int lr_patience = 3;           // plateau: epochs without improvement before a decay
+  double lr_min = 0.0;           // plateau: the rate never falls below this
+  double warmup_epochs = 0.0;    // linear warm-up, in epochs (may be fractional); 0 = off
+  double label_smoothing = 0.0;  // training loss only (softmax, logsoftmax heads), in [0, 1)
   double momentum = 0.0;
   double weight_decay = 0.0;
   int64_t val_split = 5000;             // images held out of the training split

@@ -108,13 +108,14 @@ torch::Tensor to_network_input(const torch::Tensor& x, bool use_channels_last,
 
 StepResult train_step(torch::nn::Sequential& net, torch::optim::Optimizer& optimizer,
                       models::Head head, const torch::Tensor& x, const torch::Tensor& y, bool bf16,
-                      const torch::Device& device, const std::function<void()>& before_step) {
+                      const torch::Device& device, const std::function<void()>& before_step,
+                      double label_smoothing) {
   optimizer.zero_grad();
   StepResult r;
   {
     AutocastScope autocast(bf16, device);
     r.outputs = net->forward(x);
-    r.loss = models::head_loss(head, r.outputs, y);
+    r.loss = models::head_loss(head, r.outputs, y, label_smoothing);
   }
   r.loss.backward();
   if (before_step) before_step();

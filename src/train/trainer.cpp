@@ -274,6 +274,7 @@ TrainResult train(TrainOptions o, const std::vector<Observer*>& observers, Colle
   const bool lead = rank == 0;  // writes the run directory
   const models::ArchSpec spec = models::parse_spec(o.arch);
   if (spec.is_knn()) o.epochs = 1;  // fitting k-nearest neighbours is storing the training set
+  models::check_label_smoothing(spec, o.label_smoothing);
   const data::DatasetInfo& info = data::find_dataset(o.dataset);
   const int64_t num_classes = int64_t(info.class_names.size());
   const int64_t parameters = models::count_parameters(spec, num_classes);
@@ -405,6 +406,8 @@ TrainResult train(TrainOptions o, const std::vector<Observer*>& observers, Colle
   begin.precision_reason = precision.reason;
 
   EarlyStopping stopper(o.early_stopping);
+  const ScheduleSpec schedule = schedule_spec(o, batches_per_epoch);
+  PlateauTracker plateau(plateau_options(o));
   TrainResult result;
   result.gradient_values = gradient_values;
   result.run_dir = o.out_dir;
@@ -426,6 +429,7 @@ TrainResult train(TrainOptions o, const std::vector<Observer*>& observers, Colle
       partial_seconds = resume.value("partial_seconds", 0.0);
       result.best_epoch = resume.at("best_epoch").get<int>();
       stopper.restore(resume.at("early_stopping"));
+      if (o.lr_schedule == "plateau") plateau.restore(resume.at("plateau"));
       for (const auto& e : resume.at("history")) begin.previous_epochs.push_back(e);
     } catch (const nlohmann::json::exception& e) {
       throw core::RuntimeError(last_path + ": training state is malformed (" +
@@ -462,13 +466,15 @@ TrainResult train(TrainOptions o, const std::vector<Observer*>& observers, Colle
                           {"seen", batch ? seen : 0},
                           {"best_epoch", result.best_epoch},
                           {"early_stopping", stopper.state()},
+                          {"plateau", plateau.state()},
                           {"history", history},
                           {"ranks", world}};
   };
   const auto start = Clock::now();
   int epoch = 0;
-  const int64_t total_steps = batches_per_epoch * o.epochs;
-  double lr = o.lr;
+  // The rate of the last step taken: what the epoch reports, even one resumed after its last batch.
+  double lr =
+      resuming && first_batch > 0 && step > 0 ? scheduled_lr(schedule, step - 1, &plateau) : o.lr;
   if (first_epoch > o.epochs) {
     throw core::UsageError("--epochs: the run already trained " + std::to_string(first_epoch - 1) +
                            " epochs; give more to continue it");
@@ -494,7 +500,7 @@ TrainResult train(TrainOptions o, const std::vector<Observer*>& observers, Colle
       loader.start_epoch(epoch, b);
     }
     while (auto batch = knn ? std::nullopt : loader.next()) {
-      lr = scheduled_lr(o.lr_schedule, o.lr, step++, total_steps);
+      lr = scheduled_lr(schedule, step++, &plateau);
       for (auto& group : optimizer->param_groups()) group.options().set_lr(lr);
       const torch::Tensor x = to_network_input(batch->x, channels_last, device);
       const torch::Tensor y = batch->y.to(device);
@@ -509,7 +515,8 @@ TrainResult train(TrainOptions o, const std::vector<Observer*>& observers, Colle
           ++result.allreduce_steps;
         };
       }
-      const auto [out, loss] = train_step(net, *optimizer, spec.head, x, y, bf16, device, average);
+      const auto [out, loss] =
+          train_step(net, *optimizer, spec.head, x, y, bf16, device, average, o.label_smoothing);
       const int64_t bs = y.size(0);
       loss_sum += loss.item<double>() * double(bs);
       correct += out.argmax(1).eq(y).sum().item<int64_t>();
@@ -596,6 +603,11 @@ TrainResult train(TrainOptions o, const std::vector<Observer*>& observers, Colle
                       ? stopper.update(epoch, o.early_stopping.monitor == "val_acc" ? *ee.val_acc
                                                                                     : *ee.val_loss)
                       : true;
+    // After ee.lr took this epoch's rate: a reduction applies from the next epoch on, and is in
+    // the resume state saved below.
+    if (has_val && o.lr_schedule == "plateau") {
+      plateau.update(o.early_stopping.monitor == "val_acc" ? *ee.val_acc : *ee.val_loss);
+    }
     bool stop = stopper.should_stop();
     if (group) {
       // Rank 0 decides; the reduced metrics make every rank agree anyway.

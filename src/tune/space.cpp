@@ -14,6 +14,7 @@
 #include "core/error.h"
 #include "core/settings.h"
 #include "models/spec.h"
+#include "models/zoo.h"
 #include "train/options.h"
 
 namespace digitlab::tune {
@@ -723,7 +724,15 @@ void check_trial(const Space& space, const Point& point,
     s.load_config_text(space.train_toml, false, train::train_option_keys(), "[train]");
     for (const auto& [k, v] : env) s.set(k, v, core::Source::kEnv);
     for (const auto& [k, v] : flags) s.set(k, v, core::Source::kFlag);
-    train::train_options_from(s);
+    const train::TrainOptions o = train::train_options_from(s);
+    // The head comes from the model: checked here, a bad search stops before its first trial
+    // instead of every trial failing at its start.
+    if (o.label_smoothing > 0) {
+      const std::string model = o.model.empty() ? models::kDefaultModel : o.model;
+      models::check_label_smoothing(
+          models::parse_spec(o.arch.empty() ? models::find_model(model).spec : o.arch),
+          o.label_smoothing);
+    }
   } catch (const core::Error& e) {
     throw UsageError("trial " + point_text(point) + ": " + e.what());
   }
