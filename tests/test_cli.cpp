@@ -653,9 +653,28 @@ TEST_F(Cli, ReproduceQuickWritesBothTables) {
   EXPECT_NE(md.find("| seed004-mlp | `128-64-10` | 109386 | — |"), std::string::npos) << md;
   EXPECT_NE(md.find("Quick protocol"), std::string::npos);
 
+  // Three seeds: the median run stands for the row, every seed's run is kept and listed.
+  const std::string multi = runs_ / "multi";
+  Result m = digitlab("reproduce seed004 --quick --threads 2 --seeds 3 --seed 7 --out " + multi);
+  ASSERT_EQ(m.code, 0) << m.err;
+  const auto mj = nlohmann::json::parse(core::read_file(multi + "/results.json"));
+  const auto& mrow = mj["tables"][0]["rows"][0];
+  ASSERT_EQ(mrow["seeds"].size(), 3u);
+  std::vector<double> errors;
+  for (int i = 0; i < 3; ++i) {
+    EXPECT_EQ(mrow["seeds"][i]["seed"], 7 + i);
+    errors.push_back(mrow["seeds"][i]["error"].get<double>());
+    EXPECT_TRUE(core::file_exists(multi + "/seed004/seed004-mlp/seed-" + std::to_string(7 + i) +
+                                  "/checkpoints/best.pt"));
+  }
+  std::sort(errors.begin(), errors.end());
+  EXPECT_EQ(mrow["error"].get<double>(), errors[1]);
+  EXPECT_NE(core::read_file(multi + "/results.md").find("3 seeds (7 to 9)"), std::string::npos);
+
   Result bad = digitlab("reproduce seed009");
   EXPECT_EQ(bad.code, 2);
   EXPECT_NE(bad.err.find("unknown table 'seed009'"), std::string::npos);
+  EXPECT_EQ(digitlab("reproduce seed004 --seeds 0").code, 2);
 }
 
 TEST_F(Cli, BenchModelAndTimeToAccuracy) {
