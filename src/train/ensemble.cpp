@@ -116,14 +116,7 @@ int ensemble_command(const EnsembleOptions& o) {
   for (auto& m : members) {
     m.net->to(device);
     prepare_for_inference(m.net, precision.precision);
-    SplitPredictions p;
-    try {
-      p = predict_split(m.net, m.spec.head, split.images, split.labels, m.meta.normalization,
-                        o.batch_size, o.tta);
-    } catch (const c10::Error& e) {
-      throw core::RuntimeError(m.path + ": evaluation failed (" +
-                               core::one_line(e.what_without_backtrace()) + ")");
-    }
+    const SplitPredictions p = predict_checkpoint(m, split, o.batch_size, o.tta);
     probs.push_back(p.probabilities);
     rows.push_back({{"checkpoint", m.path},
                     {"model", m.meta.model},

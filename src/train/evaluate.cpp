@@ -90,6 +90,17 @@ data::TensorSplit load_eval_split(const LoadedCheckpoint& ck, const std::string&
   return data::subset(all, torch::tensor(torch::ArrayRef<int64_t>(parts.val), torch::kInt64));
 }
 
+SplitPredictions predict_checkpoint(LoadedCheckpoint& ck, const data::TensorSplit& split,
+                                    int64_t batch_size, bool tta) {
+  try {
+    return predict_split(ck.net, ck.spec.head, split.images, split.labels, ck.meta.normalization,
+                         batch_size, tta);
+  } catch (const c10::Error& e) {
+    throw core::RuntimeError(ck.path + ": evaluation failed (" +
+                             core::one_line(e.what_without_backtrace()) + ")");
+  }
+}
+
 namespace {
 
 std::string predictions_csv(const SplitPredictions& p, const torch::Tensor& labels) {
@@ -118,14 +129,7 @@ int evaluate_command(const EvalOptions& o) {
   prepare_for_inference(ck.net, precision.precision);
   const data::DatasetInfo& info = data::find_dataset(ck.meta.dataset);
   const data::TensorSplit split = load_eval_split(ck, o.split, o.data_root, info);
-  SplitPredictions p;
-  try {
-    p = predict_split(ck.net, ck.spec.head, split.images, split.labels, ck.meta.normalization,
-                      o.batch_size, o.tta);
-  } catch (const c10::Error& e) {
-    throw core::RuntimeError(ck.path + ": evaluation failed (" +
-                             core::one_line(e.what_without_backtrace()) + ")");
-  }
+  const SplitPredictions p = predict_checkpoint(ck, split, o.batch_size, o.tta);
   const int k = static_cast<int>(info.class_names.size());
   ConfusionMatrix cm(k);
   auto l = split.labels.accessor<int64_t, 1>();

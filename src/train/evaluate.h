@@ -36,6 +36,11 @@ struct LoadedCheckpoint;
 data::TensorSplit load_eval_split(const LoadedCheckpoint& ck, const std::string& split,
                                   const std::string& data_root, const data::DatasetInfo& info);
 
+// predict_split over `split` with the checkpoint's own network, head and normalization; a failure
+// inside torch becomes one core::RuntimeError line naming the checkpoint.
+SplitPredictions predict_checkpoint(LoadedCheckpoint& ck, const data::TensorSplit& split,
+                                    int64_t batch_size, bool tta);
+
 // Uint8 images [..., H, W] moved `dy` rows down and `dx` columns right, zeros filling in.
 // Requires |dy| < H and |dx| < W.
 torch::Tensor shift_images(const torch::Tensor& images_u8, int64_t dy, int64_t dx);
