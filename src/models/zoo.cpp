@@ -40,8 +40,9 @@ std::vector<ZooEntry> base_zoo() {
 }
 
 // Seed 001 gives layer sizes only. Choices, applied to every row alike: ReLU everywhere (as the
-// study says); convolutions 3x3 with 'same' padding (the only padding that puts the deep net of
-// Table 6 over its stated 900,000 parameters: 909,866 here, 369,066 with 'valid'); LeNet-5 with
+// study says); convolutions 'same', 3x3 (the only padding that puts the deep net of Table 6 over
+// its stated 900,000 parameters: 909,866 here, 369,066 with 'valid') except Table 4's 5x5
+// (below); LeNet-5 with
 // its classic 5x5 kernels, the first padded as the original's 32x32 input; "with dropout" means
 // 0.2 after each hidden dense layer, of an MLP or a CNN, plus 0.25 after each pool of a CNN (the
 // Keras CNN example's); Table 3 states its rates. The Keras example's 0.5 after dense layers
@@ -53,7 +54,7 @@ std::vector<ZooEntry> seed001_models() {
   auto add = [&](const std::string& name, const std::string& spec, const std::string& what) {
     std::string d = what;
     const bool conv = spec[0] == 'C';
-    if (conv && name.rfind("lenet5", 0) != 0) {
+    if (conv && name.rfind("lenet5", 0) != 0 && spec.find("k5") == std::string::npos) {
       d += "; 3x3 'same' convolutions (kernel and padding unstated; 'same' is the only padding "
            "that gives Table 6's net its stated 900,000+ parameters)";
     }
@@ -87,14 +88,20 @@ std::vector<ZooEntry> seed001_models() {
     add(std::string("mlp1500-1000-500-d") + r, "1500-" + d + "-1000-" + d + "-500-" + d + "-10",
         std::string("Table 3: 784-1500-1000-500-10, dropout ") + r + " after each hidden layer");
   }
-  add("c32-p-32", "C32-P-32-10", "Table 4: 32-P-32-10");
-  add("c32-p-32-dropout", "C32-P-D0.25-32-D0.2-10", "Table 4: 32-P-32-10 with dropout");
-  add("c32-p-100-50", "C32-P-100-50-10", "Table 4: 32-P-100-50-10");
-  add("c32-p-100-50-dropout", "C32-P-D0.25-100-D0.2-50-D0.2-10",
-      "Table 4: 32-P-100-50-10 with dropout");
-  add("c32-p-150-100-50", "C32-P-150-100-50-10", "Table 4: 32-P-150-100-50-10");
-  add("c32-p-150-100-50-dropout", "C32-P-D0.25-150-D0.2-100-D0.2-50-D0.2-10",
-      "Table 4: 32-P-150-100-50-10 with dropout");
+  // Table 4 uses 5x5 kernels: the study states none, and with 3x3 its 32-P-100-50-10 overfits
+  // from epoch 5 (median of three seeds 1.41% against 1.04%) where 5x5 gives 1.16%; its
+  // reference [5], Nielsen's book, uses 5x5 kernels. Tables 5-6 keep 3x3 (they reproduce).
+  const std::string k5 =
+      ", 5x5 'same' convolution (kernel size unstated; 3x3 overfit this "
+      "table's 32-P-100-50-10, 5x5 as in the study's reference, Nielsen's book)";
+  add("c32-p-32", "C32k5-P-32-10", "Table 4: 32-P-32-10" + k5);
+  add("c32-p-32-dropout", "C32k5-P-D0.25-32-D0.2-10", "Table 4: 32-P-32-10 with dropout" + k5);
+  add("c32-p-100-50", "C32k5-P-100-50-10", "Table 4: 32-P-100-50-10" + k5);
+  add("c32-p-100-50-dropout", "C32k5-P-D0.25-100-D0.2-50-D0.2-10",
+      "Table 4: 32-P-100-50-10 with dropout" + k5);
+  add("c32-p-150-100-50", "C32k5-P-150-100-50-10", "Table 4: 32-P-150-100-50-10" + k5);
+  add("c32-p-150-100-50-dropout", "C32k5-P-D0.25-150-D0.2-100-D0.2-50-D0.2-10",
+      "Table 4: 32-P-150-100-50-10 with dropout" + k5);
   add("c32-p-c32-p-100-50", "C32-P-C32-P-100-50-10", "Table 5: 32-P-32-P-100-50-10");
   add("c32-p-c32-p-100-50-dropout", "C32-P-D0.25-C32-P-D0.25-100-D0.2-50-D0.2-10",
       "Table 5: 32-P-32-P-100-50-10 with dropout");
