@@ -717,6 +717,23 @@ TEST_F(Cli, BenchModelAndTimeToAccuracy) {
       "--threads 2");
   EXPECT_EQ(miss.code, 1);
   EXPECT_NE(miss.out.find("not reached"), std::string::npos) << miss.out;
+  // Label smoothing and TTA evaluation go into the recipe and its report.
+  Result s = digitlab(
+      "bench --what time-to-accuracy --arch C8-P-32-10 --target 0.5 --epochs 3 "
+      "--batch-size 32 --lr 0.01 --threads 2 --label-smoothing 0.1 --tta --eval-from 2 --json");
+  ASSERT_EQ(s.code, 0) << s.err << s.out;
+  auto sj = nlohmann::json::parse(s.out);
+  EXPECT_TRUE(sj["reached"].get<bool>());
+  ASSERT_GE(sj["evaluations"].size(), 1u);
+  EXPECT_DOUBLE_EQ(sj["evaluations"][0]["epoch"].get<double>(), 2.0);  // none in epoch 1
+  EXPECT_TRUE(sj["tta"].get<bool>());
+  EXPECT_DOUBLE_EQ(sj["label_smoothing"].get<double>(), 0.1);
+  Result bad = digitlab("bench --what time-to-accuracy --label-smoothing 1 --threads 2");
+  EXPECT_EQ(bad.code, 2);
+  EXPECT_NE(bad.err.find("--label-smoothing: must be in [0, 1)"), std::string::npos) << bad.err;
+  Result late = digitlab("bench --what time-to-accuracy --epochs 2 --eval-from 3 --threads 2");
+  EXPECT_EQ(late.code, 2);
+  EXPECT_NE(late.err.find("--eval-from: must be 1 to --epochs (2)"), std::string::npos) << late.err;
 }
 
 TEST_F(Cli, PrecisionAndDeviceFlags) {

@@ -223,6 +223,13 @@ int run(int argc, char** argv) {
   bench_cmd->add_option("--evals-per-epoch", tta.evals_per_epoch,
                         "time-to-accuracy: test evaluations per epoch (default 1)");
   bench_cmd->add_option("--seed", tta.seed, "time-to-accuracy: random seed (default 42)");
+  bench_cmd->add_option("--eval-from", tta.eval_from,
+                        "time-to-accuracy: first epoch with test evaluations (default 1)");
+  bench_cmd->add_option("--label-smoothing", tta.label_smoothing,
+                        "time-to-accuracy: label smoothing of the training loss (default 0)");
+  bench_cmd->add_flag("--tta", tta.tta,
+                      "time-to-accuracy: evaluate with test-time augmentation (the image and its "
+                      "four one-pixel shifts)");
   bench_cmd->add_option("--dataset", bench.dataset,
                         "loader: mnist or fashion-mnist (default mnist)");
   bench_cmd->add_option("--augment", bench.augment,

@@ -190,10 +190,16 @@ int time_to_accuracy_command(const TimeToAccuracyOptions& o) {
   if (!(o.target > 0 && o.target <= 1)) throw core::UsageError("--target: must be in (0, 1]");
   if (o.epochs < 1 || o.epochs > 1000) throw core::UsageError("--epochs: must be 1 to 1000");
   if (o.evals_per_epoch < 1) throw core::UsageError("--evals-per-epoch: must be 1 or more");
+  if (o.eval_from < 1 || o.eval_from > o.epochs) {
+    throw core::UsageError("--eval-from: must be 1 to --epochs (" + std::to_string(o.epochs) + ")");
+  }
   if (o.batch_size < 1 || o.batch_size > 8192) {
     throw core::UsageError("--batch-size: must be 1 to 8192");
   }
   if (!(o.lr > 0 && o.lr < 100)) throw core::UsageError("--lr: must be above 0 and below 100");
+  if (!(o.label_smoothing >= 0 && o.label_smoothing < 1)) {
+    throw core::UsageError("--label-smoothing: must be in [0, 1)");
+  }
   const int threads = train::configure_threads(o.threads);
   const torch::Device device = train::choose_device(o.device);
   const std::string arch = o.arch.empty() ? std::string(kFastArch) : resolve_arch(o.arch);
@@ -225,9 +231,10 @@ int time_to_accuracy_command(const TimeToAccuracyOptions& o) {
   if (!o.json) {
     std::printf(
         "time to %.2f%% test accuracy: %s, batch %lld, Adam one-cycle to lr %g over %d "
-        "epoch(s), %d threads, %s %s (%s)\n",
+        "epoch(s), label smoothing %g, %s evaluation, %d threads, %s %s (%s)\n",
         100 * o.target, models::to_string(spec).c_str(), static_cast<long long>(o.batch_size), o.lr,
-        o.epochs, threads, device.str().c_str(), precision.name.c_str(), precision.reason.c_str());
+        o.epochs, o.label_smoothing, o.tta ? "TTA" : "plain", threads, device.str().c_str(),
+        precision.name.c_str(), precision.reason.c_str());
   }
 
   nlohmann::json evals = nlohmann::json::array();
@@ -245,16 +252,17 @@ int time_to_accuracy_command(const TimeToAccuracyOptions& o) {
       }
       auto x = train::to_network_input(batch->x, channels_last, device);
       auto y = batch->y.to(device);
-      train::train_step(net, adam, spec.head, x, y, bf16, device);
+      train::train_step(net, adam, spec.head, x, y, bf16, device, nullptr, o.label_smoothing);
       ++step, ++b;
       // Evaluations evenly spaced through the epoch, the last at its end.
       const bool eval_now =
           (b * o.evals_per_epoch) / per_epoch > ((b - 1) * o.evals_per_epoch) / per_epoch;
-      if (!eval_now) continue;
+      if (!eval_now || epoch < o.eval_from) continue;
       double acc;
       {
         train::AutocastScope autocast(bf16, device);
-        acc = train::predict_split(net, spec.head, test.images, test.labels, norm).accuracy;
+        acc = train::predict_split(net, spec.head, test.images, test.labels, norm, 1000, o.tta)
+                  .accuracy;
       }
       const double at = since(t0);
       best = std::max(best, acc);
@@ -285,7 +293,10 @@ int time_to_accuracy_command(const TimeToAccuracyOptions& o) {
                           {"batch_size", o.batch_size},
                           {"lr", o.lr},
                           {"epochs", o.epochs},
+                          {"eval_from", o.eval_from},
                           {"augment", data::to_string(lo.augment)},
+                          {"label_smoothing", o.label_smoothing},
+                          {"tta", o.tta},
                           {"precision", precision.name},
                           {"device", device.str()},
                           {"threads", threads},

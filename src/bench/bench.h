@@ -34,7 +34,10 @@ struct TimeToAccuracyOptions {
   int64_t batch_size = 64;
   double lr = 0.003;
   std::string augment = "none";
-  int evals_per_epoch = 1;  // test evaluations per epoch, the last at the epoch's end
+  int evals_per_epoch = 1;       // test evaluations per epoch, the last at the epoch's end
+  int eval_from = 1;             // no test evaluation before this epoch (they cost time, TTA most)
+  double label_smoothing = 0.0;  // training loss only, in [0, 1)
+  bool tta = false;  // evaluate with test-time augmentation (train::predict_split's `tta`)
   std::string precision = "auto";
   std::string device = "cpu";
   int threads = 0;
