@@ -535,6 +535,37 @@ TEST_F(Cli, EnsembleSavesOneModelThatEvaluateAndPredictAccept) {
   Result val = digitlab("ensemble " + members[0] + " " + twin + " --split val --json");
   ASSERT_EQ(val.code, 0) << val.err;
   EXPECT_EQ(nlohmann::json::parse(val.out)["count"], 100);
+
+  // A member at another seed holds out the same images when it shares --split-seed: training,
+  // evaluate and ensemble all draw its validation split from the split seed.
+  const std::string cousin = runs_ / "cousin";
+  ASSERT_EQ(digitlab("train --arch 8-10 --epochs 1 --lr 0.0005 --val-split 100 --seed 7 "
+                     "--split-seed 1 --tensorboard false --out " +
+                     cousin)
+                .code,
+            0);
+  const auto cousin_options =
+      nlohmann::json::parse(core::read_file(cousin + "/config.json"))["options"];
+  EXPECT_EQ(cousin_options["seed"], 7);
+  EXPECT_EQ(cousin_options["split_seed"], 1);
+  EXPECT_EQ(
+      nlohmann::json::parse(core::read_file(members[0] + "/config.json"))["options"]["split_seed"],
+      1)
+      << "without --split-seed the split seed is --seed";
+  const double trained_val =
+      nlohmann::json::parse(core::read_file(cousin + "/metrics.jsonl"))["val_acc"].get<double>();
+  Result cousin_val = digitlab("evaluate " + cousin + " --split val --json");
+  ASSERT_EQ(cousin_val.code, 0) << cousin_val.err;
+  EXPECT_DOUBLE_EQ(nlohmann::json::parse(cousin_val.out)["accuracy"].get<double>(), trained_val);
+  Result pair = digitlab("ensemble " + members[0] + " " + cousin + " --split val --json");
+  ASSERT_EQ(pair.code, 0) << pair.err;
+  EXPECT_DOUBLE_EQ(nlohmann::json::parse(pair.out)["members"][1]["accuracy"].get<double>(),
+                   trained_val);
+  Result other = digitlab("ensemble " + members[1] + " " + cousin + " --split val");
+  EXPECT_EQ(other.code, 2);
+  EXPECT_EQ(count_lines(other.err), 1u) << other.err;
+  EXPECT_NE(other.err.find("--split-seed"), std::string::npos) << other.err;
+  EXPECT_EQ(digitlab("train --split-seed -1 --out " + (runs_ / "neg")).code, 2);
 }
 
 TEST_F(Cli, TruncatedImagesFileExitsOneNamingTheFile) {

@@ -376,5 +376,30 @@ TEST(Options, ValidationNamesTheFlag) {
   EXPECT_EQ(train_options_from_json(to_json(o)).init, "glorot");
 }
 
+TEST(Options, SplitSeedFollowsSeedUnlessGiven) {
+  core::Settings s;
+  s.set("seed", "7", core::Source::kFlag);
+  TrainOptions o = train_options_from(s);
+  EXPECT_FALSE(o.split_seed.has_value());
+  EXPECT_EQ(split_seed_of(o), 7u);
+  EXPECT_EQ(to_json(o)["split_seed"], 7) << "checkpoints record the seed their split came from";
+  s.set("split_seed", "3", core::Source::kFlag);
+  o = train_options_from(s);
+  EXPECT_EQ(o.seed, 7u);
+  EXPECT_EQ(split_seed_of(o), 3u);
+  EXPECT_EQ(split_seed_of(train_options_from_json(to_json(o))), 3u);
+  // A checkpoint written before split_seed existed drew its split from its seed.
+  nlohmann::json old = to_json(o);
+  old.erase("split_seed");
+  EXPECT_EQ(split_seed_of(train_options_from_json(old)), 7u);
+  s.set("split_seed", "-1", core::Source::kFlag);
+  try {
+    train_options_from(s);
+    ADD_FAILURE() << "a negative split seed was accepted";
+  } catch (const core::UsageError& e) {
+    EXPECT_STREQ(e.what(), "--split-seed: must not be negative");
+  }
+}
+
 }  // namespace
 }  // namespace digitlab::train

@@ -84,6 +84,9 @@ const std::vector<TrainFlag> kTrainFlags = {
      "fp32 elsewhere (default auto)"},
     {"device", "cpu, cuda or auto (default cpu)"},
     {"seed", "random seed for initialization, split and shuffling (default 42)"},
+    {"split_seed",
+     "seed of the validation split alone (default: --seed); members of one ensemble share it so "
+     "that `ensemble --split val` can compare them"},
     {"threads", "compute threads, 0 = one per core (default 0)"},
     {"train_limit", "use only the first N training images (default: all)"},
     {"test_every",

@@ -19,7 +19,7 @@ namespace {
 nlohmann::json partition_of(const LoadedCheckpoint& ck) {
   const TrainOptions t = train_options_from_json(ck.meta.options);
   return {{"val_split", t.val_split},
-          {"seed", t.seed},
+          {"split_seed", split_seed_of(t)},
           {"val_strategy", t.val_strategy},
           {"train_limit", t.train_limit}};
 }
@@ -69,9 +69,10 @@ int ensemble_command(const EnsembleOptions& o) {
                                "; members must share data set and classes");
       }
       if (o.split == "val" && partition_of(ck) != partition_of(first)) {
-        throw core::UsageError("--split val: " + target +
-                               " held out other validation images than " + first.path +
-                               " (seed, val-split or strategy differ); use the test split");
+        throw core::UsageError(
+            "--split val: " + target + " held out other validation images than " + first.path +
+            " (split seed, val-split or strategy differ: train the members with one --split-seed), "
+            "or use the test split");
       }
     }
     members.push_back(std::move(ck));

@@ -37,6 +37,7 @@ const std::vector<std::string>& train_option_keys() {
                                                  "precision",
                                                  "device",
                                                  "seed",
+                                                 "split_seed",
                                                  "threads",
                                                  "train_limit",
                                                  "test_every",
@@ -53,6 +54,8 @@ const std::vector<std::string>& train_option_keys() {
                                                  "dist_timeout"};
   return kKeys;
 }
+
+uint64_t split_seed_of(const TrainOptions& o) { return o.split_seed.value_or(o.seed); }
 
 TrainOptions train_options_from(const core::Settings& s) {
   TrainOptions o;
@@ -88,6 +91,8 @@ TrainOptions train_options_from(const core::Settings& s) {
   o.precision = s.get_string("precision", o.precision);
   o.device = s.get_string("device", o.device);
   const long long seed = s.get_int("seed", static_cast<long long>(o.seed));
+  const long long split_seed = s.get_int("split_seed", -1);
+  const bool has_split_seed = s.has("split_seed");
   o.threads = s.get_int32("threads", o.threads);
   o.train_limit = s.get_int("train_limit", o.train_limit);
   o.test_every = s.get_int32("test_every", o.test_every);
@@ -168,6 +173,10 @@ TrainOptions train_options_from(const core::Settings& s) {
   if (o.workers < 0 || o.workers > 64) throw UsageError("--workers: must be 0 to 64");
   if (seed < 0) throw UsageError("--seed: must not be negative");
   o.seed = static_cast<uint64_t>(seed);
+  if (has_split_seed) {
+    if (split_seed < 0) throw UsageError("--split-seed: must not be negative");
+    o.split_seed = static_cast<uint64_t>(split_seed);
+  }
   if (o.threads < 0 || o.threads > 1024)
     throw UsageError("--threads: must be 0 (all cores) to 1024");
   if (o.train_limit < 0) throw UsageError("--train-limit: must not be negative");
@@ -214,6 +223,7 @@ nlohmann::json to_json(const TrainOptions& o) {
           {"precision", o.precision},
           {"device", o.device},
           {"seed", o.seed},
+          {"split_seed", split_seed_of(o)},
           {"threads", o.threads},
           {"train_limit", o.train_limit},
           {"test_every", o.test_every},
@@ -294,6 +304,8 @@ TrainOptions train_options_from_json(const nlohmann::json& j) {
   o.precision = j.value("precision", o.precision);
   o.device = j.value("device", o.device);
   o.seed = j.value("seed", o.seed);
+  // Checkpoints from before split_seed existed drew their split from seed.
+  if (j.contains("split_seed")) o.split_seed = j.at("split_seed").get<uint64_t>();
   o.threads = j.value("threads", o.threads);
   o.train_limit = j.value("train_limit", o.train_limit);
   o.out_dir = j.value("out", "");

@@ -2,6 +2,7 @@
 #pragma once
 
 #include <cstdint>
+#include <optional>
 #include <string>
 #include <vector>
 
@@ -49,6 +50,9 @@ struct TrainOptions {
   std::string precision = "auto";  // auto, fp32 or bf16 (autocast); see train/precision.h
   std::string device = "cpu";      // cpu, cuda or auto
   uint64_t seed = 42;
+  // Seed of the validation split alone; unset: `seed`. Runs at different seeds that share it
+  // hold out the same images, so `ensemble --split val` can compare them.
+  std::optional<uint64_t> split_seed;
   int threads = 0;          // 0: one per core
   int64_t train_limit = 0;  // >0: use only the first N training images (quick runs, tests)
   // >0: also measure the test split every N epochs, for reports only (never for stopping or
@@ -75,6 +79,9 @@ struct TrainOptions {
   double dist_timeout = 60;
   std::vector<std::string> argv;  // for config.json
 };
+
+// The seed that draws the run's validation split: split_seed when set, else seed.
+uint64_t split_seed_of(const TrainOptions& o);
 
 // Keys accepted from config files, DIGITLAB_* variables and flags (snake_case).
 const std::vector<std::string>& train_option_keys();

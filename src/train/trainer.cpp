@@ -300,7 +300,7 @@ TrainResult train(TrainOptions o, const std::vector<Observer*>& observers, Colle
   const data::TensorSplit all = data::to_tensors(raw, o.train_limit);
   const data::Normalization norm = data::make_normalization(o.normalization, all.images);
   const data::TrainValIndices parts =
-      data::partition(all, o.val_split, o.seed, o.val_strategy, int(num_classes));
+      data::partition(all, o.val_split, split_seed_of(o), o.val_strategy, int(num_classes));
   auto as_index = [](const std::vector<int64_t>& v) {
     return torch::tensor(torch::ArrayRef<int64_t>(v), torch::kInt64);
   };
