@@ -1,6 +1,8 @@
 // The studies' tables. Published errors are 100 - accuracy where a study reports accuracy.
 #include "reproduce/studies.h"
 
+#include <string>
+
 #include "core/error.h"
 
 namespace digitlab::reproduce {
@@ -8,11 +10,14 @@ namespace {
 
 // init is "glorot" (Keras' default, what the study ran) or "torch": the MLP tables use LibTorch's
 // initialization because Glorot's measurably hurt the large MLPs here (docs/results.md).
-Protocol seed001_protocol(const std::string& init) {
+// patience is 10 for the MLP tables: their validation accuracy jumps by about 0.3 points from
+// epoch to epoch, and patience 5 stopped them on early peaks, where the study saw them overfit
+// "only after 10-15 epochs". The CNN tables reproduce at patience 5 and keep it.
+Protocol seed001_protocol(const std::string& init, int patience) {
   Protocol p;
   p.batch_size = 128;
   p.epochs = 40;
-  p.patience = 5;
+  p.patience = patience;
   p.val_split = 10000;
   p.test_every = 5;
   p.init = init;
@@ -24,8 +29,10 @@ Protocol seed001_protocol(const std::string& init) {
              "which trained the large MLPs worse here)") +
       "; it trained 5 epochs at a time and reported the best test error "
       "seen, which selects on the test set. Here: up to 40 epochs, early stopping on validation "
-      "accuracy (patience 5, best weights restored) with 10,000 training images held out, as the "
-      "issue asks; pixels scaled to [0,1]. The test set is also measured every 5 epochs, to give "
+      "accuracy (patience " +
+      std::to_string(patience) +
+      ", best weights restored) with 10,000 training images held out, as the issue asks; pixels "
+      "scaled to [0,1]. The test set is also measured every 5 epochs, to give "
       "the study's own selection beside ours";
   return p;
 }
@@ -46,14 +53,14 @@ std::vector<Table> make_tables() {
     t.push_back(s);
   }
   {
-    Table s{"seed001-t1", "Seed 001, Table 1: 784-H-10 MLPs", seed001_protocol("torch"), {}};
+    Table s{"seed001-t1", "Seed 001, Table 1: 784-H-10 MLPs", seed001_protocol("torch", 10), {}};
     s.rows = {{"seed001-mlp16", 5.01, {}, {}, ""},  {"seed001-mlp16-dropout", 5.77, {}, {}, ""},
               {"seed001-mlp64", 2.39, {}, {}, ""},  {"seed001-mlp64-dropout", 2.57, {}, {}, ""},
               {"seed001-mlp128", 2.18, {}, {}, ""}, {"seed001-mlp128-dropout", 2.14, {}, {}, ""}};
     t.push_back(s);
   }
   {
-    Table s{"seed001-t2", "Seed 001, Table 2: three-layer MLPs", seed001_protocol("torch"), {}};
+    Table s{"seed001-t2", "Seed 001, Table 2: three-layer MLPs", seed001_protocol("torch", 10), {}};
     s.rows = {{"seed001-mlp16-16", 4.92, {}, {}, ""},
               {"seed001-mlp64-16", 2.61, {}, {}, ""},
               {"seed001-mlp64-64", 2.65, {}, {}, ""},
@@ -63,7 +70,7 @@ std::vector<Table> make_tables() {
   {
     Table s{"seed001-t3",
             "Seed 001, Table 3: 784-1500-1000-500-10 by dropout rate",
-            seed001_protocol("torch"),
+            seed001_protocol("torch", 10),
             {}};
     s.rows = {{"seed001-mlp1500-1000-500", 1.71, {}, {}, ""},
               {"seed001-mlp1500-1000-500-d0.15", 1.47, {}, {}, ""},
@@ -73,8 +80,10 @@ std::vector<Table> make_tables() {
     t.push_back(s);
   }
   {
-    Table s{
-        "seed001-t4", "Seed 001, Table 4: one convolution layer", seed001_protocol("glorot"), {}};
+    Table s{"seed001-t4",
+            "Seed 001, Table 4: one convolution layer",
+            seed001_protocol("glorot", 5),
+            {}};
     s.rows = {{"seed001-c32-p-32", 1.39, {}, {}, ""},
               {"seed001-c32-p-32-dropout", 1.46, {}, {}, ""},
               {"seed001-c32-p-100-50", 1.04, {}, {}, ""},
@@ -86,7 +95,7 @@ std::vector<Table> make_tables() {
   {
     Table s{"seed001-t5",
             "Seed 001, Table 5: two convolution layers and LeNet-5",
-            seed001_protocol("glorot"),
+            seed001_protocol("glorot", 5),
             {}};
     s.rows = {{"seed001-c32-p-c32-p-100-50", 0.77, {}, {}, ""},
               {"seed001-c32-p-c32-p-100-50-dropout", 0.71, {}, {}, ""},
@@ -97,7 +106,7 @@ std::vector<Table> make_tables() {
     t.push_back(s);
   }
   {
-    Table s{"seed001-t6", "Seed 001, Table 6: the deep CNN", seed001_protocol("glorot"), {}};
+    Table s{"seed001-t6", "Seed 001, Table 6: the deep CNN", seed001_protocol("glorot", 5), {}};
     s.protocol.epochs = 20;
     s.rows = {{"seed001-deep", 0.68, {}, {}, ""}, {"seed001-deep-dropout", 0.46, {}, {}, ""}};
     t.push_back(s);
