@@ -552,11 +552,32 @@ TEST_F(Cli, EnsembleSavesOneModelThatEvaluateAndPredictAccept) {
       nlohmann::json::parse(core::read_file(members[0] + "/config.json"))["options"]["split_seed"],
       1)
       << "without --split-seed the split seed is --seed";
-  const double trained_val =
-      nlohmann::json::parse(core::read_file(cousin + "/metrics.jsonl"))["val_acc"].get<double>();
+  const auto trained =
+      nlohmann::json::parse(core::read_file(cousin + "/metrics.jsonl"));  // one epoch, one line
+  const double trained_val = trained["val_acc"].get<double>();
   Result cousin_val = digitlab("evaluate " + cousin + " --split val --json");
   ASSERT_EQ(cousin_val.code, 0) << cousin_val.err;
-  EXPECT_DOUBLE_EQ(nlohmann::json::parse(cousin_val.out)["accuracy"].get<double>(), trained_val);
+  const auto cousin_eval = nlohmann::json::parse(cousin_val.out);
+  EXPECT_DOUBLE_EQ(cousin_eval["accuracy"].get<double>(), trained_val);
+  // The loss, unlike the accuracy, tells any two sets of 100 images apart.
+  EXPECT_NEAR(cousin_eval["loss"].get<double>(), trained["val_loss"].get<double>(), 1e-5);
+  // Same images in the same order: the label column of both runs' validation predictions.
+  for (const std::string& m : {members[0], members[1]}) {
+    ASSERT_EQ(digitlab("evaluate " + m + " --split val").code, 0) << m;
+  }
+  auto labels_of = [](const std::string& run) {
+    std::istringstream csv(core::read_file(run + "/eval/val_predictions.csv"));
+    std::string line, labels;
+    std::getline(csv, line);  // header: index,label,predicted,confidence
+    while (std::getline(csv, line)) {
+      const size_t a = line.find(','), b = line.find(',', a + 1);
+      labels += line.substr(a + 1, b - a - 1);
+    }
+    return labels;
+  };
+  EXPECT_EQ(labels_of(cousin).size(), 100u);
+  EXPECT_EQ(labels_of(cousin), labels_of(members[0]));
+  EXPECT_NE(labels_of(cousin), labels_of(members[1])) << "seed 2's split is another draw";
   Result pair = digitlab("ensemble " + members[0] + " " + cousin + " --split val --json");
   ASSERT_EQ(pair.code, 0) << pair.err;
   EXPECT_DOUBLE_EQ(nlohmann::json::parse(pair.out)["members"][1]["accuracy"].get<double>(),

@@ -83,7 +83,9 @@ const std::vector<TrainFlag> kTrainFlags = {
      "auto, fp32 or bf16 (autocast); auto picks bf16 on a GPU or a CPU with AMX-BF16, "
      "fp32 elsewhere (default auto)"},
     {"device", "cpu, cuda or auto (default cpu)"},
-    {"seed", "random seed for initialization, split and shuffling (default 42)"},
+    {"seed",
+     "random seed for initialization and shuffling, and for the validation split unless "
+     "--split-seed is given (default 42)"},
     {"split_seed",
      "seed of the validation split alone (default: --seed); members of one ensemble share it so "
      "that `ensemble --split val` can compare them"},
