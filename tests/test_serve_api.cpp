@@ -3,8 +3,10 @@
 
 #include <nlohmann/json.hpp>
 
+#include "core/files.h"
 #include "data/image_io.h"
 #include "serve/api.h"
+#include "test_util.h"
 
 namespace digitlab::serve {
 namespace {
@@ -134,6 +136,52 @@ TEST(ServeApi, DrawingPageIsSelfContained) {
   EXPECT_NE(page.find("/v1/predict"), std::string::npos);
   EXPECT_EQ(page.find("http://"), std::string::npos);
   EXPECT_EQ(page.find("https://"), std::string::npos);
+}
+
+// GET /v1/model's test accuracy comes only from an evaluation of the very checkpoint served.
+TEST(ServeApi, RecordedTestAccuracyBelongsToTheServedCheckpoint) {
+  testing::TempDir dir;
+  const std::string run = dir / "run";
+  core::make_dirs(run + "/checkpoints");
+  core::make_dirs(run + "/eval");
+  const std::string best = run + "/checkpoints/best.pt";
+  auto summary = [&](const nlohmann::json& j) {
+    core::write_file_atomic(run + "/eval/summary.json", j.dump());
+  };
+  nlohmann::json s = {{"checkpoint", "elsewhere/run/checkpoints/best.pt"},
+                      {"epoch", 7},
+                      {"split", "test"},
+                      {"tta", false},
+                      {"accuracy", 0.9912}};
+  EXPECT_FALSE(recorded_test_accuracy(best, 7));  // no summary yet
+  summary(s);
+  ASSERT_TRUE(recorded_test_accuracy(best, 7));
+  EXPECT_DOUBLE_EQ(*recorded_test_accuracy(best, 7), 0.9912);
+  EXPECT_FALSE(recorded_test_accuracy(best, 8));                          // retrained since
+  EXPECT_FALSE(recorded_test_accuracy(run + "/checkpoints/last.pt", 7));  // another file
+  EXPECT_FALSE(recorded_test_accuracy(dir / "best.pt", 7));               // not in a run
+  core::make_dirs(dir / "loose/eval");
+  core::write_file_atomic(dir / "loose/eval/summary.json", s.dump());
+  EXPECT_FALSE(recorded_test_accuracy(dir / "loose/x/best.pt", 7));  // not a checkpoints folder
+
+  nlohmann::json tta = s;
+  tta["tta"] = true;
+  summary(tta);
+  EXPECT_FALSE(recorded_test_accuracy(best, 7));
+  nlohmann::json old = s;  // summaries before TTA existed have no "tta"
+  old.erase("tta");
+  summary(old);
+  EXPECT_TRUE(recorded_test_accuracy(best, 7));
+  nlohmann::json val = s;
+  val["split"] = "val";
+  summary(val);
+  EXPECT_FALSE(recorded_test_accuracy(best, 7));
+  nlohmann::json text = s;
+  text["accuracy"] = "99%";
+  summary(text);
+  EXPECT_FALSE(recorded_test_accuracy(best, 7));
+  core::write_file_atomic(run + "/eval/summary.json", "{\"accuracy\": ");
+  EXPECT_FALSE(recorded_test_accuracy(best, 7));
 }
 
 }  // namespace

@@ -5,8 +5,10 @@
 #include <cctype>
 #include <cmath>
 #include <cstdio>
+#include <filesystem>
 
 #include "core/error.h"
+#include "core/files.h"
 #include "data/decode.h"
 #include "data/digit_prep.h"
 
@@ -172,6 +174,35 @@ std::string Metrics::prometheus() const {
   s += std::string("digitlab_predict_latency_seconds_sum ") + buf + "\n";
   s += "digitlab_predict_latency_seconds_count " + std::to_string(latency_count_) + "\n";
   return s;
+}
+
+std::optional<double> recorded_test_accuracy(const std::string& checkpoint, int64_t epoch) {
+  const std::filesystem::path file(checkpoint);
+  if (file.parent_path().filename() != "checkpoints") return std::nullopt;
+  const std::string summary =
+      core::join_path(file.parent_path().parent_path().string(), "eval/summary.json");
+  if (!core::file_exists(summary)) return std::nullopt;
+  nlohmann::json j;
+  try {
+    j = nlohmann::json::parse(core::read_file(summary), nullptr, false);
+  } catch (const core::Error&) {
+    return std::nullopt;  // unreadable: the model is served without it
+  }
+  // Fields are checked for type before use: the file may have been edited by hand.
+  auto is = [&](const char* key, auto&& test) { return j.contains(key) && test(j[key]); };
+  if (j.is_discarded() || !j.is_object() ||
+      !is("accuracy", [](const nlohmann::json& v) { return v.is_number(); }) ||
+      !is("checkpoint", [](const nlohmann::json& v) { return v.is_string(); }) ||
+      !is("epoch", [](const nlohmann::json& v) { return v.is_number_integer(); }) ||
+      !is("split", [&](const nlohmann::json& v) { return v == "test"; }) ||
+      (j.contains("tta") && j["tta"] != false)) {
+    return std::nullopt;
+  }
+  if (std::filesystem::path(j["checkpoint"].get<std::string>()).filename() != file.filename() ||
+      j["epoch"].get<int64_t>() != epoch) {
+    return std::nullopt;
+  }
+  return j["accuracy"].get<double>();
 }
 
 }  // namespace digitlab::serve

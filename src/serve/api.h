@@ -7,6 +7,7 @@
 #include <cstdint>
 #include <map>
 #include <mutex>
+#include <optional>
 #include <string>
 #include <vector>
 
@@ -68,6 +69,13 @@ class Metrics {
   double latency_sum_ = 0;
   int64_t latency_count_ = 0;
 };
+
+// The test accuracy `digitlab evaluate` recorded for this checkpoint, for GET /v1/model. Requires
+// nothing. Returns a value only when `checkpoint` lies in a run's checkpoints/ folder and that
+// run's eval/summary.json is a test-split evaluation without TTA of the same checkpoint file name
+// at the same `epoch` (an evaluation of another file, an older epoch or a stray file is not this
+// model's).
+std::optional<double> recorded_test_accuracy(const std::string& checkpoint, int64_t epoch);
 
 // The page at GET /: draw a digit with mouse or finger and see the prediction and the ten
 // probabilities live. Self-contained (inline script and style).

@@ -45,12 +45,8 @@ class TorchPredictor : public Predictor {
              {"checkpoint", ck_.path},
              {"precision", precision_},
              {"validation", ck_.meta.metrics}};
-    // The run's test evaluation, when `digitlab evaluate` has written one beside the checkpoint.
-    const std::string run = std::filesystem::path(ck_.path).parent_path().parent_path().string();
-    const std::string summary = core::join_path(run, "eval/summary.json");
-    if (core::file_exists(summary)) {
-      auto j = nlohmann::json::parse(core::read_file(summary), nullptr, false);
-      if (!j.is_discarded() && j.contains("accuracy")) info_["test_accuracy"] = j["accuracy"];
+    if (auto accuracy = recorded_test_accuracy(ck_.path, ck_.meta.epoch)) {
+      info_["test_accuracy"] = *accuracy;
     }
   }
 
