@@ -86,6 +86,31 @@ TEST(EarlyStopping, MinDeltaAndAccuracy) {
   EXPECT_FALSE(never.should_stop());
 }
 
+// last.pt carries the state through text; a state that does not parse changes nothing.
+TEST(EarlyStopping, RestoreContinuesIdenticallyAndABadStateChangesNothing) {
+  EarlyStoppingOptions o;
+  o.patience = 3;
+  EarlyStopping whole(o), resumed(o);
+  for (auto [epoch, loss] : {std::pair{1, 0.5}, {2, 0.4}, {3, 0.45}}) whole.update(epoch, loss);
+  resumed.restore(nlohmann::json::parse(whole.state().dump()));
+  EXPECT_EQ(resumed.state(), whole.state());
+  EXPECT_EQ(resumed.best_epoch(), 2);
+  EXPECT_EQ(resumed.wait(), 1);
+  for (auto [epoch, loss] : {std::pair{4, 0.41}, {5, 0.39}, {6, 0.5}}) {
+    EXPECT_EQ(resumed.update(epoch, loss), whole.update(epoch, loss)) << epoch;
+    EXPECT_EQ(resumed.state(), whole.state()) << epoch;
+  }
+  nlohmann::json bad = whole.state();
+  bad.erase("best_epoch");
+  bad["wait"] = 7;
+  bad["best"] = 0.01;
+  EXPECT_THROW(resumed.restore(bad), core::RuntimeError);
+  EXPECT_EQ(resumed.state(), whole.state());
+  EXPECT_THROW(resumed.restore(nlohmann::json{{"best_epoch", 1}, {"has_best", "yes"}}),
+               core::RuntimeError);
+  EXPECT_EQ(resumed.state(), whole.state());
+}
+
 TEST(Schedule, ConstantCosineAndOneCycle) {
   EXPECT_EQ(scheduled_lr("constant", 0.1, 50, 100), 0.1);
   EXPECT_DOUBLE_EQ(scheduled_lr("cosine", 0.1, 0, 100), 0.1);
@@ -247,6 +272,10 @@ TEST(Plateau, RestoredStateContinuesIdentically) {
                                         0.0125, 0.00625}));
   PlateauTracker bad(plateau_of("val_loss", 2, 0));
   EXPECT_THROW(bad.restore(nlohmann::json{{"wait", 1}}), core::RuntimeError);
+  nlohmann::json no_lr = t.state();
+  no_lr.erase("lr");
+  EXPECT_THROW(bad.restore(no_lr), core::RuntimeError);
+  EXPECT_EQ(bad.state(), PlateauTracker(plateau_of("val_loss", 2, 0)).state());  // unchanged
 }
 
 TEST(Plateau, ScheduleFollowsTheTrackerWithWarmUp) {

@@ -3,6 +3,7 @@
 
 #include <string>
 
+#include "train/improvement.h"
 #include "train/options.h"
 
 namespace digitlab::train {
@@ -18,22 +19,19 @@ class EarlyStopping {
   bool should_stop() const;
 
   int best_epoch() const { return best_epoch_; }
-  double best_value() const { return best_; }
-  int wait() const { return wait_; }
+  double best_value() const { return tracker_.best(); }
+  int wait() const { return tracker_.wait(); }
   const std::string& monitor() const { return options_.monitor; }
 
   // The state a resumed run needs, and its inverse; restore throws core::RuntimeError for JSON
-  // that state() did not write.
+  // that state() did not write and then leaves the state as it was.
   nlohmann::json state() const;
   void restore(const nlohmann::json& state);
 
  private:
   EarlyStoppingOptions options_;
-  bool maximize_;
-  bool has_best_ = false;
-  double best_ = 0;
+  ImprovementTracker tracker_;
   int best_epoch_ = 0;
-  int wait_ = 0;
 };
 
 }  // namespace digitlab::train

@@ -30,35 +30,28 @@ double scheduled_lr(const std::string& schedule, double lr, int64_t step, int64_
 }
 
 PlateauTracker::PlateauTracker(const PlateauOptions& options)
-    : options_(options), maximize_(options.monitor == "val_acc"), lr_(options.lr) {}
+    : options_(options), tracker_(options.monitor, options.min_delta), lr_(options.lr) {}
 
 bool PlateauTracker::update(double value) {
-  const double d = options_.min_delta;
-  const bool better =
-      std::isfinite(value) && (!has_best_ || (maximize_ ? value - d > best_ : value + d < best_));
-  if (better) {
-    has_best_ = true;
-    best_ = value;
-    wait_ = 0;
-    return false;
-  }
-  if (++wait_ < options_.patience) return false;
-  wait_ = 0;
+  if (tracker_.update(value) || tracker_.wait() < options_.patience) return false;
+  tracker_.reset_wait();
   const double before = lr_;
   lr_ = std::max(lr_ * options_.gamma, options_.min_lr);
   return lr_ < before;
 }
 
 nlohmann::json PlateauTracker::state() const {
-  return {{"has_best", has_best_}, {"best", best_}, {"wait", wait_}, {"lr", lr_}};
+  nlohmann::json s = {{"lr", lr_}};
+  tracker_.save(s);
+  return s;
 }
 
 void PlateauTracker::restore(const nlohmann::json& s) {
   try {
-    has_best_ = s.at("has_best").get<bool>();
-    best_ = s.at("best").get<double>();
-    wait_ = s.at("wait").get<int>();
+    ImprovementTracker t = tracker_;
+    t.load(s);
     lr_ = s.at("lr").get<double>();
+    tracker_ = t;
   } catch (const nlohmann::json::exception& e) {
     throw core::RuntimeError(std::string("plateau schedule state: ") + e.what());
   }

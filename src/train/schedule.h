@@ -6,6 +6,7 @@
 
 #include <nlohmann/json.hpp>
 
+#include "train/improvement.h"
 #include "train/options.h"
 
 namespace digitlab::train {
@@ -51,20 +52,17 @@ class PlateauTracker {
   bool update(double value);
   // The rate the next epoch trains at: lr at first, then lr * gamma^reductions, at least min_lr.
   double lr() const { return lr_; }
-  int wait() const { return wait_; }
-  double best() const { return best_; }
+  int wait() const { return tracker_.wait(); }
+  double best() const { return tracker_.best(); }
 
   // The state a resumed run needs, and its inverse; restore throws core::RuntimeError for JSON
-  // that state() did not write.
+  // that state() did not write and then leaves the state as it was.
   nlohmann::json state() const;
   void restore(const nlohmann::json& state);
 
  private:
   PlateauOptions options_;
-  bool maximize_;
-  bool has_best_ = false;
-  double best_ = 0;
-  int wait_ = 0;
+  ImprovementTracker tracker_;
   double lr_;  // the rate after the reductions so far
 };
 
