@@ -188,21 +188,18 @@ std::optional<double> recorded_test_accuracy(const std::string& checkpoint, int6
   } catch (const core::Error&) {
     return std::nullopt;  // unreadable: the model is served without it
   }
-  // Fields are checked for type before use: the file may have been edited by hand.
-  auto is = [&](const char* key, auto&& test) { return j.contains(key) && test(j[key]); };
-  if (j.is_discarded() || !j.is_object() ||
-      !is("accuracy", [](const nlohmann::json& v) { return v.is_number(); }) ||
-      !is("checkpoint", [](const nlohmann::json& v) { return v.is_string(); }) ||
-      !is("epoch", [](const nlohmann::json& v) { return v.is_number_integer(); }) ||
-      !is("split", [&](const nlohmann::json& v) { return v == "test"; }) ||
-      (j.contains("tta") && j["tta"] != false)) {
+  if (!j.is_object()) return std::nullopt;  // also a parse failure (discarded)
+  // A missing field reads as null; types are checked because the file may be edited by hand.
+  auto field = [&](const char* key) { return j.contains(key) ? j[key] : nlohmann::json(); };
+  const nlohmann::json accuracy = field("accuracy"), evaluated = field("checkpoint"),
+                       at = field("epoch"), tta = field("tta");
+  if (!accuracy.is_number() || !evaluated.is_string() || !at.is_number_integer() ||
+      field("split") != "test" || !(tta.is_null() || tta == false) ||
+      std::filesystem::path(evaluated.get<std::string>()).filename() != file.filename() ||
+      at.get<int64_t>() != epoch) {
     return std::nullopt;
   }
-  if (std::filesystem::path(j["checkpoint"].get<std::string>()).filename() != file.filename() ||
-      j["epoch"].get<int64_t>() != epoch) {
-    return std::nullopt;
-  }
-  return j["accuracy"].get<double>();
+  return accuracy.get<double>();
 }
 
 }  // namespace digitlab::serve

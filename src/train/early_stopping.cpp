@@ -24,10 +24,9 @@ nlohmann::json EarlyStopping::state() const {
 
 void EarlyStopping::restore(const nlohmann::json& s) {
   try {
-    ImprovementTracker t = tracker_;
-    t.load(s);
-    best_epoch_ = s.at("best_epoch").get<int>();
-    tracker_ = t;
+    const int best_epoch = s.at("best_epoch").get<int>();
+    tracker_.load(s);  // all or nothing
+    best_epoch_ = best_epoch;
   } catch (const nlohmann::json::exception& e) {
     throw core::RuntimeError(std::string("early-stopping state: ") + e.what());
   }

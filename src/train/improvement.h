@@ -20,12 +20,11 @@ class ImprovementTracker {
   // Starts the count of epochs without improvement again (a plateau reduction does).
   void reset_wait() { wait_ = 0; }
 
-  bool has_best() const { return has_best_; }
   double best() const { return best_; }
   int wait() const { return wait_; }
 
-  // Writes has_best, best and wait into `state`; load reads them back and throws
-  // nlohmann::json::exception when one is missing or of the wrong type.
+  // Writes has_best, best and wait into `state`; load reads them back, all or nothing: it throws
+  // nlohmann::json::exception, changing nothing, when one is missing or of the wrong type.
   void save(nlohmann::json& state) const;
   void load(const nlohmann::json& state);
 

@@ -48,10 +48,9 @@ nlohmann::json PlateauTracker::state() const {
 
 void PlateauTracker::restore(const nlohmann::json& s) {
   try {
-    ImprovementTracker t = tracker_;
-    t.load(s);
-    lr_ = s.at("lr").get<double>();
-    tracker_ = t;
+    const double lr = s.at("lr").get<double>();
+    tracker_.load(s);  // all or nothing
+    lr_ = lr;
   } catch (const nlohmann::json::exception& e) {
     throw core::RuntimeError(std::string("plateau schedule state: ") + e.what());
   }
