@@ -37,6 +37,19 @@ TrainOptions small_options(const std::string& data_root, const std::string& out)
   return o;
 }
 
+// 600 synthetic training digits and 50 test digits, and a folder for the runs trained on them.
+struct SyntheticRuns {
+  TempDir data, dir;
+  SyntheticRuns() { testing::write_synthetic_mnist(data.path(), 600, 50); }
+  // small_options over all 600 digits, 100 of them held out for validation, into dir/name.
+  TrainOptions options(const std::string& name) const {
+    TrainOptions o = small_options(data.path(), dir / name);
+    o.train_limit = 0;
+    o.val_split = 100;
+    return o;
+  }
+};
+
 TEST(Train, ShortRunOnAnMnistSliceReaches95Percent) {
   const std::string root = testing::real_data_root();
   if (!core::file_exists(root + "/mnist/train-images-idx3-ubyte")) {
@@ -127,12 +140,9 @@ TEST(Train, SameSeedAndThreadsGiveTheSameMetrics) {
 }
 
 TEST(Train, EarlyStoppingStopsAndKeepsTheBestEpoch) {
-  TempDir data;
-  testing::write_synthetic_mnist(data.path(), 600, 50);
-  TempDir dir;
-  TrainOptions o = small_options(data.path(), dir / "run");
-  o.train_limit = 0;
-  o.val_split = 100;
+  SyntheticRuns runs;
+  const TempDir& dir = runs.dir;
+  TrainOptions o = runs.options("run");
   o.epochs = 6;
   o.early_stopping.patience = 2;
   o.early_stopping.min_delta = 10.0;  // nothing after the first epoch counts as better
@@ -146,29 +156,21 @@ TEST(Train, EarlyStoppingStopsAndKeepsTheBestEpoch) {
 }
 
 TEST(Train, BaselinesTrainThroughTheSamePath) {
-  TempDir data;
-  testing::write_synthetic_mnist(data.path(), 600, 50);
-  TempDir dir;
+  SyntheticRuns runs;
   for (const std::string model : {"knn3", "logreg", "linear-svm"}) {
-    TrainOptions o = small_options(data.path(), dir / model);
+    TrainOptions o = runs.options(model);
     o.model = model;
-    o.train_limit = 0;
-    o.val_split = 100;
     o.epochs = 3;
     auto h = train(o, {}).history;
     ASSERT_EQ(h.size(), model == "knn3" ? 1u : 3u) << model;
     EXPECT_GT(*h.back().val_acc, 0.9) << model;
-    EXPECT_EQ(load_checkpoint(dir / model).meta.model, model);
+    EXPECT_EQ(load_checkpoint(runs.dir / model).meta.model, model);
   }
 }
 
 TEST(Train, CosineScheduleEndsNearZero) {
-  TempDir data;
-  testing::write_synthetic_mnist(data.path(), 300, 50);
-  TempDir dir;
-  TrainOptions o = small_options(data.path(), dir / "run");
-  o.train_limit = 0;
-  o.val_split = 50;
+  SyntheticRuns runs;
+  TrainOptions o = runs.options("run");
   o.epochs = 3;
   o.lr_schedule = "cosine";
   auto h = train(o, {}).history;
@@ -229,12 +231,8 @@ TEST(Train, LabelSmoothingLossFollowsTheFormula) {
 }
 
 TEST(Train, LabelSmoothingRaisesOnlyTheTrainingLoss) {
-  TempDir data;
-  testing::write_synthetic_mnist(data.path(), 600, 50);
-  TempDir dir;
-  TrainOptions o = small_options(data.path(), dir / "smooth");
-  o.train_limit = 0;
-  o.val_split = 100;
+  SyntheticRuns runs;
+  TrainOptions o = runs.options("smooth");
   o.epochs = 2;
   o.label_smoothing = 0.2;
   const auto h = train(o, {}).history;
@@ -250,7 +248,7 @@ TEST(Train, LabelSmoothingRaisesOnlyTheTrainingLoss) {
 
   // Heads without a smoothed loss, and k-nearest neighbours, are refused before any work.
   for (const std::string model : {"linear-svm", "knn3"}) {
-    TrainOptions bad = small_options(data.path(), dir / model);
+    TrainOptions bad = runs.options(model);
     bad.model = model;
     bad.label_smoothing = 0.1;
     try {
@@ -259,7 +257,7 @@ TEST(Train, LabelSmoothingRaisesOnlyTheTrainingLoss) {
     } catch (const core::UsageError& e) {
       EXPECT_EQ(std::string(e.what()).rfind("--label-smoothing: ", 0), 0u) << e.what();
     }
-    EXPECT_FALSE(core::file_exists(dir / model + "/config.json")) << model;
+    EXPECT_FALSE(core::file_exists(runs.dir / model + "/config.json")) << model;
   }
 }
 
@@ -267,13 +265,9 @@ TEST(Train, LabelSmoothingRaisesOnlyTheTrainingLoss) {
 // last batch of epoch 2 (before its validation), then resumed: the same rates and metrics as the
 // uninterrupted run, so the plateau state travelled in last.pt.
 TEST(Train, PlateauRunResumedEqualsUninterrupted) {
-  TempDir data;
-  testing::write_synthetic_mnist(data.path(), 600, 50);
-  TempDir dir;
+  SyntheticRuns runs;
   auto options = [&](const std::string& name) {
-    TrainOptions o = small_options(data.path(), dir / name);
-    o.train_limit = 0;
-    o.val_split = 100;
+    TrainOptions o = runs.options(name);
     o.batch_size = 50;  // 10 steps per epoch
     o.epochs = 4;
     o.lr_schedule = "plateau";
@@ -301,8 +295,8 @@ TEST(Train, PlateauRunResumedEqualsUninterrupted) {
       EXPECT_THROW(train(o, {}), core::Interrupted) << fault;
     }
     core::InterruptGuard guard;
-    TrainOptions r = resume_options(dir / name, core::Settings{});
-    r.data_root = data.path();
+    TrainOptions r = resume_options(runs.dir / name, core::Settings{});
+    r.data_root = runs.data.path();
     const auto rest = train(r, {}).history;
     ASSERT_EQ(rest.size(), fault == 25 ? 2u : 3u) << fault;
     for (size_t i = 0; i < rest.size(); ++i) {
