@@ -7,6 +7,7 @@
 
 #include "core/error.h"
 #include "core/files.h"
+#include "core/run_files.h"
 #include "data/image_io.h"
 #include "data/registry.h"
 #include "data/store.h"
@@ -434,7 +435,7 @@ ReportResult write_report(const std::string& run_dir, const ReportOptions& optio
   }
   if (!note.empty()) result.warnings.push_back(note);
 
-  const std::string dir = core::join_path(run_dir, "report");
+  const std::string dir = core::join_path(run_dir, core::run_files::kReport);
   core::make_dirs(dir);
   const std::string curves = core::join_path(dir, "curves.png");
   core::write_file_atomic(curves, curves_png(run));

@@ -9,6 +9,8 @@
 
 #include "core/error.h"
 #include "core/files.h"
+#include "core/run_files.h"
+#include "train/metrics_log.h"
 
 namespace digitlab::report {
 namespace fs = std::filesystem;
@@ -123,66 +125,9 @@ void read_config(RunData& run, const std::string& text_in) {
 }
 
 void read_metrics(RunData& run, const std::string& content) {
-  const std::vector<std::string> lines = split_lines(content);
-  size_t last_nonblank = lines.size();
-  for (size_t i = lines.size(); i-- > 0;) {
-    if (!blank(lines[i])) {
-      last_nonblank = i;
-      break;
-    }
-  }
-  if (last_nonblank == lines.size()) {
-    run.warnings.push_back("metrics.jsonl: empty; no curves");
-    return;
-  }
-  std::map<int, EpochMetrics> by_epoch;
-  int last_epoch = 0;
-  for (size_t i = 0; i < lines.size(); ++i) {
-    if (blank(lines[i])) continue;
-    const std::string where = "metrics.jsonl line " + std::to_string(i + 1) + ": ";
-    json j = json::parse(lines[i], nullptr, false);
-    if (j.is_discarded()) {
-      // A cut-off last line is what an interrupted write or copy leaves; say where curves end.
-      if (i == last_nonblank) {
-        run.warnings.push_back(where + "not valid JSON; " +
-                               (by_epoch.empty()
-                                    ? std::string("no epoch could be read")
-                                    : "the curves stop at epoch " + std::to_string(last_epoch)));
-      } else {
-        run.warnings.push_back(where + "not valid JSON; skipped");
-      }
-      continue;
-    }
-    if (!j.is_object()) {
-      run.warnings.push_back(where + "not a JSON object; skipped");
-      continue;
-    }
-    // Per-step entries carry "step"; the report draws epochs only.
-    if (j.contains("step") && !j.contains("train_loss")) continue;
-    const auto epoch = number(j, "epoch");
-    if (!epoch || *epoch < 0 || *epoch != std::floor(*epoch) || *epoch > 1e9) {
-      run.warnings.push_back(where + "no whole \"epoch\" number; skipped");
-      continue;
-    }
-    EpochMetrics m;
-    m.epoch = int(*epoch);
-    m.train_loss = number(j, "train_loss");
-    m.train_acc = number(j, "train_acc");
-    m.val_loss = number(j, "val_loss");
-    m.val_acc = number(j, "val_acc");
-    m.test_loss = number(j, "test_loss");
-    m.test_acc = number(j, "test_acc");
-    m.lr = number(j, "lr");
-    m.seconds = number(j, "seconds");
-    m.images_per_second = number(j, "images_per_second");
-    if (by_epoch.count(m.epoch)) {
-      run.warnings.push_back(where + "epoch " + std::to_string(m.epoch) +
-                             " appears again; the later entry is used");
-    }
-    by_epoch[m.epoch] = m;
-    last_epoch = std::max(last_epoch, m.epoch);
-  }
-  for (auto& [e, m] : by_epoch) run.epochs.push_back(m);
+  train::MetricsLogRead log = train::read_metrics_log(content);
+  run.epochs = std::move(log.epochs);
+  run.warnings.insert(run.warnings.end(), log.warnings.begin(), log.warnings.end());
 }
 
 std::vector<std::vector<int64_t>> matrix_from_json(const json& j) {
@@ -309,8 +254,8 @@ RunData read_run(const std::string& run_dir) {
   std::error_code ec;
   if (!fs::exists(run_dir, ec)) throw core::RuntimeError(run_dir + ": no such run directory");
   if (!fs::is_directory(run_dir, ec)) throw core::RuntimeError(run_dir + ": not a directory");
-  const std::string config_path = core::join_path(run_dir, "config.json");
-  const std::string metrics_path = core::join_path(run_dir, "metrics.jsonl");
+  const std::string config_path = core::join_path(run_dir, core::run_files::kConfig);
+  const std::string metrics_path = core::join_path(run_dir, core::run_files::kMetrics);
   if (!core::file_exists(config_path) && !core::file_exists(metrics_path)) {
     throw core::RuntimeError(
         run_dir + ": not a run directory (it has neither config.json nor metrics.jsonl)");
@@ -318,28 +263,28 @@ RunData read_run(const std::string& run_dir) {
   RunData run;
   run.dir = run_dir;
   run.name = last_component(run_dir);
-  if (auto t = read_if_present(config_path, "config.json", run.warnings)) {
+  if (auto t = read_if_present(config_path, core::run_files::kConfig, run.warnings)) {
     read_config(run, *t);
   } else if (!core::file_exists(config_path)) {
     run.warnings.push_back("config.json: missing; model, options and data set are unknown");
   }
-  if (auto t = read_if_present(metrics_path, "metrics.jsonl", run.warnings)) {
+  if (auto t = read_if_present(metrics_path, core::run_files::kMetrics, run.warnings)) {
     run.has_metrics = true;
     read_metrics(run, *t);
   } else if (!core::file_exists(metrics_path)) {
     run.warnings.push_back("metrics.jsonl: missing; no curves or timings");
   }
-  const std::string eval = core::join_path(run_dir, "eval");
-  if (auto t = read_if_present(core::join_path(eval, "summary.json"), "eval/summary.json",
+  namespace files = core::run_files;
+  if (auto t = read_if_present(core::join_path(run_dir, files::kEvalSummary), files::kEvalSummary,
                                run.warnings)) {
     read_summary(run, *t);
   }
-  if (auto t = read_if_present(core::join_path(eval, "confusion.csv"), "eval/confusion.csv",
-                               run.warnings)) {
+  if (auto t = read_if_present(core::join_path(run_dir, files::kEvalConfusion),
+                               files::kEvalConfusion, run.warnings)) {
     read_confusion_csv(run, *t);
   }
-  if (auto t = read_if_present(core::join_path(eval, "predictions.csv"), "eval/predictions.csv",
-                               run.warnings)) {
+  if (auto t = read_if_present(core::join_path(run_dir, files::kEvalPredictions),
+                               files::kEvalPredictions, run.warnings)) {
     read_predictions(run, *t);
   }
   return run;

@@ -8,14 +8,11 @@
 
 #include <nlohmann/json.hpp>
 
+#include "train/metrics_log.h"
+
 namespace digitlab::report {
 
-// One line of metrics.jsonl. Values that are absent, null or not numbers stay empty.
-struct EpochMetrics {
-  int epoch = 0;
-  std::optional<double> train_loss, train_acc, val_loss, val_acc, test_loss, test_acc;
-  std::optional<double> lr, seconds, images_per_second;
-};
+using train::EpochMetrics;
 
 // One line of eval/predictions.csv: an image of the test split and what the model said.
 struct Prediction {

@@ -13,6 +13,7 @@
 
 #include "core/error.h"
 #include "core/files.h"
+#include "core/run_files.h"
 #include "core/terminal.h"
 #include "data/dataset.h"
 #include "models/spec.h"
@@ -172,7 +173,7 @@ std::string markdown(const nlohmann::json& results) {
 nlohmann::json run_row(const train::TrainOptions& to, const Row& r, const data::TensorSplit& test) {
   train::ConsoleProgress progress(core::stdout_is_terminal());
   train::TrainResult tr;
-  train::MetricsLog log(core::join_path(to.out_dir, "metrics.jsonl"));
+  train::MetricsLog log(core::join_path(to.out_dir, core::run_files::kMetrics));
   try {
     tr = train::train(to, {&progress, &log});
   } catch (const c10::Error& e) {

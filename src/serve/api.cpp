@@ -9,6 +9,7 @@
 
 #include "core/error.h"
 #include "core/files.h"
+#include "core/run_files.h"
 #include "data/decode.h"
 #include "data/digit_prep.h"
 
@@ -178,9 +179,9 @@ std::string Metrics::prometheus() const {
 
 std::optional<double> recorded_test_accuracy(const std::string& checkpoint, int64_t epoch) {
   const std::filesystem::path file(checkpoint);
-  if (file.parent_path().filename() != "checkpoints") return std::nullopt;
+  if (file.parent_path().filename() != core::run_files::kCheckpoints) return std::nullopt;
   const std::string summary =
-      core::join_path(file.parent_path().parent_path().string(), "eval/summary.json");
+      core::join_path(file.parent_path().parent_path().string(), core::run_files::kEvalSummary);
   if (!core::file_exists(summary)) return std::nullopt;
   nlohmann::json j;
   try {

@@ -3,6 +3,7 @@
 
 #include "core/error.h"
 #include "core/files.h"
+#include "core/run_files.h"
 #include "models/builder.h"
 #include "models/ensemble.h"
 
@@ -99,15 +100,15 @@ torch::nn::Sequential build_from_meta(const CheckpointMeta& meta, models::ArchSp
 std::string resolve_checkpoint_path(const std::string& target) {
   if (core::dir_exists(target)) {
     // A run trained with restore_best = false ends on its last weights, as in Keras.
-    std::string name = "checkpoints/best.pt";
-    const std::string config = core::join_path(target, "config.json");
+    std::string name = core::run_files::kBestCheckpoint;
+    const std::string config = core::join_path(target, core::run_files::kConfig);
     if (core::file_exists(config)) {
       // An unreadable or odd config.json only loses this choice: best.pt is the default.
       auto j = nlohmann::json::parse(core::read_file(config), nullptr, false);
       try {
         if (!j.is_discarded() && j.contains("options") && j["options"].is_object() &&
             !j["options"].value("/early_stopping/restore_best"_json_pointer, true)) {
-          name = "checkpoints/last.pt";
+          name = core::run_files::kLastCheckpoint;
         }
       } catch (const nlohmann::json::exception&) {
       }

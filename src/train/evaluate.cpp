@@ -6,12 +6,13 @@
 
 #include "core/error.h"
 #include "core/files.h"
+#include "core/run_files.h"
 #include "data/dataset.h"
 #include "models/builder.h"
 #include "train/checkpoint.h"
-#include "train/commands.h"
 #include "train/precision.h"
 #include "train/runtime.h"
+#include "train/train_commands.h"
 
 namespace digitlab::train {
 
@@ -155,7 +156,7 @@ int evaluate_command(const EvalOptions& o) {
                             {"device", device.str()}, {"tta", o.tta}};
 
   if (o.write_files && core::dir_exists(o.target)) {
-    const std::string dir = core::join_path(o.target, "eval");
+    const std::string dir = core::join_path(o.target, core::run_files::kEval);
     const std::string prefix = o.split == "test" ? "" : o.split + "_";
     core::make_dirs(dir);
     core::write_file_atomic(core::join_path(dir, prefix + "summary.json"), summary.dump(2) + "\n");

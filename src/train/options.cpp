@@ -1,128 +1,280 @@
-// Option resolution and validation for train/evaluate.
+// The train option table, option resolution from layered settings, and validation.
 #include "train/options.h"
 
 #include <algorithm>
+#include <cstdio>
+#include <type_traits>
 
 #include "core/error.h"
 #include "core/files.h"
+#include "core/run_files.h"
 #include "data/augment.h"
+#include "models/zoo.h"
 
 namespace digitlab::train {
+namespace {
+
 using core::UsageError;
+using nlohmann::json;
+
+std::string flag_of(const std::string& key) {
+  std::string f = "--" + key;
+  std::replace(f.begin(), f.end(), '_', '-');
+  return f;
+}
+
+template <typename T>
+std::string text_of(const T& v) {
+  if constexpr (std::is_same_v<T, std::string>) {
+    return v;
+  } else if constexpr (std::is_same_v<T, bool>) {
+    return v ? "true" : "false";
+  } else if constexpr (std::is_floating_point_v<T>) {
+    char buf[32];
+    std::snprintf(buf, sizeof buf, "%g", v);
+    return buf;
+  } else {
+    return std::to_string(v);
+  }
+}
+
+// The JSON value at `path` in `j`, or null when absent.
+const json* find_path(const json& j, const std::vector<std::string>& path) {
+  const json* at = &j;
+  for (const auto& p : path) {
+    if (!at->is_object() || !at->contains(p)) return nullptr;
+    at = &(*at)[p];
+  }
+  return at->is_null() ? nullptr : at;
+}
+
+// Reads a T from settings under `key`, keeping `current` when unset.
+template <typename T>
+T read_setting(const core::Settings& s, const std::string& key, const T& current) {
+  if constexpr (std::is_same_v<T, std::string>) {
+    return s.get_string(key, current);
+  } else if constexpr (std::is_same_v<T, bool>) {
+    return s.get_bool(key, current);
+  } else if constexpr (std::is_same_v<T, int>) {
+    return s.get_int32(key, current);
+  } else if constexpr (std::is_same_v<T, double>) {
+    return s.get_double(key, current);
+  } else if constexpr (std::is_same_v<T, uint64_t>) {
+    const long long v = s.get_int(key, static_cast<long long>(current));
+    if (v < 0) throw UsageError(flag_of(key) + ": must not be negative");
+    return static_cast<uint64_t>(v);
+  } else {
+    static_assert(std::is_same_v<T, int64_t>);
+    return s.get_int(key, current);
+  }
+}
+
+// The declaration of one option whose value is the field `get(o)` returns, recorded in JSON at
+// `path` (default: {key}).
+template <typename Get>
+TrainOptionDef field(const char* key, const char* help, Get get,
+                     std::vector<std::string> path = {}) {
+  using T = std::decay_t<decltype(get(std::declval<TrainOptions&>()))>;
+  if (path.empty()) path = {key};
+  TrainOptionDef d;
+  d.key = key;
+  d.help = help;
+  TrainOptions defaults;
+  d.default_text = text_of(get(defaults));
+  d.json_path = path;
+  d.read = [key = std::string(key), get](const core::Settings& s, TrainOptions& o) {
+    get(o) = read_setting<T>(s, key, get(o));
+  };
+  d.write = [path, get](const TrainOptions& o, json& j) {
+    json* at = &j;
+    for (const auto& p : path) at = &(*at)[p];
+    *at = get(const_cast<TrainOptions&>(o));
+  };
+  d.read_json = [path, get](const json& j, TrainOptions& o) {
+    if (const json* v = find_path(j, path)) get(o) = v->get<T>();
+  };
+  return d;
+}
+
+// Shorthand for the accessor lambdas of the table.
+#define DIGITLAB_FIELD(member) \
+  [](TrainOptions & o) -> auto& { return o.member; }
+
+std::vector<TrainOptionDef> make_table();
+
+}  // namespace
+
+namespace {
+
+// The augmentation spec string first, then a config file's [augment] table items, which refine
+// it; stored canonical.
+TrainOptionDef augment_option() {
+  TrainOptionDef d =
+      field("augment",
+            "training augmentation, e.g. seed002 or rotate=10,scale=0.7:1,ratio=0.9:1.1,"
+            "translate=0.1,elastic=34:4,erase=0.5",
+            DIGITLAB_FIELD(augment));
+  d.read = [](const core::Settings& s, TrainOptions& o) {
+    std::string text = s.get_string("augment", "");
+    for (const auto& key : s.keys_with_prefix("augment.")) {
+      text += (text.empty() ? "" : ",") + key.substr(8) + "=" + s.get_string(key, "");
+    }
+    o.augment = data::to_string(data::parse_augment(text));
+  };
+  return d;
+}
+
+// Unset means "the same as --seed"; config.json records the seed actually used.
+TrainOptionDef split_seed_option() {
+  TrainOptionDef d;
+  d.key = "split_seed";
+  d.help =
+      "seed of the validation split alone; members of one ensemble share it so that `ensemble "
+      "--split val` can compare them";
+  d.default_text = "--seed";
+  d.json_path = {"split_seed"};
+  d.read = [](const core::Settings& s, TrainOptions& o) {
+    if (!s.has("split_seed")) return;
+    const long long v = s.get_int("split_seed", 0);
+    if (v < 0) throw UsageError("--split-seed: must not be negative");
+    o.split_seed = static_cast<uint64_t>(v);
+  };
+  d.write = [](const TrainOptions& o, json& j) { j["split_seed"] = split_seed_of(o); };
+  // Checkpoints from before split_seed existed drew their split from seed.
+  d.read_json = [](const json& j, TrainOptions& o) {
+    if (const json* v = find_path(j, {"split_seed"})) o.split_seed = v->get<uint64_t>();
+  };
+  return d;
+}
+
+std::vector<TrainOptionDef> make_table() {
+  std::vector<TrainOptionDef> t = {
+      field("model", "zoo model name (see 'digitlab models')", DIGITLAB_FIELD(model)),
+      field("arch", "architecture spec, e.g. C32-P-C64-P-128-10", DIGITLAB_FIELD(arch)),
+      field("dataset", "mnist or fashion-mnist", DIGITLAB_FIELD(dataset)),
+      field("epochs", "epochs to train", DIGITLAB_FIELD(epochs)),
+      field("batch_size", "batch size", DIGITLAB_FIELD(batch_size)),
+      field("optimizer", "adam, adamw, sgd or rmsprop", DIGITLAB_FIELD(optimizer)),
+      field("lr", "learning rate", DIGITLAB_FIELD(lr)),
+      field("lr_schedule",
+            "constant, cosine (decays to 0 over the run), onecycle (warm-up to --lr over 30% of "
+            "the steps, then down), step (x --lr-gamma every --lr-step epochs) or plateau (x "
+            "--lr-gamma after --lr-patience epochs without improvement of --monitor; needs "
+            "--val-split)",
+            DIGITLAB_FIELD(lr_schedule)),
+      field("lr_step", "step schedule: epochs between decays", DIGITLAB_FIELD(lr_step)),
+      field("lr_gamma", "step and plateau schedules: factor of each decay, in (0, 1]",
+            DIGITLAB_FIELD(lr_gamma)),
+      field("lr_patience",
+            "plateau schedule: epochs without improvement (by --min-delta) before a decay",
+            DIGITLAB_FIELD(lr_patience)),
+      field("lr_min", "plateau schedule: the learning rate never falls below this",
+            DIGITLAB_FIELD(lr_min)),
+      field("warmup_epochs",
+            "linear warm-up of the learning rate over this many epochs (may be fractional, e.g. "
+            "0.5), then the schedule; not with onecycle",
+            DIGITLAB_FIELD(warmup_epochs)),
+      field("label_smoothing",
+            "label smoothing of the training loss, in [0, 1); softmax and logsoftmax heads only; "
+            "validation and test losses stay unsmoothed",
+            DIGITLAB_FIELD(label_smoothing)),
+      field("momentum", "momentum for sgd/rmsprop", DIGITLAB_FIELD(momentum)),
+      field("weight_decay", "L2 weight decay", DIGITLAB_FIELD(weight_decay)),
+      field("val_split", "training images held out for validation", DIGITLAB_FIELD(val_split)),
+      field("val_strategy", "random or stratified (each class keeps its share)",
+            DIGITLAB_FIELD(val_strategy)),
+      augment_option(),
+      field("workers", "loader threads preparing batches ahead of the step",
+            DIGITLAB_FIELD(workers)),
+      field("drop_last", "drop the last partial batch of each epoch", DIGITLAB_FIELD(drop_last)),
+      field("normalization", "standard, unit or none", DIGITLAB_FIELD(normalization)),
+      field("init", "weight initialization: torch (LibTorch's) or glorot (Keras', zero biases)",
+            DIGITLAB_FIELD(init)),
+      field("precision",
+            "auto, fp32 or bf16 (autocast); auto picks bf16 on a GPU or a CPU with AMX-BF16, "
+            "fp32 elsewhere",
+            DIGITLAB_FIELD(precision)),
+      field("device", "cpu, cuda or auto", DIGITLAB_FIELD(device)),
+      field("seed",
+            "random seed for initialization and shuffling, and for the validation split unless "
+            "--split-seed is given",
+            DIGITLAB_FIELD(seed)),
+      split_seed_option(),
+      field("threads", "compute threads, 0 = one per core", DIGITLAB_FIELD(threads)),
+      field("train_limit", "use only the first N training images; 0 = all",
+            DIGITLAB_FIELD(train_limit)),
+      field("test_every",
+            "also report test accuracy every N epochs (never used for stopping); 0 = off",
+            DIGITLAB_FIELD(test_every)),
+      field("tensorboard",
+            "write TensorBoard event files to RUN_DIR/tensorboard/{train,validation,test}",
+            DIGITLAB_FIELD(tensorboard)),
+      field("tb_every_steps", "also log batch loss and accuracy every N steps; 0 = off",
+            DIGITLAB_FIELD(tb_every_steps)),
+      field("tb_histograms", "log a histogram of every layer's weights per epoch",
+            DIGITLAB_FIELD(tb_histograms)),
+      field("tb_images", "log an image of sample validation predictions per epoch",
+            DIGITLAB_FIELD(tb_images)),
+      field("dist_timeout",
+            "data-parallel runs (digitlab launch, torchrun variables): seconds to wait for the "
+            "other ranks before giving up",
+            DIGITLAB_FIELD(dist_timeout)),
+      field("early_stopping", "patience in epochs; 0 = off",
+            DIGITLAB_FIELD(early_stopping.patience), {"early_stopping", "patience"}),
+      field("monitor", "early-stopping and plateau metric: val_loss or val_acc",
+            DIGITLAB_FIELD(early_stopping.monitor), {"early_stopping", "monitor"}),
+      field("min_delta", "smallest change that counts as an improvement",
+            DIGITLAB_FIELD(early_stopping.min_delta), {"early_stopping", "min_delta"}),
+      field("restore_best", "end on the best weights", DIGITLAB_FIELD(early_stopping.restore_best),
+            {"early_stopping", "restore_best"}),
+      field("out", "run directory", DIGITLAB_FIELD(out_dir)),
+      field("overwrite", "replace an existing run in --out", DIGITLAB_FIELD(overwrite)),
+  };
+  for (auto& d : t) {
+    if (d.key == "model") d.default_text = models::kDefaultModel;
+    if (d.key == "out") d.default_text = "runs/<model>-<time>";
+    if (d.key == "train_limit") d.default_text = "0";
+    if (d.key == "overwrite" || d.key == "drop_last") d.is_switch = true;
+    // Given per run, never part of what a run is.
+    if (d.key == "overwrite") d.write = nullptr, d.read_json = nullptr;
+  }
+  return t;
+}
+
+#undef DIGITLAB_FIELD
+
+}  // namespace
+
+const std::vector<TrainOptionDef>& train_option_table() {
+  static const std::vector<TrainOptionDef> kTable = make_table();
+  return kTable;
+}
 
 const std::vector<std::string>& train_option_keys() {
-  static const std::vector<std::string> kKeys = {"model",
-                                                 "arch",
-                                                 "dataset",
-                                                 "epochs",
-                                                 "batch_size",
-                                                 "optimizer",
-                                                 "lr",
-                                                 "lr_schedule",
-                                                 "lr_step",
-                                                 "lr_gamma",
-                                                 "lr_patience",
-                                                 "lr_min",
-                                                 "warmup_epochs",
-                                                 "label_smoothing",
-                                                 "momentum",
-                                                 "weight_decay",
-                                                 "val_split",
-                                                 "val_strategy",
-                                                 "augment",
-                                                 "workers",
-                                                 "drop_last",
-                                                 "normalization",
-                                                 "init",
-                                                 "precision",
-                                                 "device",
-                                                 "seed",
-                                                 "split_seed",
-                                                 "threads",
-                                                 "train_limit",
-                                                 "test_every",
-                                                 "early_stopping",
-                                                 "monitor",
-                                                 "min_delta",
-                                                 "restore_best",
-                                                 "out",
-                                                 "overwrite",
-                                                 "tensorboard",
-                                                 "tb_every_steps",
-                                                 "tb_histograms",
-                                                 "tb_images",
-                                                 "dist_timeout"};
+  static const std::vector<std::string> kKeys = [] {
+    std::vector<std::string> keys;
+    for (const auto& d : train_option_table()) keys.push_back(d.key);
+    return keys;
+  }();
   return kKeys;
 }
 
 uint64_t split_seed_of(const TrainOptions& o) { return o.split_seed.value_or(o.seed); }
 
-TrainOptions train_options_from(const core::Settings& s) {
-  TrainOptions o;
-  o.model = s.get_string("model", "");
-  o.arch = s.get_string("arch", "");
-  o.dataset = s.get_string("dataset", o.dataset);
-  o.data_root = s.get_string("data_root", o.data_root);
-  o.epochs = s.get_int32("epochs", o.epochs);
-  o.batch_size = s.get_int("batch_size", o.batch_size);
-  o.optimizer = s.get_string("optimizer", o.optimizer);
-  o.lr = s.get_double("lr", o.lr);
-  o.lr_schedule = s.get_string("lr_schedule", o.lr_schedule);
-  o.lr_step = s.get_int32("lr_step", o.lr_step);
-  o.lr_gamma = s.get_double("lr_gamma", o.lr_gamma);
-  o.lr_patience = s.get_int32("lr_patience", o.lr_patience);
-  o.lr_min = s.get_double("lr_min", o.lr_min);
-  o.warmup_epochs = s.get_double("warmup_epochs", o.warmup_epochs);
-  o.label_smoothing = s.get_double("label_smoothing", o.label_smoothing);
-  o.momentum = s.get_double("momentum", o.momentum);
-  o.weight_decay = s.get_double("weight_decay", o.weight_decay);
-  o.val_split = s.get_int("val_split", o.val_split);
-  o.val_strategy = s.get_string("val_strategy", o.val_strategy);
-  // The spec string first, then a config file's [augment] table items, which refine it.
-  std::string augment = s.get_string("augment", "");
-  for (const auto& key : s.keys_with_prefix("augment.")) {
-    augment += (augment.empty() ? "" : ",") + key.substr(8) + "=" + s.get_string(key, "");
-  }
-  o.augment = data::to_string(data::parse_augment(augment));
-  o.workers = s.get_int32("workers", o.workers);
-  o.drop_last = s.get_bool("drop_last", o.drop_last);
-  o.normalization = s.get_string("normalization", o.normalization);
-  o.init = s.get_string("init", o.init);
-  o.precision = s.get_string("precision", o.precision);
-  o.device = s.get_string("device", o.device);
-  const long long seed = s.get_int("seed", static_cast<long long>(o.seed));
-  const long long split_seed = s.get_int("split_seed", -1);
-  const bool has_split_seed = s.has("split_seed");
-  o.threads = s.get_int32("threads", o.threads);
-  o.train_limit = s.get_int("train_limit", o.train_limit);
-  o.test_every = s.get_int32("test_every", o.test_every);
-  o.tensorboard = s.get_bool("tensorboard", o.tensorboard);
-  o.tb_every_steps = s.get_int("tb_every_steps", o.tb_every_steps);
-  o.tb_histograms = s.get_bool("tb_histograms", o.tb_histograms);
-  o.tb_images = s.get_bool("tb_images", o.tb_images);
-  o.dist_timeout = s.get_double("dist_timeout", o.dist_timeout);
-  o.early_stopping.patience = s.get_int32("early_stopping", 0);
-  o.early_stopping.monitor = s.get_string("monitor", o.early_stopping.monitor);
-  o.early_stopping.min_delta = s.get_double("min_delta", 0.0);
-  o.early_stopping.restore_best = s.get_bool("restore_best", true);
-  o.out_dir = s.get_string("out", "");
-  o.overwrite = s.get_bool("overwrite", false);
+namespace {
 
-  if (!o.model.empty() && !o.arch.empty()) throw UsageError("--model and --arch: give only one");
-  if (o.epochs < 1 || o.epochs > 100000) throw UsageError("--epochs: must be 1 to 100000");
-  if (o.batch_size < 1 || o.batch_size > 65536)
-    throw UsageError("--batch-size: must be 1 to 65536");
-  const std::vector<std::string> opts = {"adam", "adamw", "sgd", "rmsprop"};
-  if (std::find(opts.begin(), opts.end(), o.optimizer) == opts.end()) {
-    throw UsageError("--optimizer: unknown '" + o.optimizer +
-                     "' (allowed: adam, adamw, sgd, rmsprop)");
-  }
-  if (!(o.lr > 0 && o.lr < 100)) throw UsageError("--lr: must be above 0 and below 100");
-  const std::vector<std::string> schedules = {"constant", "cosine", "onecycle", "step", "plateau"};
-  if (std::find(schedules.begin(), schedules.end(), o.lr_schedule) == schedules.end()) {
-    throw UsageError("--lr-schedule: unknown '" + o.lr_schedule +
-                     "' (allowed: constant, cosine, onecycle, step, plateau)");
-  }
+// Throws unless `value` is one of `allowed`, naming the flag and the choices.
+void check_member(const char* flag, const std::string& value,
+                  const std::vector<std::string>& allowed) {
+  if (std::find(allowed.begin(), allowed.end(), value) != allowed.end()) return;
+  std::string list;
+  for (const auto& a : allowed) list += (list.empty() ? "" : ", ") + a;
+  throw UsageError(std::string(flag) + ": unknown '" + value + "' (allowed: " + list + ")");
+}
+
+void validate_schedule(const TrainOptions& o) {
+  check_member("--lr-schedule", o.lr_schedule,
+               {"constant", "cosine", "onecycle", "step", "plateau"});
   if (o.lr_step < 1 || o.lr_step > 100000) throw UsageError("--lr-step: must be 1 to 100000");
   if (!(o.lr_gamma > 0 && o.lr_gamma <= 1)) {
     throw UsageError("--lr-gamma: must be above 0 and at most 1");
@@ -141,18 +293,12 @@ TrainOptions train_options_from(const core::Settings& s) {
         "--warmup-epochs: onecycle warms up by itself; use it with constant, cosine, step or "
         "plateau");
   }
-  if (!(o.label_smoothing >= 0 && o.label_smoothing < 1)) {
-    throw UsageError("--label-smoothing: must be in [0, 1)");
+  if (o.lr_schedule == "plateau" && o.val_split == 0) {
+    throw UsageError("--lr-schedule: plateau needs a validation split (--val-split above 0)");
   }
-  if (o.momentum < 0 || o.momentum >= 1) throw UsageError("--momentum: must be in [0, 1)");
-  if (o.weight_decay < 0) throw UsageError("--weight-decay: must not be negative");
-  if (o.val_split < 0) throw UsageError("--val-split: must not be negative");
-  if (o.precision != "auto" && o.precision != "fp32" && o.precision != "bf16") {
-    throw UsageError("--precision: unknown '" + o.precision + "' (allowed: auto, fp32, bf16)");
-  }
-  if (o.device != "cpu" && o.device != "cuda" && o.device != "auto") {
-    throw UsageError("--device: unknown '" + o.device + "' (allowed: cpu, cuda, auto)");
-  }
+}
+
+void validate_logging(const TrainOptions& o) {
   if (o.test_every < 0) throw UsageError("--test-every: must be 0 (off) or more");
   if (!(o.dist_timeout >= 1 && o.dist_timeout <= 86400)) {
     throw UsageError("--dist-timeout: must be 1 to 86400 seconds");
@@ -163,81 +309,91 @@ TrainOptions train_options_from(const core::Settings& s) {
         "--tensorboard false: --tb-every-steps, --tb-histograms and --tb-images "
         "need TensorBoard logs");
   }
-  if (o.init != "torch" && o.init != "glorot") {
-    throw UsageError("--init: unknown '" + o.init + "' (allowed: torch, glorot)");
-  }
-  if (o.val_strategy != "random" && o.val_strategy != "stratified") {
-    throw UsageError("--val-strategy: unknown '" + o.val_strategy +
-                     "' (allowed: random, stratified)");
-  }
-  if (o.workers < 0 || o.workers > 64) throw UsageError("--workers: must be 0 to 64");
-  if (seed < 0) throw UsageError("--seed: must not be negative");
-  o.seed = static_cast<uint64_t>(seed);
-  if (has_split_seed) {
-    if (split_seed < 0) throw UsageError("--split-seed: must not be negative");
-    o.split_seed = static_cast<uint64_t>(split_seed);
-  }
-  if (o.threads < 0 || o.threads > 1024)
-    throw UsageError("--threads: must be 0 (all cores) to 1024");
-  if (o.train_limit < 0) throw UsageError("--train-limit: must not be negative");
-  if (o.early_stopping.patience < 0)
-    throw UsageError("--early-stopping: patience must not be negative");
-  const auto& m = o.early_stopping.monitor;
-  if (m != "val_loss" && m != "val_acc") {
-    throw UsageError("--monitor: unknown '" + m + "' (allowed: val_loss, val_acc)");
-  }
-  if (o.early_stopping.min_delta < 0) throw UsageError("--min-delta: must not be negative");
-  if (o.early_stopping.patience > 0 && o.val_split == 0) {
+}
+
+void validate_stopping(const TrainOptions& o) {
+  const EarlyStoppingOptions& e = o.early_stopping;
+  if (e.patience < 0) throw UsageError("--early-stopping: patience must not be negative");
+  check_member("--monitor", e.monitor, {"val_loss", "val_acc"});
+  if (e.min_delta < 0) throw UsageError("--min-delta: must not be negative");
+  if (e.patience > 0 && o.val_split == 0) {
     throw UsageError("--early-stopping: needs a validation split (--val-split above 0)");
   }
-  if (o.lr_schedule == "plateau" && o.val_split == 0) {
-    throw UsageError("--lr-schedule: plateau needs a validation split (--val-split above 0)");
+}
+
+}  // namespace
+
+void validate(const TrainOptions& o) {
+  if (o.epochs < 1 || o.epochs > 100000) throw UsageError("--epochs: must be 1 to 100000");
+  if (o.batch_size < 1 || o.batch_size > kMaxBatchSize) {
+    throw UsageError("--batch-size: must be 1 to " + std::to_string(kMaxBatchSize));
   }
+  check_member("--optimizer", o.optimizer, {"adam", "adamw", "sgd", "rmsprop"});
+  if (!(o.lr > 0 && o.lr < 100)) throw UsageError("--lr: must be above 0 and below 100");
+  validate_schedule(o);
+  if (!(o.label_smoothing >= 0 && o.label_smoothing < 1)) {
+    throw UsageError("--label-smoothing: must be in [0, 1)");
+  }
+  if (o.momentum < 0 || o.momentum >= 1) throw UsageError("--momentum: must be in [0, 1)");
+  if (o.weight_decay < 0) throw UsageError("--weight-decay: must not be negative");
+  if (o.val_split < 0) throw UsageError("--val-split: must not be negative");
+  check_member("--val-strategy", o.val_strategy, {"random", "stratified"});
+  check_member("--precision", o.precision, {"auto", "fp32", "bf16"});
+  check_member("--device", o.device, {"cpu", "cuda", "auto"});
+  check_member("--init", o.init, {"torch", "glorot"});
+  if (o.workers < 0 || o.workers > 64) throw UsageError("--workers: must be 0 to 64");
+  if (o.threads < 0 || o.threads > 1024) {
+    throw UsageError("--threads: must be 0 (all cores) to 1024");
+  }
+  if (o.train_limit < 0) throw UsageError("--train-limit: must not be negative");
+  validate_logging(o);
+  validate_stopping(o);
+}
+
+TrainOptions train_options_from(const core::Settings& s) {
+  TrainOptions o;
+  for (const auto& d : train_option_table()) d.read(s, o);
+  o.data_root = s.get_string("data_root", o.data_root);
+  if (!o.model.empty() && !o.arch.empty()) throw UsageError("--model and --arch: give only one");
+  validate(o);
   return o;
 }
 
+std::map<std::string, std::string> train_env(
+    const std::function<const char*(const char*)>& getenv) {
+  std::map<std::string, std::string> env;
+  for (const auto& key : train_option_keys()) {
+    if (const char* v = getenv(core::env_name(key).c_str())) env[key] = v;
+  }
+  return env;
+}
+
+core::Settings layer_train_settings(const TrainLayers& l) {
+  core::Settings s;
+  if (!l.config_path.empty()) {
+    s.load_config_file(l.config_path, train_option_keys());
+  } else if (!l.config_text.empty()) {
+    s.load_config_text(l.config_text, false, train_option_keys(), l.config_origin);
+  }
+  for (const auto& [k, v] : l.env) s.set(k, v, core::Source::kEnv);
+  for (const auto& [k, v] : l.flags) s.set(k, v, core::Source::kFlag);
+  return s;
+}
+
 nlohmann::json to_json(const TrainOptions& o) {
-  return {{"model", o.model},
-          {"arch", o.arch},
-          {"dataset", o.dataset},
-          {"epochs", o.epochs},
-          {"batch_size", o.batch_size},
-          {"optimizer", o.optimizer},
-          {"lr", o.lr},
-          {"lr_schedule", o.lr_schedule},
-          {"lr_step", o.lr_step},
-          {"lr_gamma", o.lr_gamma},
-          {"lr_patience", o.lr_patience},
-          {"lr_min", o.lr_min},
-          {"warmup_epochs", o.warmup_epochs},
-          {"label_smoothing", o.label_smoothing},
-          {"momentum", o.momentum},
-          {"weight_decay", o.weight_decay},
-          {"val_split", o.val_split},
-          {"val_strategy", o.val_strategy},
-          {"augment", o.augment},
-          {"workers", o.workers},
-          {"drop_last", o.drop_last},
-          {"normalization", o.normalization},
-          {"init", o.init},
-          {"precision", o.precision},
-          {"device", o.device},
-          {"seed", o.seed},
-          {"split_seed", split_seed_of(o)},
-          {"threads", o.threads},
-          {"train_limit", o.train_limit},
-          {"test_every", o.test_every},
-          {"tensorboard", o.tensorboard},
-          {"tb_every_steps", o.tb_every_steps},
-          {"tb_histograms", o.tb_histograms},
-          {"tb_images", o.tb_images},
-          {"dist_timeout", o.dist_timeout},
-          {"early_stopping",
-           {{"patience", o.early_stopping.patience},
-            {"monitor", o.early_stopping.monitor},
-            {"min_delta", o.early_stopping.min_delta},
-            {"restore_best", o.early_stopping.restore_best}}},
-          {"out", o.out_dir}};
+  json j = json::object();
+  for (const auto& d : train_option_table()) {
+    if (d.write) d.write(o, j);
+  }
+  return j;
+}
+
+TrainOptions train_options_from_json(const nlohmann::json& j) {
+  TrainOptions o;
+  for (const auto& d : train_option_table()) {
+    if (d.read_json) d.read_json(j, o);
+  }
+  return o;
 }
 
 TrainOptions resume_options(const std::string& run_dir, const core::Settings& flags) {
@@ -249,66 +405,28 @@ TrainOptions resume_options(const std::string& run_dir, const core::Settings& fl
           key + ")");
     }
   }
-  const std::string path = core::join_path(run_dir, "config.json");
+  const std::string path = core::join_path(run_dir, core::run_files::kConfig);
   if (!core::file_exists(path)) {
     throw core::RuntimeError("--resume: " + run_dir + " is not a run directory (no config.json)");
   }
-  const auto config = nlohmann::json::parse(core::read_file(path), nullptr, false);
+  const auto config = json::parse(core::read_file(path), nullptr, false);
   if (config.is_discarded() || !config.contains("options") || !config["options"].is_object()) {
     throw core::RuntimeError(path + ": not valid JSON with an \"options\" object");
   }
-  nlohmann::json options = config["options"];
-  if (options.contains("early_stopping") && options["early_stopping"].is_object()) {
-    const nlohmann::json es = options["early_stopping"];
-    options.erase("early_stopping");
-    if (es.contains("patience")) options["early_stopping"] = es["patience"];
-    for (const char* k : {"monitor", "min_delta", "restore_best"}) {
-      if (es.contains(k)) options[k] = es[k];
-    }
-  }
+  // Through the settings layer, so that the run's values are checked as a config file's would be.
+  const json& options = config["options"];
   core::Settings s = flags;
-  for (const auto& [key, value] : options.items()) {
+  for (const auto& d : train_option_table()) {
     // The run's resolved spec is what it trained; its model name is restored after validation.
-    if (value.is_null() || key == "out" || key == "model") continue;
-    s.set(key, value.is_string() ? value.get<std::string>() : value.dump(), core::Source::kConfig,
-          path);
+    if (!d.write || d.key == "out" || d.key == "model") continue;
+    const json* v = find_path(options, d.json_path);
+    if (!v) continue;
+    s.set(d.key, v->is_string() ? v->get<std::string>() : v->dump(), core::Source::kConfig, path);
   }
   TrainOptions o = train_options_from(s);
   o.model = options.value("model", "");
   o.out_dir = run_dir;
   o.resume = run_dir;
-  return o;
-}
-
-TrainOptions train_options_from_json(const nlohmann::json& j) {
-  TrainOptions o;
-  o.model = j.value("model", "");
-  o.arch = j.value("arch", "");
-  o.dataset = j.value("dataset", o.dataset);
-  o.epochs = j.value("epochs", o.epochs);
-  o.batch_size = j.value("batch_size", o.batch_size);
-  o.optimizer = j.value("optimizer", o.optimizer);
-  o.lr = j.value("lr", o.lr);
-  o.lr_schedule = j.value("lr_schedule", o.lr_schedule);
-  o.lr_step = j.value("lr_step", o.lr_step);
-  o.lr_gamma = j.value("lr_gamma", o.lr_gamma);
-  o.lr_patience = j.value("lr_patience", o.lr_patience);
-  o.lr_min = j.value("lr_min", o.lr_min);
-  o.warmup_epochs = j.value("warmup_epochs", o.warmup_epochs);
-  o.label_smoothing = j.value("label_smoothing", o.label_smoothing);
-  o.val_split = j.value("val_split", o.val_split);
-  o.val_strategy = j.value("val_strategy", o.val_strategy);
-  o.augment = j.value("augment", o.augment);
-  o.normalization = j.value("normalization", o.normalization);
-  o.init = j.value("init", o.init);
-  o.precision = j.value("precision", o.precision);
-  o.device = j.value("device", o.device);
-  o.seed = j.value("seed", o.seed);
-  // Checkpoints from before split_seed existed drew their split from seed.
-  if (j.contains("split_seed")) o.split_seed = j.at("split_seed").get<uint64_t>();
-  o.threads = j.value("threads", o.threads);
-  o.train_limit = j.value("train_limit", o.train_limit);
-  o.out_dir = j.value("out", "");
   return o;
 }
 

@@ -2,6 +2,8 @@
 #pragma once
 
 #include <cstdint>
+#include <functional>
+#include <map>
 #include <optional>
 #include <string>
 #include <vector>
@@ -83,13 +85,59 @@ struct TrainOptions {
 // The seed that draws the run's validation split: split_seed when set, else seed.
 uint64_t split_seed_of(const TrainOptions& o);
 
+// The largest batch any command accepts (train, bench, evaluate).
+constexpr int64_t kMaxBatchSize = 65536;
+
+// One train option, declared once: its settings key (snake_case; also the config-file key, the
+// DIGITLAB_* variable and, with - for _, the flag), help, default and how it is read and written.
+// Everything else (flag registration, help, config keys, JSON round trip) is generated from the
+// table, so adding an option is one entry in train_option_table() plus its use.
+struct TrainOptionDef {
+  std::string key;
+  std::string help;                    // without the default
+  std::string default_text;            // shown as "(default X)"; empty: none shown
+  bool is_switch = false;              // a flag without a value (--overwrite), else --key VALUE
+  std::vector<std::string> json_path;  // where config.json's "options" hold it: {key} mostly
+  // Sets the field from `s` when s has the key (else leaves it); throws core::UsageError.
+  std::function<void(const core::Settings& s, TrainOptions& o)> read;
+  // Writes the field into a config.json "options" object; null for options not recorded.
+  std::function<void(const TrainOptions& o, nlohmann::json& j)> write;
+  // Reads the field back from such an object when present.
+  std::function<void(const nlohmann::json& j, TrainOptions& o)> read_json;
+};
+
+// Every train option, in help order.
+const std::vector<TrainOptionDef>& train_option_table();
+
 // Keys accepted from config files, DIGITLAB_* variables and flags (snake_case).
 const std::vector<std::string>& train_option_keys();
 
-// Resolves options from settings (defaults < config < env < flags already merged in `s`).
-// Throws core::UsageError naming the option for an invalid value or combination.
+// Throws core::UsageError naming the flag for an invalid value or combination. train() calls it,
+// so no caller can skip it.
+void validate(const TrainOptions& o);
+
+// Resolves options from settings (defaults < config < env < flags already merged in `s`) and
+// validates them. Throws core::UsageError naming the option for an invalid value or combination.
 TrainOptions train_options_from(const core::Settings& s);
 
+// The layers a train run's options come from, below the built-in defaults. `train` and `tune`
+// (which checks each trial before it starts) resolve through the same function.
+struct TrainLayers {
+  std::string config_path;  // a TOML or JSON file; or, when empty, config_text:
+  std::string config_text;  // TOML text (a search's [train] table), named config_origin
+  std::string config_origin;
+  std::map<std::string, std::string> env;    // by key (see train_env)
+  std::map<std::string, std::string> flags;  // by key
+};
+
+// The DIGITLAB_* variables of the train keys, read through `getenv`.
+std::map<std::string, std::string> train_env(const std::function<const char*(const char*)>& getenv);
+
+// Settings of `layers` in precedence order (config < env < flags). Throws core::Error for an
+// unreadable config or an unknown key in it.
+core::Settings layer_train_settings(const TrainLayers& layers);
+
+// Every recorded option as JSON (config.json's "options"; checkpoints' meta).
 nlohmann::json to_json(const TrainOptions& o);
 
 // Options for `train --resume RUN_DIR`: the run's own (its config.json), validated again, with
@@ -97,7 +145,8 @@ nlohmann::json to_json(const TrainOptions& o);
 // a resumed run must stay the run it was). Throws core::RuntimeError when RUN_DIR has no
 // readable config.json.
 TrainOptions resume_options(const std::string& run_dir, const core::Settings& flags);
-// Inverse of to_json for the fields a checkpoint needs (dataset, split, seed, ...).
+// Inverse of to_json: every option present in `j`; absent ones keep their defaults (checkpoints
+// written before an option existed). Not validated.
 TrainOptions train_options_from_json(const nlohmann::json& j);
 
 struct EvalOptions {

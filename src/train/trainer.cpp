@@ -15,6 +15,7 @@
 #include "core/error.h"
 #include "core/files.h"
 #include "core/interrupt.h"
+#include "core/run_files.h"
 #include "core/terminal.h"
 #include "data/dataset.h"
 #include "data/image_io.h"
@@ -23,7 +24,6 @@
 #include "models/zoo.h"
 #include "train/checkpoint.h"
 #include "train/collective.h"
-#include "train/commands.h"
 #include "train/early_stopping.h"
 #include "train/evaluate.h"
 #include "train/observers.h"
@@ -164,8 +164,8 @@ std::string default_run_dir(const std::string& model) {
 
 // True when the directory holds files of an earlier run.
 bool holds_run(const std::string& dir) {
-  for (const char* f :
-       {"config.json", "metrics.jsonl", "checkpoints/best.pt", "checkpoints/last.pt"}) {
+  for (const char* f : {core::run_files::kConfig, core::run_files::kMetrics,
+                        core::run_files::kBestCheckpoint, core::run_files::kLastCheckpoint}) {
     if (core::file_exists(core::join_path(dir, f))) return true;
   }
   return false;
@@ -183,9 +183,10 @@ void check_run_dir(const TrainOptions& o) {
 // event files would put two runs' curves into one TensorBoard run.
 void prepare_run_dir(const TrainOptions& o) {
   const bool used = holds_run(o.out_dir);
-  core::make_dirs(core::join_path(o.out_dir, "checkpoints"));
+  core::make_dirs(core::join_path(o.out_dir, core::run_files::kCheckpoints));
   if (used) {
-    for (const char* f : {"checkpoints/best.pt", "checkpoints/last.pt", "metrics.jsonl"}) {
+    for (const char* f : {core::run_files::kBestCheckpoint, core::run_files::kLastCheckpoint,
+                          core::run_files::kMetrics}) {
       std::remove(core::join_path(o.out_dir, f).c_str());
     }
     for (const char* d : {"tensorboard", "report", "eval"}) {
@@ -254,7 +255,470 @@ data::GrayImage sample_predictions(torch::nn::Sequential& net, const data::Tenso
   return grid;
 }
 
-// Fills in the model name and spec: the default model, a zoo entry, or a custom --arch.
+// One training run from setup to its end. The constructor sets it up (data, model, run
+// directory, observers' begin); run() is a loop of one epoch, itself a loop of one step.
+class Run {
+ public:
+  Run(TrainOptions options, const std::vector<Observer*>& observers, Collective* group)
+      : o_(std::move(options)),
+        observers_(observers),
+        group_(group),
+        rank_(group ? group->rank() : 0),
+        world_(group ? group->world_size() : 1),
+        lead_(rank_ == 0),
+        stopper_(o_.early_stopping),
+        plateau_(plateau_options(o_)) {
+    setup_options();
+    setup_data();
+    setup_model();
+    write_config();
+    setup_loader();
+    if (resuming_) restore();
+    for (auto* ob : observers_) ob->on_train_begin(begin_);
+  }
+
+  TrainResult run();
+
+ private:
+  void setup_options();
+  void setup_data();
+  void setup_model();
+  void write_config();
+  void setup_loader();
+  void restore();
+  // Trains the epoch's batches from `first`; throws core::Interrupted after saving when asked to
+  // stop mid-epoch.
+  void train_batches(int epoch, int64_t first, Clock::time_point t0);
+  void step(const data::Batch& batch, int epoch, int64_t& b, Clock::time_point t0);
+  // Validation, checkpoints and observers after an epoch; returns true when training stops.
+  bool end_epoch(int epoch, Clock::time_point t0);
+  EpochEnd measure_epoch(int epoch, Clock::time_point t0, int& signal);
+  void epoch_extras(int epoch);
+  nlohmann::json resume_state(int epoch, int64_t batch) const;
+  [[noreturn]] void interrupted(int sig, int epochs_done, const std::string& where);
+
+  TrainOptions o_;
+  const std::vector<Observer*>& observers_;
+  Collective* group_;
+  const int rank_, world_;
+  const bool lead_;  // writes the run directory
+  models::ArchSpec spec_;
+  const data::DatasetInfo* info_ = nullptr;
+  int64_t num_classes_ = 0, parameters_ = 0;
+  bool resuming_ = false;
+  std::string last_path_;
+  int threads_ = 0;
+  torch::Device device_{torch::kCPU};
+  PrecisionChoice precision_;
+  bool bf16_ = false;
+  data::Normalization norm_;
+  data::TensorSplit train_set_, val_set_, test_set_;
+  bool has_val_ = false;
+  torch::nn::Sequential net_{nullptr};
+  bool channels_last_ = false;
+  models::KnnImpl* knn_ = nullptr;
+  std::unique_ptr<torch::optim::Optimizer> optimizer_;
+  nlohmann::json resume_;  // where the interrupted run stood
+  int64_t gradient_values_ = 0;
+  CheckpointMeta meta_;
+  std::unique_ptr<data::Loader> loader_;
+  TrainBegin begin_;
+  EarlyStopping stopper_;
+  ScheduleSpec schedule_;
+  PlateauTracker plateau_;
+  TrainResult result_;
+  int first_epoch_ = 1;
+  int64_t first_batch_ = 0, step_ = 0;
+  // Sums of the epoch in progress (restored when resuming in the middle of one).
+  double loss_sum_ = 0, partial_seconds_ = 0;
+  int64_t correct_ = 0, seen_ = 0;
+  double lr_ = 0;  // the rate of the last step taken
+  Clock::time_point start_;
+};
+
+void Run::setup_options() {
+  spec_ = models::parse_spec(o_.arch);
+  if (spec_.is_knn()) o_.epochs = 1;  // fitting k-nearest neighbours is storing the training set
+  models::check_label_smoothing(spec_, o_.label_smoothing);
+  info_ = &data::find_dataset(o_.dataset);
+  num_classes_ = int64_t(info_->class_names.size());
+  parameters_ = models::count_parameters(spec_, num_classes_);
+  resuming_ = !o_.resume.empty();
+  last_path_ = core::join_path(o_.out_dir, core::run_files::kLastCheckpoint);
+  if (resuming_ && !core::file_exists(last_path_)) {
+    throw core::RuntimeError("--resume: " + o_.out_dir +
+                             " has no checkpoints/last.pt to resume from");
+  }
+  if (!resuming_ && lead_) check_run_dir(o_);
+  threads_ = configure_threads(o_.threads);
+  // k-nearest neighbours keeps its training set in host memory.
+  device_ = spec_.is_knn() ? torch::Device(torch::kCPU) : choose_device(o_.device);
+  if (group_ && device_.is_cuda()) {
+    throw core::UsageError("--device: data-parallel runs train on CPUs (Gloo); use --device cpu");
+  }
+  precision_ = choose_precision(o_.precision, spec_, device_);
+  bf16_ = precision_.precision == Precision::kBf16;
+  torch::manual_seed(o_.seed);
+}
+
+// The whole training split as uint8, partitioned once; batches are gathered per step.
+void Run::setup_data() {
+  const data::RawSplit raw = data::load_raw_split(o_.data_root, *info_, data::Split::kTrain);
+  const data::TensorSplit all = data::to_tensors(raw, o_.train_limit);
+  norm_ = data::make_normalization(o_.normalization, all.images);
+  const data::TrainValIndices parts =
+      data::partition(all, o_.val_split, split_seed_of(o_), o_.val_strategy, int(num_classes_));
+  auto as_index = [](const std::vector<int64_t>& v) {
+    return torch::tensor(torch::ArrayRef<int64_t>(v), torch::kInt64);
+  };
+  train_set_ = data::subset(all, as_index(parts.train));
+  has_val_ = !parts.val.empty();
+  if (has_val_) val_set_ = data::subset(all, as_index(parts.val));
+  if (o_.test_every > 0) {
+    test_set_ = data::to_tensors(data::load_raw_split(o_.data_root, *info_, data::Split::kTest));
+  }
+  if (!spec_.is_knn() && o_.drop_last && int64_t(parts.train.size()) < o_.batch_size * world_) {
+    throw core::UsageError("--drop-last: the " + std::to_string(parts.train.size()) +
+                           " training images do not fill one batch of " +
+                           std::to_string(o_.batch_size * world_));
+  }
+  if (!resuming_ && lead_)
+    prepare_run_dir(o_);  // only now: bad data or options leave a run untouched
+}
+
+void Run::setup_model() {
+  net_ = models::build_network(spec_, num_classes_);
+  models::initialize(net_, o_.init);
+  if (resuming_) resume_ = load_weights_for_resume(last_path_, net_).resume;
+  net_->to(device_);
+  channels_last_ = use_channels_last(net_);
+  knn_ = models::find_knn(net_);
+  if (resuming_ && knn_) {
+    throw core::UsageError("--resume: k-nearest neighbours has nothing to resume");
+  }
+  if (!knn_) optimizer_ = make_optimizer(o_, net_);
+  if (resuming_) load_training_state(last_path_, *optimizer_);
+  if (!group_) return;
+  if (knn_) throw core::UsageError("k-nearest neighbours does not train in parallel");
+  for (const auto& p : net_->parameters()) gradient_values_ += p.numel();
+  ++gradient_values_;  // the stop signal rides along
+  // Every rank starts from rank 0's weights, whatever its own initialization drew.
+  std::vector<torch::Tensor> state;
+  for (const auto& p : net_->parameters()) state.push_back(p);
+  for (const auto& b : net_->buffers()) {
+    if (b.is_floating_point()) state.push_back(b);
+  }
+  torch::NoGradGuard no_grad;
+  torch::Tensor flat = flatten_tensors(state);
+  group_->broadcast(flat, 0);
+  unflatten_into(flat, state);
+}
+
+void Run::write_config() {
+  nlohmann::json config = {
+      {"options", to_json(o_)},
+      {"model", o_.model},
+      {"spec", models::to_string(spec_)},
+      {"parameters", parameters_},
+      {"dataset", info_->name},
+      {"normalization", norm_.to_json()},
+      {"train_size", train_set_.size()},
+      {"val_size", has_val_ ? val_set_.size() : 0},
+      {"threads", threads_},
+      {"argv", o_.argv},
+      {"versions", {{"digitlab", DIGITLAB_VERSION}, {"torch", TORCH_VERSION}}}};
+  if (group_) config["ranks"] = world_;
+  if (lead_) {
+    core::write_file_atomic(core::join_path(o_.out_dir, core::run_files::kConfig),
+                            config.dump(2) + "\n");
+  }
+  meta_.model = o_.model;
+  meta_.spec = config["spec"];
+  meta_.dataset = info_->name;
+  meta_.class_names = info_->class_names;
+  meta_.normalization = norm_;
+  meta_.options = config["options"];
+  meta_.parameters = parameters_;
+}
+
+void Run::setup_loader() {
+  data::LoaderOptions lo;
+  lo.batch_size = o_.batch_size;
+  lo.drop_last = o_.drop_last;
+  lo.seed = o_.seed;
+  lo.workers = o_.workers;
+  lo.augment = data::parse_augment(o_.augment);
+  lo.normalization = norm_;
+  lo.rank = rank_;
+  lo.world = world_;
+  loader_ = std::make_unique<data::Loader>(train_set_, lo);
+  begin_.model = o_.model;
+  begin_.spec = meta_.spec;
+  begin_.dataset = info_->name;
+  begin_.out_dir = o_.out_dir;
+  begin_.optimizer = o_.optimizer;
+  begin_.parameters = parameters_;
+  begin_.train_size = train_set_.size();
+  begin_.val_size = has_val_ ? val_set_.size() : 0;
+  begin_.batch_size = o_.batch_size;
+  begin_.batches_per_epoch = loader_->batches_per_epoch();
+  begin_.epochs = o_.epochs;
+  begin_.threads = threads_;
+  begin_.lr = o_.lr;
+  begin_.device = device_.str();
+  begin_.precision = precision_.name;
+  begin_.precision_reason = precision_.reason;
+  schedule_ = schedule_spec(o_, begin_.batches_per_epoch);
+  result_.gradient_values = gradient_values_;
+  result_.run_dir = o_.out_dir;
+}
+
+void Run::restore() {
+  try {
+    const nlohmann::json& r = resume_;
+    first_epoch_ = r.at("epoch").get<int>();
+    first_batch_ = r.at("batch").get<int64_t>();
+    step_ = r.at("step").get<int64_t>();
+    loss_sum_ = r.at("loss_sum").get<double>();
+    correct_ = r.at("correct").get<int64_t>();
+    seen_ = r.at("seen").get<int64_t>();
+    // The saved sums are the whole group's; the other ranks add theirs from here on.
+    if (!lead_) loss_sum_ = 0, correct_ = 0, seen_ = 0;
+    partial_seconds_ = r.value("partial_seconds", 0.0);
+    result_.best_epoch = r.at("best_epoch").get<int>();
+    stopper_.restore(r.at("early_stopping"));
+    if (o_.lr_schedule == "plateau") plateau_.restore(r.at("plateau"));
+    for (const auto& e : r.at("history")) begin_.previous_epochs.push_back(e);
+  } catch (const nlohmann::json::exception& e) {
+    throw core::RuntimeError(last_path_ + ": training state is malformed (" +
+                             core::one_line(e.what()) + ")");
+  }
+  // A batch index means WORLD_SIZE x batch_size images: mid-epoch, only the same group size
+  // continues with the right images (at an epoch boundary any size may).
+  const int saved_ranks = resume_.value("ranks", 1);
+  if (first_batch_ > 0 && saved_ranks != world_) {
+    throw core::UsageError("--resume: the run stopped in the middle of epoch " +
+                           std::to_string(first_epoch_) + " with " + std::to_string(saved_ranks) +
+                           " rank(s); continue it with " + std::to_string(saved_ranks));
+  }
+  if (first_batch_ < 0 || first_batch_ > begin_.batches_per_epoch || first_epoch_ < 1) {
+    throw core::RuntimeError(last_path_ + ": training state does not fit this run (epoch " +
+                             std::to_string(first_epoch_) + ", batch " +
+                             std::to_string(first_batch_) + ")");
+  }
+  begin_.start_epoch = first_epoch_;
+  begin_.start_batch = first_batch_;
+}
+
+// What last.pt must hold to continue at (epoch, batch) exactly as an uninterrupted run would.
+nlohmann::json Run::resume_state(int epoch, int64_t batch) const {
+  nlohmann::json history = nlohmann::json::array();
+  for (const auto& e : begin_.previous_epochs) history.push_back(e);
+  for (const auto& e : result_.history) history.push_back(e.to_json());
+  return nlohmann::json{{"epoch", epoch},
+                        {"batch", batch},
+                        {"step", step_},
+                        {"loss_sum", batch ? loss_sum_ : 0.0},
+                        {"correct", batch ? correct_ : 0},
+                        {"seen", batch ? seen_ : 0},
+                        {"best_epoch", result_.best_epoch},
+                        {"early_stopping", stopper_.state()},
+                        {"plateau", plateau_.state()},
+                        {"history", history},
+                        {"ranks", world_}};
+}
+
+void Run::interrupted(int sig, int epochs_done, const std::string& where) {
+  TrainEnd te{epochs_done,           false,
+              result_.best_epoch,    stopper_.monitor(),
+              stopper_.best_value(), seconds_since(start_)};
+  te.interrupted = true;
+  for (auto* ob : observers_) ob->on_train_end(te);
+  throw core::Interrupted(sig, std::string(sig == SIGINT ? "interrupted" : "terminated") + " " +
+                                   where + "; saved " + last_path_ +
+                                   "; continue with: digitlab train --resume " + o_.out_dir);
+}
+
+TrainResult Run::run() {
+  start_ = Clock::now();
+  lr_ = resuming_ && first_batch_ > 0 && step_ > 0 ? scheduled_lr(schedule_, step_ - 1, &plateau_)
+                                                   : o_.lr;
+  if (first_epoch_ > o_.epochs) {
+    throw core::UsageError("--epochs: the run already trained " + std::to_string(first_epoch_ - 1) +
+                           " epochs; give more to continue it");
+  }
+  // At an epoch boundary the step count follows this run's batches per epoch, which a resumed
+  // group of another size changes; the schedule then goes on from the right point.
+  if (resuming_ && first_batch_ == 0) step_ = int64_t(first_epoch_ - 1) * begin_.batches_per_epoch;
+  int epoch = first_epoch_;
+  for (; epoch <= o_.epochs; ++epoch) {
+    const auto t0 = Clock::now();
+    const bool mid_epoch = epoch == first_epoch_ && first_batch_ > 0;
+    if (!mid_epoch) loss_sum_ = 0, correct_ = 0, seen_ = 0, partial_seconds_ = 0;
+    train_batches(epoch, mid_epoch ? first_batch_ : 0, t0);
+    if (end_epoch(epoch, t0)) {
+      result_.stopped_early = true;
+      break;
+    }
+  }
+  TrainEnd te{std::min(epoch, o_.epochs), result_.stopped_early, result_.best_epoch,
+              stopper_.monitor(),         stopper_.best_value(), seconds_since(start_)};
+  for (auto* ob : observers_) ob->on_train_end(te);
+  return result_;
+}
+
+void Run::train_batches(int epoch, int64_t first, Clock::time_point t0) {
+  net_->train();
+  int64_t b = first;
+  if (knn_) {
+    knn_->fit(train_set_.images, train_set_.labels, norm_.scale(), norm_.shift());
+    seen_ = train_set_.size();
+    return;
+  }
+  loader_->start_epoch(epoch, b);
+  while (auto batch = loader_->next()) step(*batch, epoch, b, t0);
+}
+
+void Run::step(const data::Batch& batch, int epoch, int64_t& b, Clock::time_point t0) {
+  lr_ = scheduled_lr(schedule_, step_++, &plateau_);
+  for (auto& g : optimizer_->param_groups()) g.options().set_lr(lr_);
+  const torch::Tensor x = to_network_input(batch.x, channels_last_, device_);
+  const torch::Tensor y = batch.y.to(device_);
+  int group_signal = 0;  // a Ctrl-C/SIGTERM on any rank, as of this step
+  std::function<void()> average;
+  if (group_) {
+    average = [&] {
+      const double weight = double(y.size(0)) / double(batch.global_size);
+      const auto a0 = Clock::now();
+      group_signal = allreduce_gradients(*group_, net_, weight, core::interrupt_signal());
+      result_.allreduce_seconds += seconds_since(a0);
+      ++result_.allreduce_steps;
+    };
+  }
+  const auto [out, loss] =
+      train_step(net_, *optimizer_, spec_.head, x, y, bf16_, device_, average, o_.label_smoothing);
+  const int64_t bs = y.size(0);
+  loss_sum_ += loss.item<double>() * double(bs);
+  correct_ += out.argmax(1).eq(y).sum().item<int64_t>();
+  seen_ += bs;
+  ++b;
+  if (o_.fault_step > 0 && step_ == o_.fault_step &&
+      (o_.fault_rank < 0 || o_.fault_rank == rank_)) {
+    raise(o_.fault_signal);
+  }
+  if (const int sig = group_ ? group_signal : core::interrupt_signal()) {
+    // The step is done: save it, so that --resume goes on from the next batch.
+    if (group_) reduce_sums(*group_, loss_sum_, correct_, seen_);
+    meta_.epoch = epoch - 1;
+    meta_.resume = resume_state(epoch, b);
+    meta_.resume["partial_seconds"] = partial_seconds_ + seconds_since(t0);
+    if (lead_) save_checkpoint(last_path_, net_, meta_, optimizer_.get());
+    interrupted(sig, epoch - 1,
+                "in epoch " + std::to_string(epoch) + " after batch " + std::to_string(b));
+  }
+  if (observers_.empty()) return;
+  const double secs = seconds_since(t0);
+  BatchEnd be{epoch,
+              o_.epochs,
+              b,
+              begin_.batches_per_epoch,
+              loss_sum_ / double(seen_),
+              double(correct_) / double(seen_),
+              double(seen_) / std::max(secs, 1e-9),
+              secs};
+  for (auto* ob : observers_) ob->on_batch_end(be);
+}
+
+// The epoch's metrics over the group (sums over ranks) and whether any rank was asked to stop.
+EpochEnd Run::measure_epoch(int epoch, Clock::time_point t0, int& signal) {
+  signal = core::interrupt_signal();
+  if (group_) {
+    signal = reduce_sums(*group_, loss_sum_, correct_, seen_, signal);
+    // Batch norm's running statistics came from each rank's own shards: validate and save the
+    // ranks' average, the same on every rank.
+    average_buffers(*group_, net_);
+  }
+  EpochEnd ee;
+  ee.epoch = epoch;
+  ee.epochs = o_.epochs;
+  // k-nearest neighbours has no training loss; NaN is written as null in metrics.jsonl.
+  ee.train_loss = knn_ ? std::nan("") : loss_sum_ / double(seen_);
+  ee.train_acc = knn_ ? std::nan("") : double(correct_) / double(seen_);
+  ee.lr = lr_;
+  const double train_secs = partial_seconds_ + seconds_since(t0);
+  ee.images_per_second = double(seen_) / std::max(train_secs, 1e-9);
+  if (has_val_) {
+    AutocastScope autocast(bf16_, device_);
+    const auto [loss, accuracy] = evaluate_split(net_, spec_.head, val_set_, norm_, group_);
+    ee.val_loss = loss;
+    ee.val_acc = accuracy;
+  }
+  ee.seconds = partial_seconds_ + seconds_since(t0);
+  if (!knn_ && lead_ && (o_.tb_histograms || o_.tb_images)) epoch_extras(epoch);
+  if (o_.test_every > 0 && epoch % o_.test_every == 0) {
+    AutocastScope autocast(bf16_, device_);
+    const auto [loss, accuracy] = evaluate_split(net_, spec_.head, test_set_, norm_, group_);
+    ee.test_loss = loss;
+    ee.test_acc = accuracy;
+  }
+  return ee;
+}
+
+void Run::epoch_extras(int epoch) {
+  EpochExtras extras;
+  extras.epoch = epoch;
+  if (o_.tb_histograms) extras.histograms = weight_values(net_);
+  if (o_.tb_images && has_val_) {
+    const data::GrayImage grid = sample_predictions(net_, val_set_, norm_, channels_last_, device_);
+    extras.image_png =
+        data::encode_png(grid.width, grid.height, 1, grid.pixels, "sample predictions");
+    extras.image_width = grid.width;
+    extras.image_height = grid.height;
+  }
+  for (auto* ob : observers_) ob->on_epoch_extras(extras);
+}
+
+bool Run::end_epoch(int epoch, Clock::time_point t0) {
+  int epoch_signal = 0;
+  EpochEnd ee = measure_epoch(epoch, t0, epoch_signal);
+  const bool val_acc = o_.early_stopping.monitor == "val_acc";
+  // Without validation the newest weights count as the best.
+  ee.improved = has_val_ ? stopper_.update(epoch, val_acc ? *ee.val_acc : *ee.val_loss) : true;
+  // After ee.lr took this epoch's rate: a reduction applies from the next epoch on, and is in
+  // the resume state saved below.
+  if (has_val_ && o_.lr_schedule == "plateau")
+    plateau_.update(val_acc ? *ee.val_acc : *ee.val_loss);
+  bool stop = stopper_.should_stop();
+  if (group_) {
+    // Rank 0 decides; the reduced metrics make every rank agree anyway.
+    torch::Tensor decision = torch::tensor({double(ee.improved), double(stop)}, torch::kFloat64);
+    group_->broadcast(decision, 0);
+    ee.improved = decision[0].item<double>() != 0;
+    stop = decision[1].item<double>() != 0;
+  }
+  if (ee.improved) result_.best_epoch = epoch;
+  meta_.epoch = epoch;
+  meta_.metrics = ee.to_json();
+  meta_.resume = nullptr;
+  if (ee.improved && lead_) {
+    save_checkpoint(core::join_path(o_.out_dir, core::run_files::kBestCheckpoint), net_, meta_);
+  }
+  result_.history.push_back(ee);
+  if (!knn_) {
+    meta_.resume = resume_state(epoch + 1, 0);
+    if (lead_) save_checkpoint(last_path_, net_, meta_, optimizer_.get());
+  } else {
+    save_checkpoint(last_path_, net_, meta_);
+  }
+  for (auto* ob : observers_) ob->on_epoch_end(ee);
+  if (stop) return true;
+  const int sig = group_ ? epoch_signal : core::interrupt_signal();
+  if (sig && epoch < o_.epochs) interrupted(sig, epoch, "after epoch " + std::to_string(epoch));
+  return false;
+}
+
+}  // namespace
+
 void resolve_model(TrainOptions& o) {
   if (o.arch.empty()) {
     if (o.model.empty()) o.model = models::kDefaultModel;
@@ -265,426 +729,10 @@ void resolve_model(TrainOptions& o) {
   if (o.out_dir.empty()) o.out_dir = default_run_dir(o.model);
 }
 
-}  // namespace
-
 TrainResult train(TrainOptions o, const std::vector<Observer*>& observers, Collective* group) {
+  validate(o);
   resolve_model(o);
-  const int rank = group ? group->rank() : 0;
-  const int world = group ? group->world_size() : 1;
-  const bool lead = rank == 0;  // writes the run directory
-  const models::ArchSpec spec = models::parse_spec(o.arch);
-  if (spec.is_knn()) o.epochs = 1;  // fitting k-nearest neighbours is storing the training set
-  models::check_label_smoothing(spec, o.label_smoothing);
-  const data::DatasetInfo& info = data::find_dataset(o.dataset);
-  const int64_t num_classes = int64_t(info.class_names.size());
-  const int64_t parameters = models::count_parameters(spec, num_classes);
-  const bool resuming = !o.resume.empty();
-  const std::string last_path = core::join_path(o.out_dir, "checkpoints/last.pt");
-  if (resuming && !core::file_exists(last_path)) {
-    throw core::RuntimeError("--resume: " + o.out_dir +
-                             " has no checkpoints/last.pt to resume from");
-  }
-  if (!resuming && lead) check_run_dir(o);
-  const int threads = configure_threads(o.threads);
-  // k-nearest neighbours keeps its training set in host memory.
-  const torch::Device device = spec.is_knn() ? torch::Device(torch::kCPU) : choose_device(o.device);
-  if (group && device.is_cuda()) {
-    throw core::UsageError("--device: data-parallel runs train on CPUs (Gloo); use --device cpu");
-  }
-  const PrecisionChoice precision = choose_precision(o.precision, spec, device);
-  const bool bf16 = precision.precision == Precision::kBf16;
-  torch::manual_seed(o.seed);
-
-  // Data: the whole training split as uint8, partitioned once; batches are gathered per step.
-  const data::RawSplit raw = data::load_raw_split(o.data_root, info, data::Split::kTrain);
-  const data::TensorSplit all = data::to_tensors(raw, o.train_limit);
-  const data::Normalization norm = data::make_normalization(o.normalization, all.images);
-  const data::TrainValIndices parts =
-      data::partition(all, o.val_split, split_seed_of(o), o.val_strategy, int(num_classes));
-  auto as_index = [](const std::vector<int64_t>& v) {
-    return torch::tensor(torch::ArrayRef<int64_t>(v), torch::kInt64);
-  };
-  const data::TensorSplit train_set = data::subset(all, as_index(parts.train));
-  const data::TensorSplit val_set =
-      parts.val.empty() ? data::TensorSplit{} : data::subset(all, as_index(parts.val));
-  const bool has_val = !parts.val.empty();
-  const data::TensorSplit test_set =
-      o.test_every > 0
-          ? data::to_tensors(data::load_raw_split(o.data_root, info, data::Split::kTest))
-          : data::TensorSplit{};
-  if (!spec.is_knn() && o.drop_last && int64_t(parts.train.size()) < o.batch_size * world) {
-    throw core::UsageError("--drop-last: the " + std::to_string(parts.train.size()) +
-                           " training images do not fill one batch of " +
-                           std::to_string(o.batch_size * world));
-  }
-  if (!resuming && lead) prepare_run_dir(o);  // only now: bad data or options leave a run untouched
-
-  torch::nn::Sequential net = models::build_network(spec, num_classes);
-  models::initialize(net, o.init);
-  nlohmann::json resume;  // where the interrupted run stood
-  if (resuming) resume = load_weights_for_resume(last_path, net).resume;
-  net->to(device);
-  const bool channels_last = use_channels_last(net);
-  models::KnnImpl* knn = models::find_knn(net);
-  if (resuming && knn)
-    throw core::UsageError("--resume: k-nearest neighbours has nothing to resume");
-  std::unique_ptr<torch::optim::Optimizer> optimizer;
-  if (!knn) optimizer = make_optimizer(o, net);
-  if (resuming) load_training_state(last_path, *optimizer);
-  int64_t gradient_values = 0;
-  if (group) {
-    if (knn) throw core::UsageError("k-nearest neighbours does not train in parallel");
-    for (const auto& p : net->parameters()) gradient_values += p.numel();
-    ++gradient_values;  // the stop signal rides along
-    // Every rank starts from rank 0's weights, whatever its own initialization drew.
-    std::vector<torch::Tensor> state;
-    for (const auto& p : net->parameters()) state.push_back(p);
-    for (const auto& b : net->buffers()) {
-      if (b.is_floating_point()) state.push_back(b);
-    }
-    torch::NoGradGuard no_grad;
-    torch::Tensor flat = flatten_tensors(state);
-    group->broadcast(flat, 0);
-    unflatten_into(flat, state);
-  }
-
-  const std::string ckpt_dir = core::join_path(o.out_dir, "checkpoints");
-  nlohmann::json config = {
-      {"options", to_json(o)},
-      {"model", o.model},
-      {"spec", models::to_string(spec)},
-      {"parameters", parameters},
-      {"dataset", info.name},
-      {"normalization", norm.to_json()},
-      {"train_size", train_set.size()},
-      {"val_size", has_val ? val_set.size() : 0},
-      {"threads", threads},
-      {"argv", o.argv},
-      {"versions", {{"digitlab", DIGITLAB_VERSION}, {"torch", TORCH_VERSION}}}};
-  if (group) config["ranks"] = world;
-  if (lead) {
-    core::write_file_atomic(core::join_path(o.out_dir, "config.json"), config.dump(2) + "\n");
-  }
-
-  CheckpointMeta meta;
-  meta.model = o.model;
-  meta.spec = config["spec"];
-  meta.dataset = info.name;
-  meta.class_names = info.class_names;
-  meta.normalization = norm;
-  meta.options = config["options"];
-  meta.parameters = parameters;
-
-  data::LoaderOptions loader_options;
-  loader_options.batch_size = o.batch_size;
-  loader_options.drop_last = o.drop_last;
-  loader_options.seed = o.seed;
-  loader_options.workers = o.workers;
-  loader_options.augment = data::parse_augment(o.augment);
-  loader_options.normalization = norm;
-  loader_options.rank = rank;
-  loader_options.world = world;
-  data::Loader loader(train_set, loader_options);
-  const int64_t n = train_set.size();
-  const int64_t batches_per_epoch = loader.batches_per_epoch();
-  TrainBegin begin;
-  begin.model = o.model;
-  begin.spec = meta.spec;
-  begin.dataset = info.name;
-  begin.out_dir = o.out_dir;
-  begin.optimizer = o.optimizer;
-  begin.parameters = parameters;
-  begin.train_size = n;
-  begin.val_size = has_val ? val_set.size() : 0;
-  begin.batch_size = o.batch_size;
-  begin.batches_per_epoch = batches_per_epoch;
-  begin.epochs = o.epochs;
-  begin.threads = threads;
-  begin.lr = o.lr;
-  begin.device = device.str();
-  begin.precision = precision.name;
-  begin.precision_reason = precision.reason;
-
-  EarlyStopping stopper(o.early_stopping);
-  const ScheduleSpec schedule = schedule_spec(o, batches_per_epoch);
-  PlateauTracker plateau(plateau_options(o));
-  TrainResult result;
-  result.gradient_values = gradient_values;
-  result.run_dir = o.out_dir;
-  int first_epoch = 1;
-  int64_t first_batch = 0, step = 0;
-  // Sums of the epoch in progress (restored when resuming in the middle of one).
-  double loss_sum = 0, partial_seconds = 0;
-  int64_t correct = 0, seen = 0;
-  if (resuming) {
-    try {
-      first_epoch = resume.at("epoch").get<int>();
-      first_batch = resume.at("batch").get<int64_t>();
-      step = resume.at("step").get<int64_t>();
-      loss_sum = resume.at("loss_sum").get<double>();
-      correct = resume.at("correct").get<int64_t>();
-      seen = resume.at("seen").get<int64_t>();
-      // The saved sums are the whole group's; the other ranks add theirs from here on.
-      if (!lead) loss_sum = 0, correct = 0, seen = 0;
-      partial_seconds = resume.value("partial_seconds", 0.0);
-      result.best_epoch = resume.at("best_epoch").get<int>();
-      stopper.restore(resume.at("early_stopping"));
-      if (o.lr_schedule == "plateau") plateau.restore(resume.at("plateau"));
-      for (const auto& e : resume.at("history")) begin.previous_epochs.push_back(e);
-    } catch (const nlohmann::json::exception& e) {
-      throw core::RuntimeError(last_path + ": training state is malformed (" +
-                               core::one_line(e.what()) + ")");
-    }
-    // A batch index means WORLD_SIZE x batch_size images: mid-epoch, only the same group size
-    // continues with the right images (at an epoch boundary any size may).
-    const int saved_ranks = resume.value("ranks", 1);
-    if (first_batch > 0 && saved_ranks != world) {
-      throw core::UsageError("--resume: the run stopped in the middle of epoch " +
-                             std::to_string(first_epoch) + " with " + std::to_string(saved_ranks) +
-                             " rank(s); continue it with " + std::to_string(saved_ranks));
-    }
-    if (first_batch < 0 || first_batch > batches_per_epoch || first_epoch < 1) {
-      throw core::RuntimeError(last_path + ": training state does not fit this run (epoch " +
-                               std::to_string(first_epoch) + ", batch " +
-                               std::to_string(first_batch) + ")");
-    }
-    begin.start_epoch = first_epoch;
-    begin.start_batch = first_batch;
-  }
-  for (auto* ob : observers) ob->on_train_begin(begin);
-
-  // What last.pt must hold to continue at (epoch, batch) exactly as an uninterrupted run would.
-  auto resume_state = [&](int epoch, int64_t batch) {
-    nlohmann::json history = nlohmann::json::array();
-    for (const auto& e : begin.previous_epochs) history.push_back(e);
-    for (const auto& e : result.history) history.push_back(e.to_json());
-    return nlohmann::json{{"epoch", epoch},
-                          {"batch", batch},
-                          {"step", step},
-                          {"loss_sum", batch ? loss_sum : 0.0},
-                          {"correct", batch ? correct : 0},
-                          {"seen", batch ? seen : 0},
-                          {"best_epoch", result.best_epoch},
-                          {"early_stopping", stopper.state()},
-                          {"plateau", plateau.state()},
-                          {"history", history},
-                          {"ranks", world}};
-  };
-  const auto start = Clock::now();
-  int epoch = 0;
-  // The rate of the last step taken: what the epoch reports, even one resumed after its last batch.
-  double lr =
-      resuming && first_batch > 0 && step > 0 ? scheduled_lr(schedule, step - 1, &plateau) : o.lr;
-  if (first_epoch > o.epochs) {
-    throw core::UsageError("--epochs: the run already trained " + std::to_string(first_epoch - 1) +
-                           " epochs; give more to continue it");
-  }
-  // At an epoch boundary the step count follows this run's batches per epoch, which a resumed
-  // group of another size changes; the schedule then goes on from the right point.
-  if (resuming && first_batch == 0) step = int64_t(first_epoch - 1) * batches_per_epoch;
-  for (epoch = first_epoch; epoch <= o.epochs; ++epoch) {
-    net->train();
-    const auto t0 = Clock::now();
-    int64_t b = 0;
-    if (epoch != first_epoch || first_batch == 0) {
-      loss_sum = 0;
-      correct = seen = 0;
-      partial_seconds = 0;
-    } else {
-      b = first_batch;
-    }
-    if (knn) {
-      knn->fit(train_set.images, train_set.labels, norm.scale(), norm.shift());
-      seen = n;
-    } else {
-      loader.start_epoch(epoch, b);
-    }
-    while (auto batch = knn ? std::nullopt : loader.next()) {
-      lr = scheduled_lr(schedule, step++, &plateau);
-      for (auto& group : optimizer->param_groups()) group.options().set_lr(lr);
-      const torch::Tensor x = to_network_input(batch->x, channels_last, device);
-      const torch::Tensor y = batch->y.to(device);
-      int group_signal = 0;  // a Ctrl-C/SIGTERM on any rank, as of this step
-      std::function<void()> average;
-      if (group) {
-        average = [&] {
-          const double weight = double(y.size(0)) / double(batch->global_size);
-          const auto a0 = Clock::now();
-          group_signal = allreduce_gradients(*group, net, weight, core::interrupt_signal());
-          result.allreduce_seconds += seconds_since(a0);
-          ++result.allreduce_steps;
-        };
-      }
-      const auto [out, loss] =
-          train_step(net, *optimizer, spec.head, x, y, bf16, device, average, o.label_smoothing);
-      const int64_t bs = y.size(0);
-      loss_sum += loss.item<double>() * double(bs);
-      correct += out.argmax(1).eq(y).sum().item<int64_t>();
-      seen += bs;
-      ++b;
-      if (o.fault_step > 0 && step == o.fault_step && (o.fault_rank < 0 || o.fault_rank == rank)) {
-        raise(o.fault_signal);
-      }
-      if (const int sig = group ? group_signal : core::interrupt_signal()) {
-        // The step is done: save it, so that --resume goes on from the next batch.
-        if (group) reduce_sums(*group, loss_sum, correct, seen);
-        meta.epoch = epoch - 1;
-        meta.resume = resume_state(epoch, b);
-        meta.resume["partial_seconds"] = partial_seconds + seconds_since(t0);
-        if (lead) save_checkpoint(last_path, net, meta, optimizer.get());
-        TrainEnd te{
-            epoch - 1,           false, result.best_epoch, stopper.monitor(), stopper.best_value(),
-            seconds_since(start)};
-        te.interrupted = true;
-        for (auto* ob : observers) ob->on_train_end(te);
-        throw core::Interrupted(sig, std::string(sig == SIGINT ? "interrupted" : "terminated") +
-                                         " in epoch " + std::to_string(epoch) + " after batch " +
-                                         std::to_string(b) + "; saved " + last_path +
-                                         "; continue with: digitlab train --resume " + o.out_dir);
-      }
-      if (!observers.empty()) {
-        const double secs = seconds_since(t0);
-        BatchEnd be{epoch,
-                    o.epochs,
-                    b,
-                    batches_per_epoch,
-                    loss_sum / double(seen),
-                    double(correct) / double(seen),
-                    double(seen) / std::max(secs, 1e-9),
-                    secs};
-        for (auto* ob : observers) ob->on_batch_end(be);
-      }
-    }
-    // The group's epoch: sums over ranks, and whether any rank was asked to stop.
-    int epoch_signal = core::interrupt_signal();
-    if (group) {
-      epoch_signal = reduce_sums(*group, loss_sum, correct, seen, epoch_signal);
-      // Batch norm's running statistics came from each rank's own shards: validate and save
-      // the ranks' average, the same on every rank.
-      average_buffers(*group, net);
-    }
-    EpochEnd ee;
-    ee.epoch = epoch;
-    ee.epochs = o.epochs;
-    // k-nearest neighbours has no training loss; NaN is written as null in metrics.jsonl.
-    ee.train_loss = knn ? std::nan("") : loss_sum / double(seen);
-    ee.train_acc = knn ? std::nan("") : double(correct) / double(seen);
-    ee.lr = lr;
-    const double train_secs = partial_seconds + seconds_since(t0);
-    ee.images_per_second = double(seen) / std::max(train_secs, 1e-9);
-    if (has_val) {
-      AutocastScope autocast(bf16, device);
-      const auto [loss, accuracy] = evaluate_split(net, spec.head, val_set, norm, group);
-      ee.val_loss = loss;
-      ee.val_acc = accuracy;
-    }
-    ee.seconds = partial_seconds + seconds_since(t0);
-    if (!knn && lead && (o.tb_histograms || o.tb_images)) {
-      EpochExtras extras;
-      extras.epoch = epoch;
-      if (o.tb_histograms) extras.histograms = weight_values(net);
-      if (o.tb_images && has_val) {
-        const data::GrayImage grid = sample_predictions(net, val_set, norm, channels_last, device);
-        extras.image_png =
-            data::encode_png(grid.width, grid.height, 1, grid.pixels, "sample predictions");
-        extras.image_width = grid.width;
-        extras.image_height = grid.height;
-      }
-      for (auto* ob : observers) ob->on_epoch_extras(extras);
-    }
-    if (o.test_every > 0 && epoch % o.test_every == 0) {
-      AutocastScope autocast(bf16, device);
-      const auto [loss, accuracy] = evaluate_split(net, spec.head, test_set, norm, group);
-      ee.test_loss = loss;
-      ee.test_acc = accuracy;
-    }
-    // Without validation the newest weights count as the best.
-    ee.improved = has_val
-                      ? stopper.update(epoch, o.early_stopping.monitor == "val_acc" ? *ee.val_acc
-                                                                                    : *ee.val_loss)
-                      : true;
-    // After ee.lr took this epoch's rate: a reduction applies from the next epoch on, and is in
-    // the resume state saved below.
-    if (has_val && o.lr_schedule == "plateau") {
-      plateau.update(o.early_stopping.monitor == "val_acc" ? *ee.val_acc : *ee.val_loss);
-    }
-    bool stop = stopper.should_stop();
-    if (group) {
-      // Rank 0 decides; the reduced metrics make every rank agree anyway.
-      torch::Tensor decision = torch::tensor({double(ee.improved), double(stop)}, torch::kFloat64);
-      group->broadcast(decision, 0);
-      ee.improved = decision[0].item<double>() != 0;
-      stop = decision[1].item<double>() != 0;
-    }
-    if (ee.improved) result.best_epoch = epoch;
-    meta.epoch = epoch;
-    meta.metrics = ee.to_json();
-    meta.resume = nullptr;
-    if (ee.improved && lead) save_checkpoint(core::join_path(ckpt_dir, "best.pt"), net, meta);
-    result.history.push_back(ee);
-    if (!knn) {
-      meta.resume = resume_state(epoch + 1, 0);
-      if (lead) save_checkpoint(last_path, net, meta, optimizer.get());
-    } else {
-      save_checkpoint(last_path, net, meta);
-    }
-    for (auto* ob : observers) ob->on_epoch_end(ee);
-    if (stop) {
-      result.stopped_early = true;
-      break;
-    }
-    if (const int sig = group ? epoch_signal : core::interrupt_signal(); sig && epoch < o.epochs) {
-      TrainEnd te{epoch,
-                  false,
-                  result.best_epoch,
-                  stopper.monitor(),
-                  stopper.best_value(),
-                  seconds_since(start)};
-      te.interrupted = true;
-      for (auto* ob : observers) ob->on_train_end(te);
-      throw core::Interrupted(sig, std::string(sig == SIGINT ? "interrupted" : "terminated") +
-                                       " after epoch " + std::to_string(epoch) + "; saved " +
-                                       last_path + "; continue with: digitlab train --resume " +
-                                       o.out_dir);
-    }
-  }
-  TrainEnd te{std::min(epoch, o.epochs), result.stopped_early, result.best_epoch,
-              stopper.monitor(),         stopper.best_value(), seconds_since(start)};
-  for (auto* ob : observers) ob->on_train_end(te);
-  return result;
-}
-
-int train_command(const TrainOptions& options, std::string* run_dir, Collective* group) {
-  const bool lead = !group || group->rank() == 0;
-  ConsoleProgress progress(core::stdout_is_terminal());
-  TrainOptions o = options;
-  resolve_model(o);
-  MetricsLog log(core::join_path(o.out_dir, "metrics.jsonl"));
-  std::vector<Observer*> observers;
-  if (lead) observers = {&progress, &log};  // the other ranks train silently
-  core::InterruptGuard interrupts;          // Ctrl-C and SIGTERM save a checkpoint before exiting
-  std::unique_ptr<TensorBoardLog> tensorboard;
-  if (o.tensorboard && lead) {
-    tensorboard = std::make_unique<TensorBoardLog>(core::join_path(o.out_dir, "tensorboard"),
-                                                   o.tb_every_steps);
-    observers.push_back(tensorboard.get());
-  }
-  try {
-    TrainResult r = train(o, observers, group);
-    if (run_dir) *run_dir = r.run_dir;
-    if (lead) {
-      std::printf("best epoch %d; checkpoints in %s/checkpoints (best.pt, last.pt)\n", r.best_epoch,
-                  r.run_dir.c_str());
-    }
-    if (lead && r.allreduce_steps > 0) {
-      std::printf("data parallel: %d ranks; gradient allreduce %.2f ms per step (%lld floats)\n",
-                  group->world_size(), 1000 * r.allreduce_seconds / double(r.allreduce_steps),
-                  static_cast<long long>(r.gradient_values));
-    }
-  } catch (const c10::Error& e) {
-    throw core::RuntimeError("training failed: " + core::one_line(e.what_without_backtrace()));
-  }
-  return 0;
+  return Run(std::move(o), observers, group).run();
 }
 
 }  // namespace digitlab::train

@@ -30,8 +30,13 @@ struct TrainResult {
 // optimizer step; losses, accuracies and validation are reduced over the ranks; only rank 0
 // writes the run directory and calls `observers` (give the others none); early stopping and
 // Ctrl-C/SIGTERM on any rank stop every rank at the same step.
+// Calls validate(options) first, so no caller can skip it.
 class Collective;
 TrainResult train(TrainOptions options, const std::vector<Observer*>& observers,
                   Collective* group = nullptr);
+
+// Fills in the model name and spec (the default model, a zoo entry, or "custom" for an --arch)
+// and the default run directory when none is given. Idempotent.
+void resolve_model(TrainOptions& o);
 
 }  // namespace digitlab::train

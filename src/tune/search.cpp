@@ -8,6 +8,8 @@
 
 #include "core/error.h"
 #include "core/files.h"
+#include "core/run_files.h"
+#include "train/metrics_log.h"
 #include "train/observers.h"
 
 namespace digitlab::tune {
@@ -117,24 +119,15 @@ SearchState load_state(const std::string& dir) {
 
 TrialMetrics read_trial_metrics(const std::string& run_dir, const std::string& objective) {
   TrialMetrics m;
-  const std::string path = core::join_path(run_dir, "metrics.jsonl");
+  const std::string path = core::join_path(run_dir, core::run_files::kMetrics);
   if (!core::file_exists(path)) return m;
-  std::istringstream lines(core::read_file(path));
-  std::string line;
-  const char* key = objective == "val_loss" ? "val_loss" : "val_acc";
-  while (std::getline(lines, line)) {
-    const json e = json::parse(line, nullptr, false);
-    if (e.is_discarded() || !e.is_object()) continue;
-    const int epoch =
-        e.contains("epoch") && e["epoch"].is_number_integer() ? e["epoch"].get<int>() : 0;
-    if (epoch < 1) continue;
-    m.epochs = std::max(m.epochs, epoch);
-    if (!e.contains(key) || !e[key].is_number()) continue;
-    const double v = e[key].get<double>();
-    if (!std::isfinite(v)) continue;
-    if (!m.score || better(objective, v, *m.score)) {
-      m.score = v;
-      m.best_epoch = epoch;
+  for (const auto& e : train::read_metrics_log(core::read_file(path)).epochs) {
+    if (e.epoch < 1) continue;
+    m.epochs = std::max(m.epochs, e.epoch);
+    const std::optional<double>& v = objective == "val_loss" ? e.val_loss : e.val_acc;
+    if (v && (!m.score || better(objective, *v, *m.score))) {
+      m.score = *v;
+      m.best_epoch = e.epoch;
     }
   }
   return m;

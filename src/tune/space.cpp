@@ -718,13 +718,13 @@ std::map<std::string, std::string> trial_flags(const Space& space, const Point& 
 
 void check_trial(const Space& space, const Point& point,
                  const std::map<std::string, std::string>& env) {
-  const auto flags = trial_flags(space, point);
-  core::Settings s;
+  train::TrainLayers layers;
+  layers.config_text = space.train_toml;
+  layers.config_origin = "[train]";
+  layers.env = env;
+  layers.flags = trial_flags(space, point);
   try {
-    s.load_config_text(space.train_toml, false, train::train_option_keys(), "[train]");
-    for (const auto& [k, v] : env) s.set(k, v, core::Source::kEnv);
-    for (const auto& [k, v] : flags) s.set(k, v, core::Source::kFlag);
-    const train::TrainOptions o = train::train_options_from(s);
+    const train::TrainOptions o = train::train_options_from(train::layer_train_settings(layers));
     // The head comes from the model: checked here, a bad search stops before its first trial
     // instead of every trial failing at its start.
     if (o.label_smoothing > 0) {

@@ -18,6 +18,7 @@
 #include "core/error.h"
 #include "core/files.h"
 #include "core/interrupt.h"
+#include "core/run_files.h"
 #include "train/observers.h"
 #include "tune/hyperband.h"
 #include "tune/runner.h"
@@ -222,7 +223,7 @@ class Search {
     std::vector<std::string> args = {"train"};
     const bool own_threads =
         state_.space.fixed.count("threads") > 0 || t.params.count("threads") > 0;
-    if (core::file_exists(core::join_path(run, "checkpoints/last.pt"))) {
+    if (core::file_exists(core::join_path(run, core::run_files::kLastCheckpoint))) {
       args.insert(args.end(), {"--resume", run});
       if (epochs > 0) args.insert(args.end(), {"--epochs", std::to_string(epochs)});
       if (!own_threads) args.insert(args.end(), {"--threads", std::to_string(threads_)});
@@ -243,8 +244,8 @@ class Search {
   // Epochs a run is to reach: `epochs`, or the run's own (its config.json).
   int target(const TrialRecord& t, int epochs) const {
     if (epochs > 0) return epochs;
-    const json c =
-        json::parse(core::read_file(core::join_path(run_dir(t), "config.json")), nullptr, false);
+    const json c = json::parse(
+        core::read_file(core::join_path(run_dir(t), core::run_files::kConfig)), nullptr, false);
     if (c.is_discarded()) return 0;
     return c.value("/options/epochs"_json_pointer, 0);
   }
@@ -299,7 +300,7 @@ class Search {
       TrialRecord& t = state_.trials[i];
       epochs_of[i] = epochs;
       const std::string run = run_dir(t);
-      if (core::file_exists(core::join_path(run, "checkpoints/last.pt"))) {
+      if (core::file_exists(core::join_path(run, core::run_files::kLastCheckpoint))) {
         const int goal = target(t, epochs);
         if (goal > 0 && read_trial_metrics(run, state_.space.tuner.objective).epochs >= goal) {
           record(t, epochs, 0, 0);

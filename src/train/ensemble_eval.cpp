@@ -7,7 +7,7 @@
 #include "data/dataset.h"
 #include "models/ensemble.h"
 #include "train/checkpoint.h"
-#include "train/commands.h"
+#include "train/train_commands.h"
 #include "train/evaluate.h"
 #include "train/precision.h"
 #include "train/runtime.h"

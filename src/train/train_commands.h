@@ -1,4 +1,4 @@
-// Entry points of the train-layer subcommands, free of torch so the program compiles fast.
+// Entry points of `train`, `evaluate` and `ensemble`, free of torch so the program compiles fast.
 #pragma once
 
 #include <string>

@@ -1,5 +1,5 @@
 // Loader benchmark.
-#include "data/bench.h"
+#include "data/loader_bench.h"
 
 #include <chrono>
 #include <cstdio>

@@ -1,15 +1,9 @@
-// Entry points of `digitlab report`, `digitlab compare`, and of train/evaluate followed by a
-// report.
+// Entry points of `digitlab report` and `digitlab compare`, and the report written after a
+// training or an evaluation.
 #pragma once
 
 #include <string>
 #include <vector>
-
-#include "train/options.h"
-
-namespace digitlab::train {
-class Collective;
-}
 
 namespace digitlab::report {
 
@@ -34,14 +28,9 @@ struct CompareOptions {
 // run; throws core::UsageError otherwise and core::RuntimeError for a directory that is no run.
 int compare_command(const CompareOptions& options);
 
-// `digitlab train`: trains (train::train_command), then writes the run's report. A report that
-// cannot be written is a warning: the trained run stands. Returns the exit code.
-// With a data-parallel `group`, only rank 0 writes the report.
-int train_command(const train::TrainOptions& options, train::Collective* group = nullptr);
-
-// `digitlab evaluate`: evaluates (train::evaluate_command); when the target is a run directory
-// and eval/ files were written, rewrites the run's report with them (messages on stderr, so
-// --json keeps stdout to one document). Returns the exit code.
-int evaluate_command(const train::EvalOptions& options);
+// Writes RUN_DIR/report/ after a command that changed the run (train, evaluate): the report's
+// path on stderr; a report that cannot be written is one warning line on stderr, since the
+// caller's work already stands. Never throws core::Error.
+void report_after(const std::string& run_dir, const std::string& data_root);
 
 }  // namespace digitlab::report

@@ -1,5 +1,5 @@
-// report/compare commands, and train/evaluate with the run report written at their end.
-#include "report/commands.h"
+// The report and compare commands, and the report written after train and evaluate.
+#include "report/report_commands.h"
 
 #include <algorithm>
 #include <cstdio>
@@ -10,32 +10,19 @@
 
 #include "core/error.h"
 #include "core/files.h"
+#include "core/run_files.h"
 #include "report/compare.h"
 #include "report/report.h"
-#include "train/collective.h"
-#include "train/commands.h"
 
 namespace digitlab::report {
 namespace {
-
-// Writes the report; failures become one warning line, since the caller's work already stands.
-void report_after(const std::string& run_dir, const std::string& data_root) {
-  try {
-    ReportOptions ro;
-    ro.data_root = data_root;
-    const ReportResult r = write_report(run_dir, ro);
-    for (const auto& w : r.warnings) std::cerr << "warning: " << w << "\n";
-    std::cerr << "report: " << r.html_path << "\n";
-  } catch (const core::Error& e) {
-    std::cerr << "warning: no report written: " << e.what() << "\n";
-  }
-}
 
 // A directory of runs (a search's trials) stands for its runs, in name order.
 std::vector<std::string> expand_runs(const std::vector<std::string>& args) {
   std::vector<std::string> out;
   for (const auto& dir : args) {
-    if (!core::dir_exists(dir) || core::file_exists(core::join_path(dir, "config.json"))) {
+    if (!core::dir_exists(dir) ||
+        core::file_exists(core::join_path(dir, core::run_files::kConfig))) {
       out.push_back(dir);
       continue;
     }
@@ -43,7 +30,7 @@ std::vector<std::string> expand_runs(const std::vector<std::string>& args) {
     std::error_code ec;
     for (const auto& e : std::filesystem::directory_iterator(dir, ec)) {
       const std::string sub = e.path().string();
-      if (e.is_directory() && core::file_exists(core::join_path(sub, "config.json"))) {
+      if (e.is_directory() && core::file_exists(core::join_path(sub, core::run_files::kConfig))) {
         runs.push_back(sub);
       }
     }
@@ -96,20 +83,16 @@ int compare_command(const CompareOptions& o) {
   return 0;
 }
 
-int train_command(const train::TrainOptions& options, train::Collective* group) {
-  std::string run_dir;
-  const int code = train::train_command(options, &run_dir, group);
-  if (code == 0 && (!group || group->rank() == 0)) report_after(run_dir, options.data_root);
-  return code;
-}
-
-int evaluate_command(const train::EvalOptions& options) {
-  const int code = train::evaluate_command(options);
-  if (code == 0 && options.write_files && options.split == "test" &&
-      core::dir_exists(options.target)) {
-    report_after(options.target, options.data_root);
+void report_after(const std::string& run_dir, const std::string& data_root) {
+  try {
+    ReportOptions ro;
+    ro.data_root = data_root;
+    const ReportResult r = write_report(run_dir, ro);
+    for (const auto& w : r.warnings) std::cerr << "warning: " << w << "\n";
+    std::cerr << "report: " << r.html_path << "\n";
+  } catch (const core::Error& e) {
+    std::cerr << "warning: no report written: " << e.what() << "\n";
   }
-  return code;
 }
 
 }  // namespace digitlab::report
