@@ -31,21 +31,11 @@ using testing::count_of;
 using testing::metrics_without_timing;
 using testing::TempDir;
 
-struct Result {
-  int code = -1;
-  std::string out, err;
-};
+using Result = testing::ProgramResult;
 
 // Runs the digitlab binary with `args` (shell words) and environment `env` ("K=V ..." prefix).
 Result run(const std::string& args, const std::string& env, const TempDir& dir) {
-  const std::string cmd = env + " " + DIGITLAB_BIN + " " + args + " >" + (dir / "out") + " 2>" +
-                          (dir / "err") + " </dev/null";
-  const int status = std::system(cmd.c_str());
-  Result r;
-  r.code = WIFEXITED(status) ? WEXITSTATUS(status) : -1;
-  r.out = core::read_file(dir / "out");
-  r.err = core::read_file(dir / "err");
-  return r;
+  return testing::run_program(args, env, dir.path());
 }
 
 size_t count_lines(const std::string& s) { return size_t(std::count(s.begin(), s.end(), '\n')); }
@@ -211,7 +201,7 @@ TEST_F(Cli, ResumeEqualsUninterrupted) {
 // A real SIGTERM from outside, while training: the process saves and exits 143.
 TEST_F(Cli, SigtermFromOutsideLeavesALoadableCheckpoint) {
   const std::string out = runs_ / "t";
-  const std::string cmd = env_ + " " + DIGITLAB_BIN +
+  const std::string cmd = env_ + " " + testing::program() +
                           " train --arch 32-10 --epochs 500 --val-split 100 --tensorboard false "
                           "--out " +
                           out + " >/dev/null 2>" + (io_ / "err") + " & pid=$!; while [ ! -f " +
@@ -234,7 +224,7 @@ TEST_F(Cli, ServeAnswersAndSurvivesBadRequests) {
   ASSERT_EQ(digitlab("train --arch 32-10 --epochs 2 --val-split 100 --out " + run).code, 0);
   const std::string log = io_ / "serve.log";
   const std::string pidfile = io_ / "serve.pid";
-  const std::string cmd = env_ + " " + DIGITLAB_BIN + " serve --model " + run +
+  const std::string cmd = env_ + " " + testing::program() + " serve --model " + run +
                           " --port 0 --max-body 20000 >" + log + " 2>&1 & echo $! >" + pidfile;
   ASSERT_EQ(std::system(("bash -c '" + cmd + "'").c_str()), 0);
   int port = 0;
@@ -870,7 +860,7 @@ const char* const kTinyTrials =
 TEST_F(Cli, TuneGridResumesAfterSigtermWithoutRedoingTrials) {
   const std::string dir = runs_ / "grid";
   core::write_file_atomic(
-      io_ / "kill.sh", env_ + " " + DIGITLAB_BIN + " tune " + kTinyTrials +
+      io_ / "kill.sh", env_ + " " + testing::program() + " tune " + kTinyTrials +
                            "--set epochs=3 --param units=8,16,24,32,40 --threads 1 --out " + dir +
                            " >" + (io_ / "out") + " 2>" + (io_ / "err") +
                            " &\npid=$!\nwhile ! grep -q '\"status\": \"done\"' " + dir +

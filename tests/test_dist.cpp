@@ -23,11 +23,7 @@ using testing::count_of;
 using testing::metrics_without_timing;
 using testing::TempDir;
 
-struct Result {
-  int code = -1;
-  std::string out, err;
-  double seconds = 0;
-};
+using Result = testing::ProgramResult;
 
 class Dist : public ::testing::Test {
  protected:
@@ -35,16 +31,7 @@ class Dist : public ::testing::Test {
   // A port of its own per test process, so parallel ctest runs do not meet.
   std::string master() const { return "127.0.0.1:" + std::to_string(20000 + getpid() % 20000); }
   Result digitlab(const std::string& args, const std::string& env = "") {
-    const std::string cmd = "DIGITLAB_DATA=" + data_.path() + " " + env + " " + DIGITLAB_BIN + " " +
-                            args + " >" + (io_ / "out") + " 2>" + (io_ / "err") + " </dev/null";
-    const auto t0 = std::chrono::steady_clock::now();
-    const int status = std::system(cmd.c_str());
-    Result r;
-    r.seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
-    r.code = WIFEXITED(status) ? WEXITSTATUS(status) : -1;
-    r.out = core::read_file(io_ / "out");
-    r.err = core::read_file(io_ / "err");
-    return r;
+    return testing::run_program(args, "DIGITLAB_DATA=" + data_.path() + " " + env, io_.path());
   }
   TempDir data_, io_, runs_;
 };
@@ -98,10 +85,10 @@ TEST_F(Dist, TwoRanksAtBatch32EqualOneRankAtBatch64) {
   const std::string nodes = runs_ / "nodes";
   const std::string node_args = " --nproc 1 --master " + master() + " -- " + kTrain +
                                 "--epochs 2 --batch-size 32 --out " + nodes;
-  const std::string script = "DIGITLAB_DATA=" + data_.path() + " " + DIGITLAB_BIN +
+  const std::string script = "DIGITLAB_DATA=" + data_.path() + " " + testing::program() +
                              " launch --nnodes 2 --node-rank 1" + node_args +
                              " >/dev/null 2>&1 &\n" + "DIGITLAB_DATA=" + data_.path() + " " +
-                             DIGITLAB_BIN + " launch --nnodes 2 --node-rank 0" + node_args +
+                             testing::program() + " launch --nnodes 2 --node-rank 0" + node_args +
                              " >/dev/null 2>&1\n" + "code=$?; wait; exit $code\n";
   core::write_file_atomic(io_ / "nodes.sh", script);
   ASSERT_EQ(std::system(("bash " + (io_ / "nodes.sh")).c_str()), 0);

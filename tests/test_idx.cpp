@@ -1,5 +1,4 @@
-// IDX reader: valid files plain and gzipped, and every malformed case named in the foundation
-// issue.
+// IDX reader: valid files plain and gzipped, and every malformed case the reader must refuse.
 #include <gtest/gtest.h>
 
 #include <fstream>

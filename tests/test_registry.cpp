@@ -12,7 +12,7 @@ namespace digitlab::data {
 namespace {
 
 TEST(Registry, ChecksumsMatchTheSetupScript) {
-  std::istringstream in(core::read_file(DIGITLAB_SOURCE_DIR "/scripts/datasets.sha256"));
+  std::istringstream in(core::read_file(testing::source_dir() + "/scripts/datasets.sha256"));
   std::string sum, path;
   size_t lines = 0;
   while (in >> sum >> path) {

@@ -7,6 +7,9 @@
 #include <algorithm>
 #include <cmath>
 #include <cstdio>
+#include <cstdlib>
+
+#include <nlohmann/json.hpp>
 
 #include "core/error.h"
 #include "core/files.h"
@@ -72,7 +75,7 @@ TEST(Train, ShortRunOnAnMnistSliceReaches95Percent) {
   EXPECT_NEAR(ck.meta.normalization.mean, 0.1307, 0.005);
 }
 
-// The test for bf16: same seed and protocol (seed-002 CNN, one epoch with a cosine
+// bf16 against fp32: same seed and protocol (seed-002 CNN, one epoch with a cosine
 // schedule on all 60,000 training images, batch 64), test accuracies within 0.15 points; then the
 // bf16 inference path on the fp32 model agrees with fp32 inference on nearly every test image.
 TEST(Train, Bf16TrainsAsWellAsFp32AndInfersTheSameDigits) {
@@ -306,6 +309,57 @@ TEST(Train, PlateauRunResumedEqualsUninterrupted) {
       EXPECT_EQ(rest[i].train_loss, w.train_loss) << fault << " epoch " << w.epoch;
       EXPECT_EQ(rest[i].train_acc, w.train_acc) << fault << " epoch " << w.epoch;
       EXPECT_EQ(*rest[i].val_loss, *w.val_loss) << fault << " epoch " << w.epoch;
+    }
+  }
+}
+
+// A golden of a short seeded run (llm.c's habit): its per-epoch metrics against
+// tests/golden/short_run.json. The tolerances let float reordering between CPU kinds pass and
+// catch changes of the algorithm (initialization, data order, augmentation, loss, schedule).
+// After a deliberate change, DIGITLAB_UPDATE_GOLDEN=1 rewrites the file; say why in the commit.
+TEST(Train, ShortSeededRunMatchesItsGolden) {
+  const std::string root = testing::real_data_root();
+  if (!core::file_exists(root + "/mnist/train-images-idx3-ubyte")) {
+    GTEST_SKIP() << "MNIST not fetched under " << root << " (scripts/setup fetches it)";
+  }
+  constexpr double kLossTolerance = 0.002, kAccuracyTolerance = 0.004;  // 2 of 500 images
+  TempDir dir;
+  TrainOptions o = small_options(root, dir / "run");
+  o.arch = "C8-P-C16-P-32-10";
+  o.train_limit = 2000;
+  o.val_split = 500;
+  o.batch_size = 50;
+  o.epochs = 3;
+  o.lr = 0.005;
+  o.lr_schedule = "cosine";
+  o.seed = 7;
+  o.threads = 1;
+  o.precision = "fp32";
+  o.tensorboard = false;
+  const TrainResult r = train(o, {});
+  nlohmann::json now = nlohmann::json::array();
+  for (const auto& e : r.history) {
+    now.push_back({{"epoch", e.epoch},
+                   {"train_loss", e.train_loss},
+                   {"train_acc", e.train_acc},
+                   {"val_loss", *e.val_loss},
+                   {"val_acc", *e.val_acc}});
+  }
+  const std::string golden = testing::source_dir() + "/tests/golden/short_run.json";
+  if (const char* u = std::getenv("DIGITLAB_UPDATE_GOLDEN"); u && std::string(u) == "1") {
+    core::write_file_atomic(golden, now.dump(2) + "\n");
+    GTEST_SKIP() << "golden rewritten: " << golden;
+  }
+  const auto want = nlohmann::json::parse(core::read_file(golden));
+  ASSERT_EQ(want.size(), now.size());
+  for (size_t i = 0; i < want.size(); ++i) {
+    for (const char* k : {"train_loss", "val_loss"}) {
+      EXPECT_NEAR(now[i][k].get<double>(), want[i][k].get<double>(), kLossTolerance)
+          << "epoch " << i + 1 << " " << k;
+    }
+    for (const char* k : {"train_acc", "val_acc"}) {
+      EXPECT_NEAR(now[i][k].get<double>(), want[i][k].get<double>(), kAccuracyTolerance)
+          << "epoch " << i + 1 << " " << k;
     }
   }
 }

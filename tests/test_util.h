@@ -1,11 +1,17 @@
-// Shared test helpers: temporary directories, small IDX fixtures, reading run directories.
+// Shared test helpers: temporary directories, small IDX fixtures, running the program, reading
+// run directories.
 #pragma once
 
+#include <sys/wait.h>
+
+#include <chrono>
 #include <cstdint>
 #include <cstdlib>
 #include <filesystem>
+#include <fstream>
 #include <random>
 #include <sstream>
+#include <stdexcept>
 #include <string>
 #include <vector>
 
@@ -69,10 +75,35 @@ inline void write_synthetic_mnist(const std::string& root, size_t n_train, size_
   data::write_idx(root + "/mnist/t10k-labels-idx1-ubyte", lb);
 }
 
+// Line `n` of test_paths.txt beside the test program, which tests/CMakeLists.txt writes: the
+// paths come from there rather than from compiled-in strings, so that the test objects are the
+// same in every clone and build folder (and a compiler cache shares them).
+inline std::string test_path(size_t n) {
+  static const std::vector<std::string> lines = [] {
+    std::error_code ec;
+    const auto exe = std::filesystem::read_symlink("/proc/self/exe", ec);
+    std::ifstream in(exe.parent_path() / "test_paths.txt");
+    std::vector<std::string> v;
+    for (std::string line; std::getline(in, line);) v.push_back(line);
+    return v;
+  }();
+  if (n >= lines.size() || lines[n].empty()) {
+    throw std::runtime_error("test_paths.txt beside the test program lacks line " +
+                             std::to_string(n + 1) + " (rebuild with CMake)");
+  }
+  return lines[n];
+}
+
+// The source tree.
+inline std::string source_dir() { return test_path(0); }
+
+// The digitlab program (torch builds only).
+inline std::string program() { return test_path(1); }
+
 // The real data root ($DIGITLAB_DATA or the source tree's data/), for tests on MNIST slices.
 inline std::string real_data_root() {
   const char* env = std::getenv("DIGITLAB_DATA");
-  return env && *env ? env : DIGITLAB_SOURCE_DIR "/data";
+  return env && *env ? env : source_dir() + "/data";
 }
 
 // Occurrences of `what` in `text`.
@@ -94,6 +125,30 @@ inline std::vector<nlohmann::json> metrics_without_timing(const std::string& run
     out.push_back(j);
   }
   return out;
+}
+
+// What one run of the program gave.
+struct ProgramResult {
+  int code = -1;  // exit code; -1 when it did not exit normally
+  std::string out, err;
+  double seconds = 0;
+};
+
+// Runs the digitlab binary with `args` (shell words) after the environment prefix `env`
+// ("K=V ..."), stdin closed; stdout and stderr go through files in `io_dir`.
+inline ProgramResult run_program(const std::string& args, const std::string& env,
+                                 const std::string& io_dir) {
+  const std::string out = io_dir + "/out", err = io_dir + "/err";
+  const std::string cmd =
+      env + " " + program() + " " + args + " >" + out + " 2>" + err + " </dev/null";
+  const auto t0 = std::chrono::steady_clock::now();
+  const int status = std::system(cmd.c_str());
+  ProgramResult r;
+  r.seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
+  r.code = WIFEXITED(status) ? WEXITSTATUS(status) : -1;
+  r.out = core::read_file(out);
+  r.err = core::read_file(err);
+  return r;
 }
 
 }  // namespace digitlab::testing

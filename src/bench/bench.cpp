@@ -16,6 +16,7 @@
 #include "models/builder.h"
 #include "models/zoo.h"
 #include "train/evaluate.h"
+#include "train/options.h"
 #include "train/precision.h"
 #include "train/runtime.h"
 #include "train/schedule.h"
@@ -118,13 +119,18 @@ ModelFigures measure(const models::ArchSpec& spec, const train::PrecisionChoice&
   return f;
 }
 
+// The same bounds as train's, so a batch size that trains can be benchmarked.
+void check_batch_size(int64_t batch_size) {
+  if (batch_size < 1 || batch_size > train::kMaxBatchSize) {
+    throw core::UsageError("--batch-size: must be 1 to " + std::to_string(train::kMaxBatchSize));
+  }
+}
+
 }  // namespace
 
 int model_bench_command(const ModelBenchOptions& o) {
   if (o.steps < 1) throw core::UsageError("--steps: must be 1 or more");
-  if (o.batch_size < 1 || o.batch_size > 8192) {
-    throw core::UsageError("--batch-size: must be 1 to 8192");
-  }
+  check_batch_size(o.batch_size);
   const int threads = train::configure_threads(o.threads);
   const torch::Device device = train::choose_device(o.device);
   std::vector<std::pair<std::string, models::ArchSpec>> nets;
@@ -193,9 +199,7 @@ int time_to_accuracy_command(const TimeToAccuracyOptions& o) {
   if (o.eval_from < 1 || o.eval_from > o.epochs) {
     throw core::UsageError("--eval-from: must be 1 to --epochs (" + std::to_string(o.epochs) + ")");
   }
-  if (o.batch_size < 1 || o.batch_size > 8192) {
-    throw core::UsageError("--batch-size: must be 1 to 8192");
-  }
+  check_batch_size(o.batch_size);
   if (!(o.lr > 0 && o.lr < 100)) throw core::UsageError("--lr: must be above 0 and below 100");
   if (!(o.label_smoothing >= 0 && o.label_smoothing < 1)) {
     throw core::UsageError("--label-smoothing: must be in [0, 1)");
