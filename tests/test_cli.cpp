@@ -631,6 +631,35 @@ TEST_F(Cli, UsageErrorsExitTwo) {
   EXPECT_NE(env.err.find("DIGITLAB_BATCH_SIZE: 'huge' is not a whole number"), std::string::npos);
 }
 
+// Every command that computes checks its shared runtime flags the same way, before it loads a
+// model or data (the model paths here do not exist: the flag is what is refused).
+TEST_F(Cli, RuntimeFlagsAreCheckedByEveryCommand) {
+  const std::string model = runs_ / "none";
+  struct Case {
+    std::string args, message;
+  };
+  for (const Case& c : std::vector<Case>{
+           {"evaluate " + model + " --threads 100000", "--threads: must be 0 (all cores) to 1024"},
+           {"evaluate " + model + " --threads -1", "--threads: must be 0 (all cores) to 1024"},
+           {"predict --model " + model + " x.png --threads 100000", "--threads: must be 0"},
+           {"serve --model " + model + " --threads -1", "--threads: must be 0"},
+           {"ensemble " + model + " --threads 2000", "--threads: must be 0"},
+           {"bench --threads -3", "--threads: must be 0"},
+           {"evaluate " + model + " --precision fp16", "--precision: unknown 'fp16'"},
+           {"predict --model " + model + " x.png --precision int8", "--precision: unknown 'int8'"},
+           {"ensemble " + model + " --device tpu", "--device: unknown 'tpu'"},
+           {"train --threads 100000", "--threads: must be 0 (all cores) to 1024"},
+           {"serve --model " + model + " --max-body 0", "--max-body: must be 1 to 1073741824"},
+       }) {
+    Result r = digitlab(c.args);
+    EXPECT_EQ(r.code, 2) << c.args << ": " << r.err;
+    EXPECT_NE(r.err.find(c.message), std::string::npos) << c.args << ": " << r.err;
+    EXPECT_EQ(count_lines(r.err), 1u) << c.args << ": " << r.err;
+  }
+  Result negative = digitlab("serve --model " + model + " --max-body -1");
+  EXPECT_EQ(negative.code, 2) << negative.err;
+}
+
 TEST_F(Cli, ConfigEnvironmentAndFlagsLayer) {
   core::write_file_atomic(io_ / "run.toml",
                           "epochs = 1\nbatch_size = 50\nlr = 0.002\nval_split = 100\n");

@@ -148,7 +148,7 @@ TEST(Settings, ConfigTextNamesItsOrigin) {
   EXPECT_THROW(s.load_config_text("{", true, {}, "x.json"), RuntimeError);
 }
 
-// Found by fuzz_config: NaN passed every range check, and ints were narrowed silently.
+// NaN would pass every range check and ints would narrow silently (fuzz_config's regress-* inputs).
 TEST(Settings, RejectsNonFiniteAndOutOfRange) {
   Settings s;
   s.load_config_text("momentum = nan\nlr = inf\nepochs = 4294967297\n", false, {}, "c.toml");

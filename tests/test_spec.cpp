@@ -60,8 +60,8 @@ TEST(Spec, PrintParseRoundTrip) {
   // Defaults are dropped when printing.
   EXPECT_EQ(to_string(parse_spec("C32k3s-P2-128-10-softmax")), "C32-P-128-10");
   // Dropout rates print with as many digits as they need to read back exactly, and never with an
-  // exponent, whose '-' would split the token (fuzz_spec found D0.1234567 printed as D0.123457,
-  // and D0.00001 as the unparsable D1e-05).
+  // exponent, whose '-' would split the token (six significant digits would print D0.1234567 as
+  // D0.123457, and D0.00001 as the unparsable D1e-05; fuzz_spec's regress-dropout-rate-*).
   EXPECT_EQ(to_string(parse_spec("100-D0.1234567-10")), "100-D0.1234567-10");
   EXPECT_EQ(to_string(parse_spec("100-D0.00001-D0.1-10")), "100-D0.00001-D0.1-10");
   EXPECT_EQ(to_string(parse_spec("100-D0.00000000592130311-10")), "100-D0.00000000592130311-10");

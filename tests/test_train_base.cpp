@@ -174,7 +174,7 @@ TEST(Schedule, WarmUpRampsLinearlyThenHandsOverToCosine) {
   EXPECT_GT(scheduled_lr(s, 6, nullptr), scheduled_lr(s, 7, nullptr));
   EXPECT_NEAR(scheduled_lr(s, 29, nullptr), scheduled_lr("cosine", 0.1, 24, 25), 1e-15);
   EXPECT_LT(scheduled_lr(s, 29, nullptr), 0.001);
-  // Without a warm-up, the old schedule exactly.
+  // Without a warm-up, exactly the plain cosine schedule.
   const ScheduleSpec plain = spec_of("cosine", 3, 10);
   EXPECT_EQ(plain.warmup_steps, 0);
   for (int64_t step = 0; step < 30; ++step) {

@@ -47,6 +47,9 @@ void add_runtime_flags(CLI::App& c, RuntimeFlags& f, int which) {
   if (which & kJson) c.add_flag("--json", f.json, "one JSON document on stdout");
 }
 
+// One check of the shared flags for every command (train's own validate() makes the same).
+void check(const RuntimeFlags& f) { train::validate_runtime(f.threads, f.precision, f.device); }
+
 // "a,b,,c" -> {"a", "b", "c"}.
 std::vector<std::string> split_list(const std::string& text) {
   std::vector<std::string> out;
@@ -158,6 +161,7 @@ class BenchCommand : public Command {
     c.add_option("--count", count_, "scan: test digits per variant (default 1000)");
   }
   int run(const Context& ctx) override {
+    check(flags_);
     if (what_ == "loader") return loader(ctx);
     if (what_ == "scan") return scan(ctx);
     if (what_ == "time-to-accuracy") return time_to_accuracy(ctx);
@@ -394,6 +398,7 @@ class EvaluateCommand : public Command {
   // Evaluates; a run directory's report is then rewritten with the new eval/ files (messages on
   // stderr, so --json keeps stdout to one document).
   int run(const Context& ctx) override {
+    check(flags_);
     o_.data_root = ctx.data_root;
     o_.threads = flags_.threads;
     o_.json = flags_.json;
@@ -428,6 +433,7 @@ class EnsembleCommand : public Command {
     add_runtime_flags(c, flags_, kPrecision | kDevice);
   }
   int run(const Context& ctx) override {
+    check(flags_);
     o_.data_root = ctx.data_root;
     o_.threads = flags_.threads;
     o_.json = flags_.json;
@@ -453,6 +459,7 @@ class PredictCommand : public Command {
     add_runtime_flags(c, flags_, kThreads | kPrecision);
   }
   int run(const Context&) override {
+    check(flags_);
     o_.threads = flags_.threads;
     o_.precision = flags_.precision;
     return serve::predict_command(o_);
@@ -462,6 +469,9 @@ class PredictCommand : public Command {
   serve::PredictOptions o_;
   RuntimeFlags flags_;
 };
+
+// A request body over a gibibyte is no digit image; the limit keeps --max-body meaningful.
+constexpr size_t kMaxBodyLimit = size_t(1) << 30;
 
 class ServeCommand : public Command {
  public:
@@ -474,11 +484,16 @@ class ServeCommand : public Command {
     add_runtime_flags(c, flags_, kThreads | kPrecision);
   }
   int run(const Context&) override {
+    check(flags_);
     if (o_.server.port < 0 || o_.server.port > 65535) {
       throw core::UsageError("--port: must be 0 to 65535");
     }
     if (o_.server.threads < 1 || o_.server.threads > 1024) {
       throw core::UsageError("--connections: must be 1 to 1024");
+    }
+    if (o_.server.max_body < 1 || o_.server.max_body > kMaxBodyLimit) {
+      throw core::UsageError("--max-body: must be 1 to " + std::to_string(kMaxBodyLimit) +
+                             " bytes");
     }
     o_.threads = flags_.threads;
     o_.precision = flags_.precision;

@@ -184,7 +184,7 @@ double Settings::get_double(const std::string& key, double fallback) const {
     size_t used = 0;
     double x = std::stod(v, &used);
     // stod reads "nan" and "inf" too; no option means them, and NaN passes every range check
-    // written as `x < lo || x >= hi` (found by fuzz_config: momentum = nan was accepted).
+    // written as `x < lo || x >= hi` (fuzz_config's regress-momentum-nan: momentum = nan).
     if (used != v.size() || !std::isfinite(x)) bad_value(key, it->second, "a finite number");
     return x;
   } catch (const std::logic_error&) {

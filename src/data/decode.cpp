@@ -67,8 +67,8 @@ void check_dimensions(int64_t w, int64_t h, const std::string& name, const Decod
     throw core::RuntimeError(name + ": image has no pixels (" + std::to_string(w) + "x" +
                              std::to_string(h) + ")");
   }
-  // Two 32-bit sides can overflow a signed 64-bit product (found by fuzz_image): compare each
-  // side first, then the product of sides no larger than the limit cannot overflow.
+  // Two 32-bit sides can overflow a signed 64-bit product (fuzz_image's regress-png-side-overflow):
+  // compare each side first, then the product of sides no larger than the limit cannot overflow.
   if (w > limits.max_pixels || h > limits.max_pixels || w * h > limits.max_pixels) {
     const double mp = double(w) * double(h) / 1e6;
     char buf[32];

@@ -48,9 +48,9 @@ std::string without_exponent(const std::string& g) {
 }
 
 // Shortest decimal that reads back (strtod, as parse_spec does) as exactly `r`, without an
-// exponent, so printing is canonical. Found by fuzz_spec: the stream default of 6 significant
-// digits turned D0.1234567 into D0.123457, a different rate, and rates below 1e-4 printed as
-// D1e-05, whose '-' splits the token so the printed spec did not parse at all.
+// exponent, so printing is canonical. The stream default of 6 significant digits would turn
+// D0.1234567 into D0.123457, a different rate, and print rates below 1e-4 as D1e-05, whose '-'
+// splits the token so the printed spec would not parse (fuzz_spec's regress-dropout-rate-*).
 std::string format_rate(double r) {
   std::string text;
   for (int digits = 6; digits <= 17; ++digits) {

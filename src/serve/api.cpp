@@ -69,7 +69,8 @@ bool pixels_from_json(const std::string& body, data::GrayImage& out, Answer& err
 }
 
 // Messages can quote what the client sent (a content type, a decoder's complaint about the
-// bytes): invalid UTF-8 there is replaced rather than thrown (found by fuzz_http).
+// bytes): invalid UTF-8 there is replaced rather than thrown (fuzz_http's
+// regress-png-side-overflow).
 std::string to_text(const nlohmann::json& j) {
   return j.dump(-1, ' ', false, nlohmann::json::error_handler_t::replace) + "\n";
 }

@@ -323,6 +323,12 @@ void validate_stopping(const TrainOptions& o) {
 
 }  // namespace
 
+void validate_runtime(int threads, const std::string& precision, const std::string& device) {
+  if (threads < 0 || threads > 1024) throw UsageError("--threads: must be 0 (all cores) to 1024");
+  check_member("--precision", precision, {"auto", "fp32", "bf16"});
+  check_member("--device", device, {"cpu", "cuda", "auto"});
+}
+
 void validate(const TrainOptions& o) {
   if (o.epochs < 1 || o.epochs > 100000) throw UsageError("--epochs: must be 1 to 100000");
   if (o.batch_size < 1 || o.batch_size > kMaxBatchSize) {
@@ -338,13 +344,9 @@ void validate(const TrainOptions& o) {
   if (o.weight_decay < 0) throw UsageError("--weight-decay: must not be negative");
   if (o.val_split < 0) throw UsageError("--val-split: must not be negative");
   check_member("--val-strategy", o.val_strategy, {"random", "stratified"});
-  check_member("--precision", o.precision, {"auto", "fp32", "bf16"});
-  check_member("--device", o.device, {"cpu", "cuda", "auto"});
+  validate_runtime(o.threads, o.precision, o.device);
   check_member("--init", o.init, {"torch", "glorot"});
   if (o.workers < 0 || o.workers > 64) throw UsageError("--workers: must be 0 to 64");
-  if (o.threads < 0 || o.threads > 1024) {
-    throw UsageError("--threads: must be 0 (all cores) to 1024");
-  }
   if (o.train_limit < 0) throw UsageError("--train-limit: must not be negative");
   validate_logging(o);
   validate_stopping(o);

@@ -112,6 +112,11 @@ const std::vector<TrainOptionDef>& train_option_table();
 // Keys accepted from config files, DIGITLAB_* variables and flags (snake_case).
 const std::vector<std::string>& train_option_keys();
 
+// The runtime flags every computing command shares (train, evaluate, ensemble, predict, serve,
+// bench): --threads 0 (one per core) to 1024, --precision auto|fp32|bf16, --device cpu|cuda|auto.
+// Throws core::UsageError naming the flag.
+void validate_runtime(int threads, const std::string& precision, const std::string& device);
+
 // Throws core::UsageError naming the flag for an invalid value or combination. train() calls it,
 // so no caller can skip it.
 void validate(const TrainOptions& o);

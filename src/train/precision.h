@@ -73,9 +73,10 @@ StepResult train_step(torch::nn::Sequential& net, torch::optim::Optimizer& optim
                       double label_smoothing = 0.0);
 
 // Readies a trained network for inference only: eval mode, channels_last convolution weights
-// and, for bf16, bf16 weights (measured on 2 cores with AMX: batch-1 latency 329 -> 169 us,
-// batch 1000 4.5k -> 13.7k images/s). predict_split() and infer() feed such a network inputs in
-// its dtype and memory order by themselves. k-nearest neighbours is left as it is.
+// and, for bf16, bf16 weights (measured on 2 cores with AMX, unprepared against prepared: batch-1
+// latency 329 against 169 us, batch 1000 4.5k against 13.7k images/s). predict_split() and
+// infer() feed such a network inputs in its dtype and memory order by themselves. k-nearest
+// neighbours is left as it is.
 void prepare_for_inference(torch::nn::Sequential& net, Precision precision);
 
 // Forward pass of float inputs [N,C,H,W] in inference mode, returning CPU float outputs [N,K];
