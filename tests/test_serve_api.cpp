@@ -130,6 +130,27 @@ TEST(ServeApi, MetricsInPrometheusTextFormat) {
   EXPECT_NE(text.find("digitlab_predict_latency_seconds_count 2\n"), std::string::npos);
 }
 
+// Paths a client makes up count under one label: nothing they hold reaches the page, and a
+// flood of distinct 404s does not grow it.
+TEST(ServeApi, MetricsLabelsComeFromAFixedSetOfRoutes) {
+  Metrics m;
+  m.record("/a\"}\ninjected_metric{x=\"", 404, 0);
+  const size_t one_unknown = m.prometheus().size();
+  for (int i = 0; i < 10000; ++i) m.record("/nope/" + std::to_string(i), 404, 0);
+  m.record("/healthz", 200, 0);
+  const std::string text = m.prometheus();
+  EXPECT_EQ(text.find("injected_metric"), std::string::npos) << text;
+  EXPECT_NE(text.find("digitlab_requests_total{path=\"other\",code=\"404\"} 10001\n"),
+            std::string::npos)
+      << text;
+  EXPECT_NE(text.find("digitlab_requests_total{path=\"/healthz\",code=\"200\"} 1\n"),
+            std::string::npos);
+  EXPECT_LT(text.size(), one_unknown + 200) << "the page grew with the number of paths";
+  EXPECT_EQ(metrics_route("/v1/predict"), "/v1/predict");
+  EXPECT_EQ(metrics_route("/v1/predict/"), "other");
+  EXPECT_EQ(metrics_route(""), "other");
+}
+
 TEST(ServeApi, DrawingPageIsSelfContained) {
   const std::string& page = drawing_page();
   EXPECT_NE(page.find("<canvas id=\"pad\""), std::string::npos);

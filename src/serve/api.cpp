@@ -136,9 +136,17 @@ Answer handle_predict(const std::string& content_type, const std::string& body, 
   return a;
 }
 
+std::string metrics_route(const std::string& path) {
+  for (const char* route : {"/", "/healthz", "/v1/model", "/v1/predict", "/metrics"}) {
+    if (path == route) return route;
+  }
+  return "other";
+}
+
 void Metrics::record(const std::string& path, int status, double seconds) {
   std::lock_guard<std::mutex> lock(mu_);
-  ++requests_[{path, status}];
+  // A client chooses the path: as a label it could inject lines or grow the page without bound.
+  ++requests_[{metrics_route(path), status}];
   if (status >= 400) ++errors_;
   if (path == "/v1/predict" && status == 200) {
     if (buckets_.empty()) buckets_.assign(kLatencyBuckets.size(), 0);

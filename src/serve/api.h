@@ -54,8 +54,12 @@ Answer error_answer(int status, const std::string& message);
 Answer handle_predict(const std::string& content_type, const std::string& body, size_t max_body,
                       Predictor& predictor);
 
-// Request counts by path and status, errors, and a latency histogram of /v1/predict, rendered in
-// Prometheus' text format. Thread-safe.
+// The label `path` takes in /metrics: the route itself for the service's five routes, "other"
+// for any other path, so a client can neither inject text into the page nor grow it.
+std::string metrics_route(const std::string& path);
+
+// Request counts by route (metrics_route) and status, errors, and a latency histogram of
+// /v1/predict, rendered in Prometheus' text format. Thread-safe.
 class Metrics {
  public:
   void record(const std::string& path, int status, double seconds);
