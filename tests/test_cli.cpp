@@ -834,6 +834,34 @@ TEST_F(Cli, PrecisionAndDeviceFlags) {
   }
 }
 
+// JSON nested 100,000 deep, as a config and as a run's own config.json: one line each, no crash.
+TEST_F(Cli, DeeplyNestedJsonIsRefusedInOneLine) {
+  const std::string deep = "{\"x\": " + std::string(100000, '[') + std::string(100000, ']') + "}";
+  core::write_file_atomic(io_ / "deep.json", deep);
+  Result config = digitlab("train --config " + (io_ / "deep.json") + " --out " + (runs_ / "d"));
+  EXPECT_EQ(config.code, 1) << config.err;
+  EXPECT_NE(config.err.find("nested deeper than 64 levels"), std::string::npos) << config.err;
+  EXPECT_EQ(count_lines(config.err), 1u) << config.err;
+
+  const std::string run = runs_ / "r";
+  ASSERT_EQ(
+      digitlab("train --arch 16-10 --epochs 1 --val-split 100 --tensorboard false --out " + run)
+          .code,
+      0);
+  core::write_file_atomic(run + "/config.json", deep);
+  Result resume = digitlab("train --resume " + run + " --epochs 2");
+  EXPECT_EQ(resume.code, 1) << resume.err;
+  EXPECT_EQ(count_lines(resume.err), 1u) << resume.err;
+  Result report = digitlab("report " + run);
+  EXPECT_EQ(report.code, 0) << report.err;
+  EXPECT_NE(report.err.find("config.json: not a valid JSON object"), std::string::npos)
+      << report.err;
+  Result compare = digitlab("compare " + run + " --out " + (io_ / "c.html"));
+  EXPECT_EQ(compare.code, 0) << compare.err;
+  Result evaluate = digitlab("evaluate " + run + " --json");
+  EXPECT_EQ(evaluate.code, 0) << evaluate.err;
+}
+
 TEST_F(Cli, MissingTargetsAndDataExitOne) {
   Result e = digitlab("evaluate " + (runs_ / "nothing-here"));
   EXPECT_EQ(e.code, 1);

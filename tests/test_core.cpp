@@ -6,6 +6,7 @@
 
 #include "core/error.h"
 #include "core/files.h"
+#include "core/json.h"
 #include "core/settings.h"
 #include "core/sha256.h"
 #include "core/system.h"
@@ -56,6 +57,36 @@ TEST(Files, FailedWriterKeepsThePreviousFile) {
                RuntimeError);
   EXPECT_EQ(read_file(dir / "c.pt"), "old");
   EXPECT_THROW(write_file_atomic(dir / "no/such/dir/x", "y"), RuntimeError);
+}
+
+// Nesting past the limit is refused while parsing, so nothing recursive ever walks it: 100,000
+// levels once overflowed the stack in the config flattening and in dump().
+TEST(Json, NestingDeeperThanTheLimitIsRefused) {
+  auto nested = [](int depth) {
+    return "{\"x\": " + std::string(size_t(depth), '[') + std::string(size_t(depth), ']') + "}";
+  };
+  std::string error;
+  EXPECT_FALSE(core::parse_json(nested(core::kMaxJsonDepth - 1), &error).is_discarded()) << error;
+  EXPECT_TRUE(core::parse_json(nested(core::kMaxJsonDepth + 1), &error).is_discarded());
+  EXPECT_EQ(error, "nested deeper than 64 levels");
+  EXPECT_TRUE(core::parse_json(nested(100000), &error).is_discarded());
+  EXPECT_EQ(error, "nested deeper than 64 levels");
+  EXPECT_TRUE(core::parse_json("{\"a\": ", &error).is_discarded());
+  EXPECT_NE(error.find("parse error"), std::string::npos) << error;
+  EXPECT_EQ(core::parse_json("{\"a\": [1, {\"b\": 2}]}")["a"][1]["b"], 2);
+
+  TempDir dir;
+  core::write_file_atomic(dir / "deep.json", nested(100000));
+  core::Settings s;
+  try {
+    s.load_config_file(dir / "deep.json", {});
+    ADD_FAILURE() << "a config nested 100,000 deep was accepted";
+  } catch (const core::RuntimeError& e) {
+    EXPECT_NE(
+        std::string(e.what()).find("deep.json: not valid JSON (nested deeper than 64 levels)"),
+        std::string::npos)
+        << e.what();
+  }
 }
 
 TEST(Settings, LaterSourcesWin) {

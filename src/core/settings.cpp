@@ -1,5 +1,6 @@
 // Layered option values with typed reads and config-file loading.
 #include "core/settings.h"
+#include "core/json.h"
 
 #include <algorithm>
 #include <cctype>
@@ -78,12 +79,9 @@ void Settings::load_config_text(const std::string& text, bool json,
                                 const std::string& origin) {
   std::vector<std::pair<std::string, std::string>> pairs;
   if (json) {
-    nlohmann::json j;
-    try {
-      j = nlohmann::json::parse(text);
-    } catch (const std::exception& e) {
-      throw RuntimeError(origin + ": not valid JSON (" + one_line(e.what()) + ")");
-    }
+    std::string error;
+    const nlohmann::json j = parse_json(text, &error);
+    if (j.is_discarded()) throw RuntimeError(origin + ": not valid JSON (" + one_line(error) + ")");
     if (!j.is_object()) throw RuntimeError(origin + ": expected a JSON object of option = value");
     flatten_json(j, "", pairs);
   } else {
@@ -99,7 +97,10 @@ void Settings::load_config_text(const std::string& text, bool json,
     // TOML's own JSON formatter gives typed values in a form flatten_json understands.
     std::ostringstream js;
     js << toml::json_formatter{tbl};
-    flatten_json(nlohmann::json::parse(js.str()), "", pairs);
+    std::string error;
+    const nlohmann::json j = parse_json(js.str(), &error);
+    if (j.is_discarded()) throw RuntimeError(origin + ": " + one_line(error));
+    flatten_json(j, "", pairs);
   }
   for (auto& [key, value] : pairs) {
     std::string k = key_from_flag(key);

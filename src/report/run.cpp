@@ -9,6 +9,7 @@
 
 #include "core/error.h"
 #include "core/files.h"
+#include "core/json.h"
 #include "core/run_files.h"
 #include "train/metrics_log.h"
 
@@ -103,7 +104,7 @@ std::optional<std::string> read_if_present(const std::string& path, const std::s
 }
 
 void read_config(RunData& run, const std::string& text_in) {
-  json j = json::parse(text_in, nullptr, false);
+  json j = core::parse_json(text_in);
   if (j.is_discarded() || !j.is_object()) {
     run.warnings.push_back(
         "config.json: not a valid JSON object; model, options and data set "
@@ -146,7 +147,7 @@ std::vector<std::vector<int64_t>> matrix_from_json(const json& j) {
 }
 
 void read_summary(RunData& run, const std::string& content) {
-  json j = json::parse(content, nullptr, false);
+  json j = core::parse_json(content);
   if (j.is_discarded() || !j.is_object()) {
     run.warnings.push_back(
         "eval/summary.json: not a valid JSON object; evaluation results left out");

@@ -9,6 +9,7 @@
 
 #include "core/error.h"
 #include "core/files.h"
+#include "core/json.h"
 #include "core/run_files.h"
 #include "data/decode.h"
 #include "data/digit_prep.h"
@@ -41,7 +42,7 @@ bool is_image_type(const std::string& t) {
 
 // {"pixels": [784 numbers 0-255]} -> a 28x28 image; an error answer otherwise.
 bool pixels_from_json(const std::string& body, data::GrayImage& out, Answer& error) {
-  const auto j = nlohmann::json::parse(body, nullptr, /*allow_exceptions=*/false);
+  const auto j = core::parse_json(body);
   if (j.is_discarded()) {
     error = error_answer(400, "body is not valid JSON");
     return false;
@@ -194,7 +195,7 @@ std::optional<double> recorded_test_accuracy(const std::string& checkpoint, int6
   if (!core::file_exists(summary)) return std::nullopt;
   nlohmann::json j;
   try {
-    j = nlohmann::json::parse(core::read_file(summary), nullptr, false);
+    j = core::parse_json(core::read_file(summary));
   } catch (const core::Error&) {
     return std::nullopt;  // unreadable: the model is served without it
   }

@@ -3,6 +3,7 @@
 
 #include "core/error.h"
 #include "core/files.h"
+#include "core/json.h"
 #include "core/run_files.h"
 #include "models/builder.h"
 #include "models/ensemble.h"
@@ -104,7 +105,7 @@ std::string resolve_checkpoint_path(const std::string& target) {
     const std::string config = core::join_path(target, core::run_files::kConfig);
     if (core::file_exists(config)) {
       // An unreadable or odd config.json only loses this choice: best.pt is the default.
-      auto j = nlohmann::json::parse(core::read_file(config), nullptr, false);
+      auto j = core::parse_json(core::read_file(config));
       try {
         if (!j.is_discarded() && j.contains("options") && j["options"].is_object() &&
             !j["options"].value("/early_stopping/restore_best"_json_pointer, true)) {
@@ -138,7 +139,12 @@ LoadedCheckpoint load_checkpoint(const std::string& target) {
     throw RuntimeError(path + ": not a digitlab checkpoint (no metadata)");
   }
   try {
-    auto j = nlohmann::json::parse(meta_value.toStringRef());
+    std::string error;
+    auto j = core::parse_json(meta_value.toStringRef(), &error);
+    if (j.is_discarded()) {
+      throw RuntimeError(path + ": checkpoint metadata is malformed (" + core::one_line(error) +
+                         ")");
+    }
     if (j.value("format", "") != kCheckpointFormat) {
       throw RuntimeError(path + ": not a digitlab checkpoint (format '" + j.value("format", "") +
                          "')");

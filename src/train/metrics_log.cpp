@@ -7,6 +7,7 @@
 
 #include <nlohmann/json.hpp>
 
+#include "core/json.h"
 #include "core/run_files.h"
 
 namespace digitlab::train {
@@ -74,7 +75,7 @@ MetricsLogRead read_metrics_log(const std::string& content) {
   for (size_t i = 0; i < lines.size(); ++i) {
     if (blank(lines[i])) continue;
     const std::string where = name + " line " + std::to_string(i + 1) + ": ";
-    const json j = json::parse(lines[i], nullptr, false);
+    const json j = core::parse_json(lines[i]);
     if (j.is_discarded()) {
       // A cut-off last line is what an interrupted write or copy leaves; say where curves end.
       if (i == last_nonblank) {

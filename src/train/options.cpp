@@ -7,6 +7,7 @@
 
 #include "core/error.h"
 #include "core/files.h"
+#include "core/json.h"
 #include "core/run_files.h"
 #include "data/augment.h"
 #include "models/zoo.h"
@@ -411,7 +412,7 @@ TrainOptions resume_options(const std::string& run_dir, const core::Settings& fl
   if (!core::file_exists(path)) {
     throw core::RuntimeError("--resume: " + run_dir + " is not a run directory (no config.json)");
   }
-  const auto config = json::parse(core::read_file(path), nullptr, false);
+  const auto config = core::parse_json(core::read_file(path));
   if (config.is_discarded() || !config.contains("options") || !config["options"].is_object()) {
     throw core::RuntimeError(path + ": not valid JSON with an \"options\" object");
   }

@@ -8,6 +8,7 @@
 
 #include "core/error.h"
 #include "core/files.h"
+#include "core/json.h"
 #include "core/run_files.h"
 #include "train/metrics_log.h"
 #include "train/observers.h"
@@ -112,7 +113,7 @@ SearchState load_state(const std::string& dir) {
   if (!core::file_exists(path)) {
     throw core::RuntimeError("--resume: " + dir + " is not a search directory (no search.json)");
   }
-  const json j = json::parse(core::read_file(path), nullptr, false);
+  const json j = core::parse_json(core::read_file(path));
   if (j.is_discarded()) throw core::RuntimeError(path + ": not valid JSON");
   return state_from_json(j, path);
 }

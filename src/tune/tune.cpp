@@ -18,6 +18,7 @@
 #include "core/error.h"
 #include "core/files.h"
 #include "core/interrupt.h"
+#include "core/json.h"
 #include "core/run_files.h"
 #include "train/observers.h"
 #include "tune/hyperband.h"
@@ -244,8 +245,8 @@ class Search {
   // Epochs a run is to reach: `epochs`, or the run's own (its config.json).
   int target(const TrialRecord& t, int epochs) const {
     if (epochs > 0) return epochs;
-    const json c = json::parse(
-        core::read_file(core::join_path(run_dir(t), core::run_files::kConfig)), nullptr, false);
+    const json c =
+        core::parse_json(core::read_file(core::join_path(run_dir(t), core::run_files::kConfig)));
     if (c.is_discarded()) return 0;
     return c.value("/options/epochs"_json_pointer, 0);
   }
@@ -342,7 +343,7 @@ class Search {
       out["trials"][std::to_string(i)] = to_json(state_.trials[i]);
     int any = 0;
     for (const auto& text : sync_->exchange(out.dump())) {
-      const json in = json::parse(text, nullptr, false);
+      const json in = core::parse_json(text);
       if (in.is_discarded()) throw core::RuntimeError("distributed search: a malformed round");
       any = std::max(any, in.value("signal", 0));
       for (auto it = in["trials"].begin(); it != in["trials"].end(); ++it) {
