@@ -2,6 +2,7 @@
 #include <gtest/gtest.h>
 #include <signal.h>
 #include <sys/wait.h>
+#include <unistd.h>
 
 #include <httplib.h>
 
@@ -193,6 +194,22 @@ TEST_F(Cli, ResumeEqualsUninterrupted) {
   Result changed = digitlab("train --resume " + a + " --lr 0.1");
   EXPECT_EQ(changed.code, 2);
   EXPECT_NE(changed.err.find("not --lr"), std::string::npos) << changed.err;
+  // An edited config.json (another data set, another rate) does not continue the weights.
+  for (const auto& [from, to] : std::vector<std::pair<std::string, std::string>>{
+           {"\"dataset\": \"mnist\"", "\"dataset\": \"fashion-mnist\""},
+           {"\"lr\": 0.001", "\"lr\": 0.01"}}) {
+    const std::string original = core::read_file(c + "/config.json");
+    std::string edited = original;
+    const size_t at = edited.rfind(from);  // in "options", after the summary fields
+    ASSERT_NE(at, std::string::npos) << from;
+    edited.replace(at, from.size(), to);
+    core::write_file_atomic(c + "/config.json", edited);
+    Result e = digitlab("train --resume " + c + " --epochs 4");
+    EXPECT_EQ(e.code, 1) << e.err;
+    EXPECT_NE(e.err.find("the run's config.json was changed"), std::string::npos) << e.err;
+    EXPECT_EQ(count_lines(e.err), 1u) << e.err;
+    core::write_file_atomic(c + "/config.json", original);
+  }
   Result nowhere = digitlab("train --resume " + (runs_ / "nowhere"));
   EXPECT_EQ(nowhere.code, 1);
   EXPECT_EQ(count_lines(nowhere.err), 1u) << nowhere.err;
@@ -346,12 +363,15 @@ TEST_F(Cli, PredictReadsScanLikeImages) {
     data::write_png(dir + name, scan);
   }
   core::write_file_atomic(dir + "/broken.png", "not a png");
+  // A symlink loop is one more bad file, not the end of the folder.
+  ASSERT_EQ(::symlink("loop.png", (dir + "/loop.png").c_str()), 0);
   const std::string seen = runs_ / "seen";
   Result r = digitlab(
       "predict --model " + run + " " + dir + " --json --top-k 2 --save-preprocessed " + seen, real);
-  EXPECT_EQ(r.code, 1);  // one unreadable file
-  EXPECT_EQ(count_lines(r.err), 1u) << r.err;
+  EXPECT_EQ(r.code, 1);  // two unreadable files
+  EXPECT_EQ(count_lines(r.err), 2u) << r.err;
   EXPECT_NE(r.err.find("broken.png: not a supported image"), std::string::npos) << r.err;
+  EXPECT_NE(r.err.find("loop.png"), std::string::npos) << r.err;
   auto j = nlohmann::json::parse(r.out);
   ASSERT_EQ(j.size(), size_t(n));
   int correct = 0;

@@ -82,17 +82,25 @@ class TorchPredictor : public Predictor {
   std::mutex mu_;
 };
 
-// Files of `inputs`, directories expanded to their images (sorted, not recursive).
+// Files of `inputs`, directories expanded to their images (sorted, not recursive). An entry whose
+// type cannot be read (a symlink loop, a dangling link) but has an image's name is kept, so that
+// reading it names it as a bad file while the others are read; a directory that cannot be listed
+// is a core::RuntimeError.
 std::vector<std::string> expand_inputs(const std::vector<std::string>& inputs) {
   std::vector<std::string> files;
   for (const auto& in : inputs) {
     if (core::dir_exists(in)) {
       std::vector<std::string> found;
-      for (const auto& e : std::filesystem::directory_iterator(in)) {
-        if (e.is_regular_file() && data::is_image_file_name(e.path().string())) {
-          found.push_back(e.path().string());
+      std::error_code ec;
+      std::filesystem::directory_iterator it(in, ec), end;
+      for (; !ec && it != end; it.increment(ec)) {
+        std::error_code type_ec;
+        const bool regular = it->is_regular_file(type_ec);
+        if ((regular || type_ec) && data::is_image_file_name(it->path().string())) {
+          found.push_back(it->path().string());
         }
       }
+      if (ec) throw core::RuntimeError(in + ": cannot list the directory (" + ec.message() + ")");
       std::sort(found.begin(), found.end());
       files.insert(files.end(), found.begin(), found.end());
     } else {

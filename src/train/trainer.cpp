@@ -269,8 +269,8 @@ class Run {
         stopper_(o_.early_stopping),
         plateau_(plateau_options(o_)) {
     setup_options();
+    setup_model();  // before the data: a resumed run's checkpoint is checked first
     setup_data();
-    setup_model();
     write_config();
     setup_loader();
     if (resuming_) restore();
@@ -283,6 +283,7 @@ class Run {
   void setup_options();
   void setup_data();
   void setup_model();
+  void check_resumed_options(const nlohmann::json& saved) const;
   void write_config();
   void setup_loader();
   void restore();
@@ -386,10 +387,30 @@ void Run::setup_data() {
     prepare_run_dir(o_);  // only now: bad data or options leave a run untouched
 }
 
+// config.json is what --resume reads the run's options from; last.pt records the options it was
+// trained with. A difference (an edited config.json) would continue the weights on other data or
+// another recipe without a word, so it is refused, naming the option.
+void Run::check_resumed_options(const nlohmann::json& saved) const {
+  if (!saved.is_object()) return;
+  const nlohmann::json now = to_json(o_);
+  for (const auto& [key, value] : saved.items()) {
+    if (key == "out" || key == "epochs" || key == "threads" || !now.contains(key)) continue;
+    if (now[key] != value) {
+      throw core::RuntimeError("--resume: " + o_.out_dir + "/config.json says " + key + " " +
+                               now[key].dump() + " but " + last_path_ + " was trained with " +
+                               value.dump() + "; the run's config.json was changed");
+    }
+  }
+}
+
 void Run::setup_model() {
   net_ = models::build_network(spec_, num_classes_);
   models::initialize(net_, o_.init);
-  if (resuming_) resume_ = load_weights_for_resume(last_path_, net_).resume;
+  if (resuming_) {
+    const CheckpointMeta saved = load_weights_for_resume(last_path_, net_);
+    check_resumed_options(saved.options);
+    resume_ = saved.resume;
+  }
   net_->to(device_);
   channels_last_ = use_channels_last(net_);
   knn_ = models::find_knn(net_);
