@@ -9,6 +9,7 @@
 #include <atomic>
 #include <chrono>
 #include <cstdlib>
+#include <filesystem>
 #include <fstream>
 #include <map>
 #include <set>
@@ -880,6 +881,34 @@ TEST_F(Cli, DeeplyNestedJsonIsRefusedInOneLine) {
   EXPECT_EQ(compare.code, 0) << compare.err;
   Result evaluate = digitlab("evaluate " + run + " --json");
   EXPECT_EQ(evaluate.code, 0) << evaluate.err;
+}
+
+// A disk that fills up while a checkpoint is written: one line with the path and the system's
+// reason, exit 1, the previous files intact and no temporary left (LibTorch's own file writer
+// aborted the process here). Needs a small tmpfs, so root; skipped elsewhere.
+TEST_F(Cli, AFullDiskIsOneLineAndLeavesNoTemporary) {
+  TempDir mnt;
+  if (std::system(("mount -t tmpfs -o size=2m tmpfs " + mnt.path() + " 2>/dev/null").c_str()) !=
+      0) {
+    GTEST_SKIP() << "cannot mount a 2 MiB tmpfs here (needs root)";
+  }
+  struct Unmount {
+    std::string path;
+    ~Unmount() { std::system(("umount " + path).c_str()); }
+  } unmount{mnt.path()};
+  const std::string run = mnt / "run";
+  // 421,642 parameters: best.pt (1.7 MB) fits, last.pt with Adam's state does not.
+  Result r = digitlab(
+      "train --arch C32-P-C64-P-128-10 --epochs 2 --val-split 100 --threads 2 "
+      "--tensorboard false --out " +
+      run);
+  EXPECT_EQ(r.code, 1) << r.err;
+  EXPECT_EQ(count_lines(r.err), 1u) << r.err;
+  EXPECT_NE(r.err.find("No space left on device"), std::string::npos) << r.err;
+  EXPECT_NE(r.err.find(run + "/checkpoints/"), std::string::npos) << r.err;
+  for (const auto& e : std::filesystem::directory_iterator(run + "/checkpoints")) {
+    EXPECT_EQ(e.path().string().find(".tmp."), std::string::npos) << e.path();
+  }
 }
 
 TEST_F(Cli, MissingTargetsAndDataExitOne) {

@@ -57,8 +57,8 @@ void write_file_atomic(const std::string& path, std::string_view bytes) {
     std::ofstream out(tmp, std::ios::binary | std::ios::trunc);
     if (!out) throw RuntimeError(path + ": cannot write (" + std::strerror(errno) + ")");
     out.write(bytes.data(), static_cast<std::streamsize>(bytes.size()));
-    out.flush();
-    if (!out) throw RuntimeError(path + ": write failed (disk full?)");
+    out.close();
+    if (!out) throw RuntimeError(path + ": write failed (" + std::strerror(errno) + ")");
   });
 }
 

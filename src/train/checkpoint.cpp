@@ -1,6 +1,8 @@
 // Checkpoint files: a torch archive holding "meta" (JSON text) and "model" (parameters, buffers).
 #include "train/checkpoint.h"
 
+#include <sstream>
+
 #include "core/error.h"
 #include "core/files.h"
 #include "core/json.h"
@@ -55,7 +57,10 @@ CheckpointMeta CheckpointMeta::from_json(const nlohmann::json& j) {
 
 void save_checkpoint(const std::string& path, torch::nn::Sequential& net,
                      const CheckpointMeta& meta, torch::optim::Optimizer* optimizer) {
-  core::write_atomic_with(path, [&](const std::string& tmp) {
+  // Serialized in memory, then written by the checked atomic writer: LibTorch's file writer
+  // throws from its destructor when the disk fills up, which ends the process.
+  std::ostringstream bytes;
+  {
     try {
       torch::serialize::OutputArchive archive;
       archive.write("meta", c10::IValue(meta.to_json().dump()));
@@ -70,12 +75,13 @@ void save_checkpoint(const std::string& path, torch::nn::Sequential& net,
         std::lock_guard<std::mutex> lock(generator.mutex());
         archive.write("cpu_rng_state", generator.get_state(), /*is_buffer=*/true);
       }
-      archive.save_to(tmp);
+      archive.save_to(bytes);
     } catch (const c10::Error& e) {
       throw RuntimeError(path + ": cannot write checkpoint (" +
                          core::one_line(e.what_without_backtrace()) + ")");
     }
-  });
+  }
+  core::write_file_atomic(path, bytes.str());
 }
 
 torch::nn::Sequential build_from_meta(const CheckpointMeta& meta, models::ArchSpec& spec) {
