@@ -1,5 +1,6 @@
 // core: SHA-256 vectors, atomic writes, layered settings and their error messages.
 #include <gtest/gtest.h>
+#include <signal.h>
 
 #include <fstream>
 #include <vector>
@@ -44,6 +45,23 @@ TEST(Files, AtomicWriteReplacesAndLeavesNoTemporary) {
   size_t files = 0;
   for (auto& e : std::filesystem::directory_iterator(dir.path())) files += e.is_regular_file();
   EXPECT_EQ(files, 1u);
+}
+
+// A temporary left by a process that died mid-write is removed by the next write of that file;
+// one of a live process (pid 1 here) is another writer's and stays.
+TEST(Files, StaleTemporariesOfDeadProcessesAreRemoved) {
+  TempDir dir;
+  pid_t dead = 4000000;
+  while (dead > 2 && ::kill(dead, 0) == 0) --dead;
+  const std::string stale = dir / ("run.json.tmp." + std::to_string(dead));
+  const std::string live = dir / "run.json.tmp.1";
+  const std::string other = dir / ("other.json.tmp." + std::to_string(dead));
+  for (const auto& f : {stale, live, other}) core::write_file_atomic(f, "partial");
+  core::write_file_atomic(dir / "run.json", "{}");
+  EXPECT_FALSE(core::file_exists(stale));
+  EXPECT_TRUE(core::file_exists(live));
+  EXPECT_TRUE(core::file_exists(other)) << "only temporaries of the file being written";
+  EXPECT_EQ(core::read_file(dir / "run.json"), "{}");
 }
 
 TEST(Files, FailedWriterKeepsThePreviousFile) {

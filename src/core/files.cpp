@@ -2,6 +2,7 @@
 #include "core/files.h"
 
 #include <fcntl.h>
+#include <signal.h>
 #include <unistd.h>
 
 #include <cerrno>
@@ -34,8 +35,32 @@ static void fsync_path(const std::string& path) {
   if (rc != 0) throw RuntimeError(path + ": flush failed (" + std::strerror(err) + ")");
 }
 
+// Removes `path`.tmp.PID files whose process is gone (killed mid-write): nothing else would.
+// Files of live processes (another writer of the same path) are left alone.
+static void remove_stale_temporaries(const std::string& path) {
+  const fs::path p(path);
+  const std::string prefix = p.filename().string() + ".tmp.";
+  std::error_code ec;
+  fs::directory_iterator it(p.has_parent_path() ? p.parent_path() : fs::path("."), ec), end;
+  for (; !ec && it != end; it.increment(ec)) {
+    const std::string name = it->path().filename().string();
+    if (name.compare(0, prefix.size(), prefix) != 0) continue;
+    const std::string digits = name.substr(prefix.size());
+    if (digits.empty() || digits.size() > 9 ||
+        digits.find_first_not_of("0123456789") != std::string::npos) {
+      continue;
+    }
+    const pid_t pid = static_cast<pid_t>(std::stol(digits));
+    if (pid > 0 && ::kill(pid, 0) != 0 && errno == ESRCH) {
+      std::error_code rm;
+      fs::remove(it->path(), rm);
+    }
+  }
+}
+
 void write_atomic_with(const std::string& path,
                        const std::function<void(const std::string&)>& write) {
+  remove_stale_temporaries(path);
   const std::string tmp = path + ".tmp." + std::to_string(::getpid());
   try {
     write(tmp);
