@@ -911,6 +911,33 @@ TEST_F(Cli, AFullDiskIsOneLineAndLeavesNoTemporary) {
   }
 }
 
+// While one process writes a run directory, another `train --overwrite` or `--resume` of it is
+// refused, naming the holder (this test process holds the lock here).
+TEST_F(Cli, ARunDirectoryHasOneWriter) {
+  const std::string run = runs_ / "locked";
+  ASSERT_EQ(
+      digitlab("train --arch 16-10 --epochs 1 --val-split 100 --tensorboard false --out " + run)
+          .code,
+      0);
+  const std::string config = core::read_file(run + "/config.json");
+  {
+    core::DirLock held(run, "test");
+    for (const std::string args :
+         {"train --arch 16-10 --epochs 1 --val-split 100 --overwrite --out " + run,
+          "train --resume " + run + " --epochs 2"}) {
+      Result r = digitlab(args);
+      EXPECT_EQ(r.code, 2) << args << ": " << r.err;
+      EXPECT_NE(r.err.find("is being written by another process (pid " +
+                           std::to_string(::getpid()) + ")"),
+                std::string::npos)
+          << r.err;
+      EXPECT_EQ(count_lines(r.err), 1u) << r.err;
+    }
+    EXPECT_EQ(core::read_file(run + "/config.json"), config) << "the refused run wrote into it";
+  }
+  EXPECT_EQ(digitlab("train --resume " + run + " --epochs 2").code, 0);
+}
+
 TEST_F(Cli, MissingTargetsAndDataExitOne) {
   Result e = digitlab("evaluate " + (runs_ / "nothing-here"));
   EXPECT_EQ(e.code, 1);

@@ -1,6 +1,7 @@
 // core: SHA-256 vectors, atomic writes, layered settings and their error messages.
 #include <gtest/gtest.h>
 #include <signal.h>
+#include <unistd.h>
 
 #include <fstream>
 #include <vector>
@@ -62,6 +63,24 @@ TEST(Files, StaleTemporariesOfDeadProcessesAreRemoved) {
   EXPECT_TRUE(core::file_exists(live));
   EXPECT_TRUE(core::file_exists(other)) << "only temporaries of the file being written";
   EXPECT_EQ(core::read_file(dir / "run.json"), "{}");
+}
+
+// One holder at a time; the second names the first's PID; released when the holder goes.
+TEST(Files, DirLockAdmitsOneHolder) {
+  TempDir dir;
+  {
+    core::DirLock first(dir.path(), "--out");
+    try {
+      core::DirLock second(dir.path(), "--out");
+      ADD_FAILURE() << "a second holder was admitted";
+    } catch (const core::UsageError& e) {
+      EXPECT_NE(std::string(e.what()).find("is being written by another process (pid " +
+                                           std::to_string(::getpid()) + ")"),
+                std::string::npos)
+          << e.what();
+    }
+  }
+  EXPECT_NO_THROW(core::DirLock again(dir.path(), "--out"));
 }
 
 TEST(Files, FailedWriterKeepsThePreviousFile) {

@@ -29,4 +29,19 @@ bool dir_exists(const std::string& path);
 // Joins two path pieces with one '/'.
 std::string join_path(const std::string& a, const std::string& b);
 
+// An advisory lock (flock) on DIR/.lock, held while the object lives and released by the
+// system when the process ends, however it ends. Requires DIR to exist. Throws core::UsageError
+// naming `flag`, DIR and the holder's PID when another process holds it, core::RuntimeError when
+// the lock file cannot be opened.
+class DirLock {
+ public:
+  DirLock(const std::string& dir, const std::string& flag);
+  ~DirLock();
+  DirLock(const DirLock&) = delete;
+  DirLock& operator=(const DirLock&) = delete;
+
+ private:
+  int fd_ = -1;
+};
+
 }  // namespace digitlab::core

@@ -9,6 +9,7 @@
 #include <ctime>
 #include <filesystem>
 #include <memory>
+#include <optional>
 
 #include <torch/torch.h>
 
@@ -308,6 +309,7 @@ class Run {
   int64_t num_classes_ = 0, parameters_ = 0;
   bool resuming_ = false;
   std::string last_path_;
+  std::unique_ptr<core::DirLock> lock_;  // the lead's hold on the run directory
   int threads_ = 0;
   torch::Device device_{torch::kCPU};
   PrecisionChoice precision_;
@@ -349,6 +351,11 @@ void Run::setup_options() {
   if (resuming_ && !core::file_exists(last_path_)) {
     throw core::RuntimeError("--resume: " + o_.out_dir +
                              " has no checkpoints/last.pt to resume from");
+  }
+  if (lead_) {
+    // One writer per run directory: a second `train --overwrite` or `--resume` of it is refused.
+    core::make_dirs(o_.out_dir);
+    lock_ = std::make_unique<core::DirLock>(o_.out_dir, resuming_ ? "--resume" : "--out");
   }
   if (!resuming_ && lead_) check_run_dir(o_);
   threads_ = configure_threads(o_.threads);
@@ -753,7 +760,24 @@ void resolve_model(TrainOptions& o) {
 TrainResult train(TrainOptions o, const std::vector<Observer*>& observers, Collective* group) {
   validate(o);
   resolve_model(o);
-  return Run(std::move(o), observers, group).run();
+  const std::string dir = o.out_dir;
+  const bool existed = core::dir_exists(dir);
+  std::optional<Run> run;
+  try {
+    run.emplace(std::move(o), observers, group);
+  } catch (...) {
+    // A start that failed (bad data, options, a locked directory) leaves no new run directory
+    // behind: only the lock file can be in one this call created.
+    std::error_code ec;
+    bool only_lock = !existed;
+    for (std::filesystem::directory_iterator it(dir, ec), end; only_lock && !ec && it != end;
+         it.increment(ec)) {
+      only_lock = it->path().filename() == ".lock";
+    }
+    if (only_lock && !ec) std::filesystem::remove_all(dir, ec);
+    throw;
+  }
+  return run->run();
 }
 
 }  // namespace digitlab::train
