@@ -4,6 +4,7 @@
 #include <functional>
 #include <string>
 #include <string_view>
+#include <vector>
 
 namespace digitlab::core {
 
@@ -25,6 +26,13 @@ void make_dirs(const std::string& path);
 
 bool file_exists(const std::string& path);
 bool dir_exists(const std::string& path);
+
+// The lines of `text`, without their '\n' and a trailing '\r'; no empty last line for a final
+// newline.
+std::vector<std::string> split_lines(const std::string& text);
+
+// True for a line of only spaces, tabs and carriage returns.
+bool blank_line(const std::string& line);
 
 // Joins two path pieces with one '/'.
 std::string join_path(const std::string& a, const std::string& b);

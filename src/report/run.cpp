@@ -31,22 +31,6 @@ std::string text(const json& j, const char* key) {
   return it != j.end() && it->is_string() ? it->get<std::string>() : "";
 }
 
-std::vector<std::string> split_lines(const std::string& s) {
-  std::vector<std::string> lines;
-  size_t start = 0;
-  while (start < s.size()) {
-    size_t end = s.find('\n', start);
-    if (end == std::string::npos) end = s.size();
-    std::string line = s.substr(start, end - start);
-    if (!line.empty() && line.back() == '\r') line.pop_back();
-    lines.push_back(std::move(line));
-    start = end + 1;
-  }
-  return lines;
-}
-
-bool blank(const std::string& s) { return s.find_first_not_of(" \t\r") == std::string::npos; }
-
 // One CSV record (RFC 4180 quoting); `ok` is false for an unterminated quote.
 std::vector<std::string> split_csv(const std::string& line, bool& ok) {
   std::vector<std::string> fields(1);
@@ -176,12 +160,12 @@ void read_summary(RunData& run, const std::string& content) {
 }
 
 void read_confusion_csv(RunData& run, const std::string& content) {
-  const std::vector<std::string> lines = split_lines(content);
+  const std::vector<std::string> lines = core::split_lines(content);
   std::vector<std::string> names;
   std::vector<std::vector<int64_t>> m;
   std::string problem;
   for (size_t i = 0; i < lines.size() && problem.empty(); ++i) {
-    if (blank(lines[i])) continue;
+    if (core::blank_line(lines[i])) continue;
     bool ok = true;
     std::vector<std::string> f = split_csv(lines[i], ok);
     const std::string where = "line " + std::to_string(i + 1) + ": ";
@@ -217,10 +201,10 @@ void read_confusion_csv(RunData& run, const std::string& content) {
 }
 
 void read_predictions(RunData& run, const std::string& content) {
-  const std::vector<std::string> lines = split_lines(content);
+  const std::vector<std::string> lines = core::split_lines(content);
   size_t bad = 0, first_bad = 0;
   for (size_t i = 0; i < lines.size(); ++i) {
-    if (blank(lines[i]) || (i == 0 && lines[i].rfind("index", 0) == 0)) continue;
+    if (core::blank_line(lines[i]) || (i == 0 && lines[i].rfind("index", 0) == 0)) continue;
     bool ok = true;
     const std::vector<std::string> f = split_csv(lines[i], ok);
     Prediction p;

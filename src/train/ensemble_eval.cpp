@@ -7,10 +7,10 @@
 #include "data/dataset.h"
 #include "models/ensemble.h"
 #include "train/checkpoint.h"
-#include "train/train_commands.h"
 #include "train/evaluate.h"
 #include "train/precision.h"
 #include "train/runtime.h"
+#include "train/train_commands.h"
 
 namespace digitlab::train {
 namespace {

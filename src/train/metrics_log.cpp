@@ -7,6 +7,7 @@
 
 #include <nlohmann/json.hpp>
 
+#include "core/files.h"
 #include "core/json.h"
 #include "core/run_files.h"
 
@@ -21,22 +22,6 @@ std::optional<double> number(const json& j, const char* key) {
   const double v = it->get<double>();
   return std::isfinite(v) ? std::optional<double>(v) : std::nullopt;
 }
-
-std::vector<std::string> split_lines(const std::string& s) {
-  std::vector<std::string> lines;
-  size_t start = 0;
-  while (start < s.size()) {
-    size_t end = s.find('\n', start);
-    if (end == std::string::npos) end = s.size();
-    std::string line = s.substr(start, end - start);
-    if (!line.empty() && line.back() == '\r') line.pop_back();
-    lines.push_back(std::move(line));
-    start = end + 1;
-  }
-  return lines;
-}
-
-bool blank(const std::string& s) { return s.find_first_not_of(" \t\r") == std::string::npos; }
 
 EpochMetrics epoch_metrics(const json& j, int epoch) {
   EpochMetrics m;
@@ -58,10 +43,10 @@ EpochMetrics epoch_metrics(const json& j, int epoch) {
 MetricsLogRead read_metrics_log(const std::string& content) {
   const std::string name = core::run_files::kMetrics;
   MetricsLogRead out;
-  const std::vector<std::string> lines = split_lines(content);
+  const std::vector<std::string> lines = core::split_lines(content);
   size_t last_nonblank = lines.size();
   for (size_t i = lines.size(); i-- > 0;) {
-    if (!blank(lines[i])) {
+    if (!core::blank_line(lines[i])) {
       last_nonblank = i;
       break;
     }
@@ -73,7 +58,7 @@ MetricsLogRead read_metrics_log(const std::string& content) {
   std::map<int, EpochMetrics> by_epoch;
   int last_epoch = 0;
   for (size_t i = 0; i < lines.size(); ++i) {
-    if (blank(lines[i])) continue;
+    if (core::blank_line(lines[i])) continue;
     const std::string where = name + " line " + std::to_string(i + 1) + ": ";
     const json j = core::parse_json(lines[i]);
     if (j.is_discarded()) {
