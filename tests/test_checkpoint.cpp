@@ -178,5 +178,60 @@ TEST(Checkpoint, TruncatedForeignAndMismatchedFilesAreRefused) {
             std::string::npos);
 }
 
+// Overwrites the 4 bytes of the first occurrence of `value` (as a float32) in `path`'s bytes;
+// returns whether it was found.
+bool overwrite_float(const std::string& path, float value) {
+  std::string bytes = core::read_file(path);
+  const std::string needle(reinterpret_cast<const char*>(&value), sizeof value);
+  const size_t at = bytes.find(needle);
+  if (at == std::string::npos) return false;
+  bytes.replace(at, 4, "\x7f\x7f\x7f\x7f");
+  core::write_file_atomic(path, bytes);
+  return true;
+}
+
+// Torch archives have no checksum their reader checks: four changed bytes inside a tensor loaded
+// without a word before checkpoints carried their own.
+TEST(Checkpoint, DamagedWeightsAreRefused) {
+  TempDir dir;
+  const std::string spec = "C4-P-10";
+  auto net = models::build_network(models::parse_spec(spec));
+  {
+    torch::NoGradGuard g;
+    net->parameters()[0].fill_(1234.5f);
+  }
+  save_checkpoint(dir / "a.pt", net, meta_for(spec));
+  EXPECT_NO_THROW(load_checkpoint(dir / "a.pt"));
+  ASSERT_TRUE(overwrite_float(dir / "a.pt", 1234.5f));
+  EXPECT_NE(expect_refused(dir / "a.pt").find("damaged checkpoint: its weights"),
+            std::string::npos);
+}
+
+TEST(Checkpoint, DamagedTrainingStateIsRefusedOnResume) {
+  TempDir dir;
+  const std::string spec = "C4-P-10";
+  auto net = models::build_network(models::parse_spec(spec));
+  torch::optim::SGD sgd(net->parameters(), torch::optim::SGDOptions(0.1).momentum(0.9));
+  for (auto& p : net->parameters()) p.mutable_grad() = torch::full_like(p, 4321.5f);
+  sgd.step();  // the momentum buffers now hold the gradient's values
+  CheckpointMeta meta = meta_for(spec);
+  meta.resume = {{"epoch", 1}};
+  save_checkpoint(dir / "last.pt", net, meta, &sgd);
+  auto again = models::build_network(models::parse_spec(spec));
+  torch::optim::SGD fresh(again->parameters(), torch::optim::SGDOptions(0.1).momentum(0.9));
+  load_weights_for_resume(dir / "last.pt", again);
+  EXPECT_NO_THROW(load_training_state(dir / "last.pt", fresh));
+  ASSERT_TRUE(overwrite_float(dir / "last.pt", 4321.5f));
+  EXPECT_NO_THROW(load_weights_for_resume(dir / "last.pt", again));  // the weights are intact
+  try {
+    load_training_state(dir / "last.pt", fresh);
+    ADD_FAILURE() << "damaged training state loaded";
+  } catch (const core::RuntimeError& e) {
+    EXPECT_NE(std::string(e.what()).find("damaged checkpoint: its training state"),
+              std::string::npos)
+        << e.what();
+  }
+}
+
 }  // namespace
 }  // namespace digitlab::train

@@ -7,6 +7,7 @@
 #include "core/files.h"
 #include "core/json.h"
 #include "core/run_files.h"
+#include "core/sha256.h"
 #include "models/builder.h"
 #include "models/ensemble.h"
 
@@ -32,6 +33,8 @@ nlohmann::json CheckpointMeta::to_json() const {
     j["combine"] = combine;
     j["members"] = members;
   }
+  if (!tensors_sha256.empty()) j["tensors_sha256"] = tensors_sha256;
+  if (!state_sha256.empty()) j["state_sha256"] = state_sha256;
   return j;
 }
 
@@ -49,10 +52,39 @@ CheckpointMeta CheckpointMeta::from_json(const nlohmann::json& j) {
   m.resume = j.value("resume", nlohmann::json());
   m.members = j.value("members", nlohmann::json());
   m.combine = j.value("combine", std::string("average"));
+  m.tensors_sha256 = j.value("tensors_sha256", std::string());
+  m.state_sha256 = j.value("state_sha256", std::string());
   if (!m.members.is_null() && (!m.members.is_array() || m.members.empty())) {
     throw core::UsageError("'members' is not a list of ensemble members");
   }
   return m;
+}
+
+namespace {
+
+// The training state's checksum: the optimizer archive's bytes, then the generator state's.
+std::string state_digest(const std::string& optimizer_bytes, const torch::Tensor& rng) {
+  core::Sha256 h;
+  h.update(optimizer_bytes.data(), optimizer_bytes.size());
+  const torch::Tensor c = rng.contiguous();
+  if (c.numel() > 0) h.update(c.data_ptr(), size_t(c.numel()) * c.element_size());
+  return h.hex_digest();
+}
+
+}  // namespace
+
+std::string tensors_sha256(torch::nn::Sequential& net) {
+  core::Sha256 h;
+  auto add = [&h](const std::string& name, const torch::Tensor& t) {
+    const torch::Tensor c = t.detach().to(torch::kCPU).contiguous();
+    const std::string head =
+        name + "|" + c10::toString(c.scalar_type()) + "|" + c10::str(c.sizes()) + "\n";
+    h.update(head.data(), head.size());
+    if (c.numel() > 0) h.update(c.data_ptr(), size_t(c.numel()) * c.element_size());
+  };
+  for (const auto& p : net->named_parameters()) add("parameter " + p.key(), p.value());
+  for (const auto& b : net->named_buffers()) add("buffer " + b.key(), b.value());
+  return h.hex_digest();
 }
 
 void save_checkpoint(const std::string& path, torch::nn::Sequential& net,
@@ -60,26 +92,40 @@ void save_checkpoint(const std::string& path, torch::nn::Sequential& net,
   // Serialized in memory, then written by the checked atomic writer: LibTorch's file writer
   // throws from its destructor when the disk fills up, which ends the process.
   std::ostringstream bytes;
-  {
-    try {
-      torch::serialize::OutputArchive archive;
-      archive.write("meta", c10::IValue(meta.to_json().dump()));
-      torch::serialize::OutputArchive model_archive;
-      net->save(model_archive);
-      archive.write("model", model_archive);
-      if (optimizer) {
-        torch::serialize::OutputArchive optimizer_archive;
-        optimizer->save(optimizer_archive);
-        archive.write("optimizer", optimizer_archive);
-        auto generator = at::detail::getDefaultCPUGenerator();
-        std::lock_guard<std::mutex> lock(generator.mutex());
-        archive.write("cpu_rng_state", generator.get_state(), /*is_buffer=*/true);
-      }
-      archive.save_to(bytes);
-    } catch (const c10::Error& e) {
-      throw RuntimeError(path + ": cannot write checkpoint (" +
-                         core::one_line(e.what_without_backtrace()) + ")");
+  try {
+    CheckpointMeta m = meta;
+    m.tensors_sha256 = tensors_sha256(net);
+    // The optimizer's state travels as the bytes of its own archive, so that its checksum is
+    // over exactly what a later load reads.
+    std::string optimizer_bytes;
+    torch::Tensor rng;
+    if (optimizer) {
+      torch::serialize::OutputArchive optimizer_archive;
+      optimizer->save(optimizer_archive);
+      std::ostringstream os;
+      optimizer_archive.save_to(os);
+      optimizer_bytes = os.str();
+      auto generator = at::detail::getDefaultCPUGenerator();
+      std::lock_guard<std::mutex> lock(generator.mutex());
+      rng = generator.get_state();
+      m.state_sha256 = state_digest(optimizer_bytes, rng);
     }
+    torch::serialize::OutputArchive archive;
+    archive.write("meta", c10::IValue(m.to_json().dump()));
+    torch::serialize::OutputArchive model_archive;
+    net->save(model_archive);
+    archive.write("model", model_archive);
+    if (optimizer) {
+      const torch::Tensor blob =
+          torch::from_blob(optimizer_bytes.data(), {int64_t(optimizer_bytes.size())}, torch::kUInt8)
+              .clone();
+      archive.write("optimizer_state", blob, /*is_buffer=*/true);
+      archive.write("cpu_rng_state", rng, /*is_buffer=*/true);
+    }
+    archive.save_to(bytes);
+  } catch (const c10::Error& e) {
+    throw RuntimeError(path + ": cannot write checkpoint (" +
+                       core::one_line(e.what_without_backtrace()) + ")");
   }
   core::write_file_atomic(path, bytes.str());
 }
@@ -230,6 +276,12 @@ LoadedCheckpoint load_checkpoint(const std::string& target) {
     throw RuntimeError(path + ": weights do not match architecture '" + out.meta.spec + "' (" +
                        core::one_line(c10e ? c10e->what_without_backtrace() : e.what()) + ")");
   }
+  // Torch archives carry no checksum a reader checks, so damaged values would load silently.
+  if (!out.meta.tensors_sha256.empty() && tensors_sha256(out.net) != out.meta.tensors_sha256) {
+    throw RuntimeError(path +
+                       ": damaged checkpoint: its weights do not match the checksum recorded "
+                       "when it was written");
+  }
   out.net->eval();
   return out;
 }
@@ -277,20 +329,38 @@ CheckpointMeta load_weights_for_resume(const std::string& path, torch::nn::Seque
 
 void load_training_state(const std::string& path, torch::optim::Optimizer& optimizer) {
   torch::serialize::InputArchive archive = open_archive(path);
-  torch::serialize::InputArchive optimizer_archive;
+  torch::Tensor blob;
   torch::Tensor rng;
-  if (!archive.try_read("optimizer", optimizer_archive) ||
-      !archive.try_read("cpu_rng_state", rng, /*is_buffer=*/true)) {
-    throw RuntimeError(path + ": holds no optimizer state to resume from");
-  }
+  torch::serialize::InputArchive optimizer_archive;
+  const bool has_rng = archive.try_read("cpu_rng_state", rng, /*is_buffer=*/true);
   try {
+    if (has_rng && archive.try_read("optimizer_state", blob, /*is_buffer=*/true)) {
+      const std::string bytes(static_cast<const char*>(blob.contiguous().data_ptr()),
+                              size_t(blob.numel()));
+      c10::IValue meta_value;
+      const auto meta = archive.try_read("meta", meta_value) && meta_value.isString()
+                            ? core::parse_json(meta_value.toStringRef())
+                            : nlohmann::json();
+      const std::string expected = meta.is_object() ? meta.value("state_sha256", "") : "";
+      if (expected != state_digest(bytes, rng)) {
+        throw RuntimeError(path +
+                           ": damaged checkpoint: its training state does not match the checksum "
+                           "recorded when it was written");
+      }
+      optimizer_archive.load_from(bytes.data(), bytes.size(), torch::kCPU);
+    } else if (!has_rng || !archive.try_read("optimizer", optimizer_archive)) {
+      throw RuntimeError(path + ": holds no optimizer state to resume from");
+    }
     optimizer.load(optimizer_archive);
     auto generator = at::detail::getDefaultCPUGenerator();
     std::lock_guard<std::mutex> lock(generator.mutex());
     generator.set_state(rng);
-  } catch (const c10::Error& e) {
+  } catch (const core::Error&) {
+    throw;
+  } catch (const std::exception& e) {
+    const auto* c10e = dynamic_cast<const c10::Error*>(&e);
     throw RuntimeError(path + ": optimizer state does not fit this run (" +
-                       core::one_line(e.what_without_backtrace()) + ")");
+                       core::one_line(c10e ? c10e->what_without_backtrace() : e.what()) + ")");
   }
 }
 

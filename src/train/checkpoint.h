@@ -34,13 +34,19 @@ struct CheckpointMeta {
   // per member {model, spec, normalization, source, epoch}; null for a single network.
   std::string combine;
   nlohmann::json members;
+  // SHA-256 of the network's tensors (names, types, shapes, values) and of the training state
+  // (optimizer and generator), set by save_checkpoint and verified on load; empty in files
+  // written before checksums, which load unverified.
+  std::string tensors_sha256;
+  std::string state_sha256;
 
   nlohmann::json to_json() const;
   static CheckpointMeta from_json(const nlohmann::json& j);
 };
 
 // Writes weights and metadata to `path` through a temporary file and a rename; with `optimizer`,
-// also its state and the CPU random generator's state, which --resume needs. Throws
+// also its state and the CPU random generator's state, which --resume needs. The metadata carries
+// checksums of the tensors and of that state, which every load verifies. Throws
 // core::RuntimeError naming the path when it cannot be written; an earlier file stays intact.
 void save_checkpoint(const std::string& path, torch::nn::Sequential& net,
                      const CheckpointMeta& meta, torch::optim::Optimizer* optimizer = nullptr);
@@ -51,7 +57,8 @@ void save_checkpoint(const std::string& path, torch::nn::Sequential& net,
 CheckpointMeta load_weights_for_resume(const std::string& path, torch::nn::Sequential& net);
 
 // Resuming, step 2: loads the optimizer's state and the CPU random generator's state saved with
-// the weights. `optimizer` must be built over the same parameters. Throws core::RuntimeError.
+// the weights, after verifying their checksum. `optimizer` must be built over the same
+// parameters. Throws core::RuntimeError naming the file.
 void load_training_state(const std::string& path, torch::optim::Optimizer& optimizer);
 
 // Builds the network a checkpoint's metadata describes (weights uninitialized): the spec's network,
@@ -69,8 +76,13 @@ struct LoadedCheckpoint {
 // Resolves a run directory (its checkpoints/best.pt) or a checkpoint file and loads it. An ensemble
 // checkpoint loads as one network whose input is raw pixel bytes (normalization "none") and whose
 // outputs are log-probabilities under a softmax head.
-// Throws core::RuntimeError naming the file for a missing, truncated, foreign or mismatched one.
+// Throws core::RuntimeError naming the file for a missing, truncated, foreign or mismatched one,
+// and for one whose tensors no longer match their recorded checksum (damaged on disk).
 LoadedCheckpoint load_checkpoint(const std::string& run_dir_or_file);
+
+// SHA-256 over `net`'s parameters and buffers in order: each one's name, type, shape and values
+// (in standard layout, so channels_last and contiguous copies agree).
+std::string tensors_sha256(torch::nn::Sequential& net);
 
 // The checkpoint path `load_checkpoint` would read for a run directory or file.
 std::string resolve_checkpoint_path(const std::string& run_dir_or_file);
