@@ -7,7 +7,9 @@ DEMO_RUN ?= runs/demo
 DEMO_EPOCHS ?= 5
 # Fuzzing: 0 builds the fuzzers and runs each over its corpus once; N > 0 fuzzes each N seconds.
 FUZZ_SECONDS ?= 0
-FUZZ_TARGETS := fuzz_idx fuzz_spec fuzz_config fuzz_tfevents fuzz_image fuzz_http fuzz_space
+# Inputs up to 1 MiB, so that deep nesting (JSON, TOML, specs) and long requests are reached.
+FUZZ_MAX_LEN ?= 1048576
+FUZZ_TARGETS := fuzz_idx fuzz_spec fuzz_config fuzz_tfevents fuzz_image fuzz_http fuzz_request fuzz_space
 
 .PHONY: all setup configure build program demo test test-all sanitize fuzz format clean
 
@@ -62,7 +64,8 @@ fuzz:
 	  if [ "$(FUZZ_SECONDS)" -gt 0 ]; then \
 	    mkdir -p build-fuzz/corpus/$$t build-fuzz/artifacts/$$t; \
 	    echo "fuzz: $$t for $(FUZZ_SECONDS) s"; \
-	    $$bin -max_total_time=$(FUZZ_SECONDS) -timeout=10 -print_final_stats=1 $$dict \
+	    $$bin -max_total_time=$(FUZZ_SECONDS) -max_len=$(FUZZ_MAX_LEN) -timeout=10 \
+	      -print_final_stats=1 $$dict \
 	      -artifact_prefix=build-fuzz/artifacts/$$t/ build-fuzz/corpus/$$t $$seeds \
 	      2>build-fuzz/$$t.log || { tail -40 build-fuzz/$$t.log; exit 1; }; \
 	    grep -E '^stat::(number_of_executed_units|new_units_added)' build-fuzz/$$t.log; \

@@ -24,6 +24,7 @@
 #include "data/image_io.h"
 #include "data/scan_render.h"
 #include "monitor/tfevents.h"
+#include "socket_util.h"
 #include "test_util.h"
 
 namespace digitlab {
@@ -325,6 +326,48 @@ TEST_F(Cli, ServeAnswersAndSurvivesBadRequests) {
       << metrics->body;
   EXPECT_NE(metrics->body.find("digitlab_predict_latency_seconds_count 67"), std::string::npos)
       << metrics->body;
+
+  // Hostile and unusual clients. 200 requests that never end hold no worker: health and
+  // predictions are still answered at once.
+  std::vector<int> slow;
+  for (int i = 0; i < 200; ++i) {
+    slow.push_back(testing::connect_to(port));
+    testing::send_all(slow.back(), "GET /healthz HTTP/1.1\r\nHost: x\r\nX-Wait: ");
+  }
+  const auto t0 = std::chrono::steady_clock::now();
+  EXPECT_EQ(testing::exchange(port, "GET /healthz HTTP/1.1\r\n\r\n").rfind("HTTP/1.1 200", 0), 0u);
+  EXPECT_LT(std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count(), 1.0);
+  EXPECT_TRUE(good());
+  for (int fd : slow) close(fd);
+  // A client that half-closes after its request still gets the answer.
+  const int half = testing::connect_to(port);
+  testing::send_all(half,
+                    "POST /v1/predict HTTP/1.1\r\nContent-Type: image/png\r\n"
+                    "Content-Length: " +
+                        std::to_string(png.size()) + "\r\n\r\n" + png);
+  shutdown(half, SHUT_WR);
+  EXPECT_NE(testing::read_until_close(half).find("\"label\""), std::string::npos);
+  close(half);
+  // A wrong method is 405 (404 is for paths); a POST without a length is refused at once.
+  EXPECT_EQ(testing::exchange(port, "GET /v1/predict HTTP/1.1\r\n\r\n").rfind("HTTP/1.1 405", 0),
+            0u);
+  const auto t1 = std::chrono::steady_clock::now();
+  EXPECT_EQ(testing::exchange(port, "POST /v1/predict HTTP/1.1\r\n\r\n").rfind("HTTP/1.1 411", 0),
+            0u);
+  EXPECT_LT(std::chrono::duration<double>(std::chrono::steady_clock::now() - t1).count(), 1.0);
+  // 50 pipelined requests, 50 answers.
+  const int pipe = testing::connect_to(port);
+  std::string burst;
+  for (int i = 0; i < 50; ++i) burst += "GET /healthz HTTP/1.1\r\n\r\n";
+  testing::send_all(pipe, burst + "GET /healthz HTTP/1.1\r\nConnection: close\r\n\r\n");
+  const std::string answers = testing::read_until_close(pipe);
+  close(pipe);
+  size_t count = 0;
+  for (size_t at = answers.find("HTTP/1.1 200"); at != std::string::npos;
+       at = answers.find("HTTP/1.1 200", at + 1)) {
+    ++count;
+  }
+  EXPECT_EQ(count, 51u);
 
   ASSERT_EQ(kill(pid, SIGTERM), 0);
   for (int i = 0; i < 100 && kill(pid, 0) == 0; ++i) {

@@ -480,7 +480,14 @@ class ServeCommand : public Command {
     c.add_option("--host", o_.server.host, "address to listen on (default 127.0.0.1)");
     c.add_option("--port", o_.server.port, "port (default 8080; 0 = any free port)");
     c.add_option("--max-body", o_.server.max_body, "largest request body in bytes (default 4 MiB)");
-    c.add_option("--connections", o_.server.threads, "requests served at once (default 8)");
+    c.add_option("--connections", o_.server.max_connections,
+                 "connections open at once (default 512); past it the longest-waiting idle one "
+                 "is closed");
+    c.add_option("--workers", o_.server.workers,
+                 "requests decoded and predicted at once (default 8)");
+    c.add_option("--timeout", o_.server.timeout_seconds,
+                 "seconds a client has to send a request's headers, and an idle connection stays "
+                 "open (default 10)");
     add_runtime_flags(c, flags_, kThreads | kPrecision);
   }
   int run(const Context&) override {
@@ -488,8 +495,14 @@ class ServeCommand : public Command {
     if (o_.server.port < 0 || o_.server.port > 65535) {
       throw core::UsageError("--port: must be 0 to 65535");
     }
-    if (o_.server.threads < 1 || o_.server.threads > 1024) {
-      throw core::UsageError("--connections: must be 1 to 1024");
+    if (o_.server.max_connections < 1 || o_.server.max_connections > 100000) {
+      throw core::UsageError("--connections: must be 1 to 100000");
+    }
+    if (o_.server.workers < 1 || o_.server.workers > 1024) {
+      throw core::UsageError("--workers: must be 1 to 1024");
+    }
+    if (!(o_.server.timeout_seconds >= 0.1 && o_.server.timeout_seconds <= 3600)) {
+      throw core::UsageError("--timeout: must be 0.1 to 3600 seconds");
     }
     if (o_.server.max_body < 1 || o_.server.max_body > kMaxBodyLimit) {
       throw core::UsageError("--max-body: must be 1 to " + std::to_string(kMaxBodyLimit) +

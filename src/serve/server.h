@@ -13,11 +13,15 @@ struct ServerOptions {
   std::string host = "127.0.0.1";  // loopback unless the user says otherwise
   int port = 8080;                 // 0: any free port (printed)
   size_t max_body = kDefaultMaxBodyBytes;
-  int threads = 8;  // connections served at once
+  int workers = 8;              // requests decoded and predicted at once
+  int max_connections = 512;    // open at once; past it the longest-waiting idle one is closed
+  double timeout_seconds = 10;  // to send a request's headers; idle keep-alive connections
 };
 
 // Serves GET / (drawing page), POST /v1/predict, GET /v1/model, GET /healthz and GET /metrics
 // until SIGINT or SIGTERM, then stops accepting, finishes requests in flight and returns 0.
+// Slow or idle clients hold no worker (serve/http_server.h); /healthz and /metrics answer on the
+// I/O thread, so they answer while every worker is busy.
 // Prints "serving on http://HOST:PORT" (the real port) on stdout when listening. Throws
 // core::RuntimeError when it cannot bind. Every error answer has a JSON body.
 int run_server(Predictor& predictor, const ServerOptions& options);
