@@ -86,8 +86,8 @@ uint32_t be32(const std::string& b, size_t at) {
 
 // stb_image grows its inflate buffer without bound (up to 4 GB), so a few kilobytes of IDAT
 // could allocate gigabytes for a 1x1 PNG. Inflate once here into a scratch buffer and refuse the
-// file when the stream yields more than the header's dimensions need. Malformed chunk structure
-// or a broken stream is left to stb to report; only a stream that keeps inflating is refused.
+// file when the stream yields more than the header's dimensions need, or when zlib cannot read
+// it. Malformed chunk structure is left to stb to report.
 void check_png_inflated_size(const std::string& b, const std::string& name) {
   size_t at = 8;
   bool cgbi = false;  // Apple's PNG variant: raw deflate without the zlib header
@@ -142,7 +142,13 @@ void check_png_inflated_size(const std::string& b, const std::string& name) {
                                    std::to_string(limit) + " bytes its dimensions need");
         }
         if (rc == Z_STREAM_END) return;
-        if (rc != Z_OK) return;
+        // stb's own inflater accepts streams zlib refuses and may then grow its buffer to
+        // gigabytes, so a stream zlib cannot read is refused here, not left to stb.
+        if (rc != Z_OK) {
+          throw core::RuntimeError(
+              name + ": corrupt PNG pixel data (" +
+              (zs.msg ? std::string(zs.msg) : "inflate error " + std::to_string(rc)) + ")");
+        }
       }
     }
     if (type == "IEND") return;
