@@ -110,6 +110,8 @@ class PreviewCommand : public Command {
     c.add_option("--rows", o_.rows, "images, one per row (default 8)");
     c.add_option("--variants", o_.variants, "augmented versions of each (default 6)");
     c.add_option("--seed", o_.seed, "which images and draws (default 42)");
+    c.add_flag("--numbers", o_.numbers,
+               "whole numbers composed from training digits, as `read` is trained and measured on");
   }
   int run(const Context& ctx) override {
     o_.data_root = ctx.data_root;
@@ -125,8 +127,9 @@ class BenchCommand : public Command {
   void declare(CLI::App& c) override {
     c.add_option("--what", what_,
                  "model (training and inference speed; default), time-to-accuracy, loader, or "
-                 "scan (a trained run's accuracy on scan-like images)")
-        ->check(CLI::IsMember({"model", "time-to-accuracy", "loader", "scan"}));
+                 "scan (a trained run's accuracy on scan-like images), or read (a trained run "
+                 "reading numbers composed from test digits)")
+        ->check(CLI::IsMember({"model", "time-to-accuracy", "loader", "scan", "read"}));
     c.add_option("--model", models_,
                  "model: zoo names or specs, comma-separated (default seed002-cnn)");
     c.add_option("--precision", precision_,
@@ -157,13 +160,17 @@ class BenchCommand : public Command {
     c.add_option("--workers", loader_.workers, "loader: loader threads (default 1)");
     c.add_option("--batch-size", batch_, "batch size (default 64)");
     add_runtime_flags(c, flags_, kThreads | kDevice | kJson);
-    c.add_option("--run", run_, "scan: the trained run (or checkpoint) to measure");
-    c.add_option("--count", count_, "scan: test digits per variant (default 1000)");
+    c.add_option("--run", run_, "scan, read: the trained run (or checkpoint) to measure");
+    count_option_ =
+        c.add_option("--count", count_,
+                     "scan: test digits per variant (default 1000); read: numbers (default 2000)");
+    c.add_option("--save-errors", save_errors_, "read: directory for the first 100 misread images");
   }
   int run(const Context& ctx) override {
     check(flags_);
     if (what_ == "loader") return loader(ctx);
     if (what_ == "scan") return scan(ctx);
+    if (what_ == "read") return read(ctx);
     if (what_ == "time-to-accuracy") return time_to_accuracy(ctx);
     model_.data_root = ctx.data_root;
     model_.json = flags_.json;
@@ -192,6 +199,17 @@ class BenchCommand : public Command {
     scan.threads = flags_.threads;
     return serve::scan_bench_command(scan);
   }
+  int read(const Context& ctx) {
+    if (run_.empty()) throw core::UsageError("--what read: give --run RUN_DIR");
+    serve::ReadBenchOptions o;
+    o.model = run_;
+    o.data_root = ctx.data_root;
+    if (count_option_->count() > 0) o.count = count_;
+    o.save_errors = save_errors_;
+    o.json = flags_.json;
+    o.threads = flags_.threads;
+    return serve::read_bench_command(o);
+  }
   int time_to_accuracy(const Context& ctx) {
     accuracy_.data_root = ctx.data_root;
     accuracy_.json = flags_.json;
@@ -209,6 +227,8 @@ class BenchCommand : public Command {
   bench::TimeToAccuracyOptions accuracy_;
   int64_t batch_ = 0;
   int count_ = 1000;
+  CLI::Option* count_option_ = nullptr;
+  std::string save_errors_;
   RuntimeFlags flags_;
 };
 
@@ -470,6 +490,28 @@ class PredictCommand : public Command {
   RuntimeFlags flags_;
 };
 
+class ReadCommand : public Command {
+ public:
+  void declare(CLI::App& c) override {
+    c.add_option("--model", o_.model, "run directory or checkpoint file")->required();
+    c.add_option("images", o_.inputs, "image files or directories")->required();
+    c.add_flag("--json", o_.json, "one JSON document on stdout");
+    c.add_option("--min-confidence", o_.min_confidence,
+                 "digits read with less are marked uncertain, '?' in the text (default 0.6)");
+    add_runtime_flags(c, flags_, kThreads | kPrecision);
+  }
+  int run(const Context&) override {
+    check(flags_);
+    o_.threads = flags_.threads;
+    o_.precision = flags_.precision;
+    return serve::read_command(o_);
+  }
+
+ private:
+  serve::ReadCommandOptions o_;
+  RuntimeFlags flags_;
+};
+
 // A request body over a gibibyte is no digit image; the limit keeps --max-body meaningful.
 constexpr size_t kMaxBodyLimit = size_t(1) << 30;
 
@@ -584,6 +626,8 @@ const std::vector<Subcommand>& subcommands() {
        make<EnsembleCommand>},
       {"predict", "read digit images (PNG, JPEG, BMP, GIF, PGM; files or directories)",
        make<PredictCommand>},
+      {"read", "find and read whole numbers (postcodes, amounts, form fields) in photos and scans",
+       make<ReadCommand>},
       {"serve",
        "HTTP service: POST /v1/predict, a drawing page at /, /healthz, /v1/model, /metrics",
        make<ServeCommand>},

@@ -1,11 +1,14 @@
-// The augmentation preview grid.
+// The augmentation preview grid and the sheet of composed numbers.
 #include "data/preview.h"
 
+#include <algorithm>
 #include <cmath>
 #include <cstdio>
+#include <random>
 #include <vector>
 
 #include "core/error.h"
+#include "data/number_render.h"
 
 namespace digitlab::data {
 namespace {
@@ -46,6 +49,31 @@ GrayImage preview_grid(const RawSplit& split, const AugmentSpec& spec, int rows,
   return grid;
 }
 
+GrayImage number_sheet(const RawSplit& split, int rows, uint64_t seed,
+                       std::vector<std::string>& texts) {
+  const NumberStyle style;
+  GrayImage sheet(style.width, rows * (style.height + 4) - 4, 255);
+  std::mt19937_64 pick(seed);
+  const size_t n = size_t(split.images.count());
+  for (int r = 0; r < rows; ++r) {
+    const int length = 2 + int(pick() % 7);
+    std::vector<const uint8_t*> digits;
+    std::string text;
+    for (int k = 0; k < length; ++k) {
+      const size_t at = size_t(pick() % n);
+      digits.push_back(split.images.data.data() + at * 784);
+      text += char('0' + split.labels.data[at] % 10);
+    }
+    const RenderedNumber number = render_number(digits, text, style, seed * 7919 + uint64_t(r));
+    for (int y = 0; y < style.height; ++y) {
+      std::copy_n(number.image.pixels.begin() + long(y) * style.width, style.width,
+                  sheet.pixels.begin() + long(r * (style.height + 4) + y) * style.width);
+    }
+    texts.push_back(text);
+  }
+  return sheet;
+}
+
 int preview_command(const PreviewOptions& o) {
   if (o.out.empty()) throw core::UsageError("--out: required (a .png file)");
   if (o.rows < 1 || o.rows > 64) throw core::UsageError("--rows: must be 1 to 64");
@@ -53,6 +81,15 @@ int preview_command(const PreviewOptions& o) {
   const AugmentSpec spec = parse_augment(o.augment);
   const DatasetInfo& info = find_dataset(o.dataset);
   const RawSplit split = load_raw_split(o.data_root, info, Split::kTrain);
+  if (o.numbers) {
+    std::vector<std::string> texts;
+    write_png(o.out, number_sheet(split, o.rows, o.seed, texts));
+    std::printf("wrote %s: %d numbers composed from %s training images:", o.out.c_str(), o.rows,
+                info.name.c_str());
+    for (const auto& t : texts) std::printf(" %s", t.c_str());
+    std::printf("\n");
+    return 0;
+  }
   write_png(o.out, preview_grid(split, spec, o.rows, o.variants, o.seed));
   std::printf("wrote %s: %d %s training images (label, original, then %d draws of '%s')\n",
               o.out.c_str(), o.rows, info.name.c_str(), o.variants, to_string(spec).c_str());

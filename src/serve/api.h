@@ -30,6 +30,12 @@ class Predictor {
   virtual ~Predictor() = default;
   // `digit` is a 28x28 MNIST-style image: bright ink on a dark background, centred.
   virtual Prediction predict(const data::GrayImage& digit) = 0;
+  // The same for many digits; a model may read them in one batch. Same requirements.
+  virtual std::vector<Prediction> predict_batch(const std::vector<data::GrayImage>& digits) {
+    std::vector<Prediction> out;
+    for (const auto& d : digits) out.push_back(predict(d));
+    return out;
+  }
   virtual const std::vector<std::string>& class_names() const = 0;
   // GET /v1/model: architecture, data set, accuracy and the like.
   virtual nlohmann::json model_info() const = 0;

@@ -1,6 +1,8 @@
 // The torch side of serving and predicting: the checkpoint as a thread-safe Predictor.
 #include "serve/serve.h"
 
+#include "serve/torch_predictor.h"
+
 #include <torch/torch.h>
 
 #include <algorithm>
@@ -26,66 +28,60 @@
 #include "train/runtime.h"
 
 namespace digitlab::serve {
-namespace {
 
-class TorchPredictor : public Predictor {
- public:
-  TorchPredictor(const std::string& model, const std::string& precision) {
-    ck_ = train::load_checkpoint(model);
-    const train::PrecisionChoice p =
-        train::choose_precision(precision, ck_.spec, torch::Device(torch::kCPU));
-    precision_ = p.name;
-    train::prepare_for_inference(ck_.net, p.precision);
-    info_ = {{"model", ck_.meta.model},
-             {"spec", ck_.meta.spec},
-             {"dataset", ck_.meta.dataset},
-             {"classes", ck_.meta.class_names},
-             {"parameters", ck_.meta.parameters},
-             {"epoch", ck_.meta.epoch},
-             {"checkpoint", ck_.path},
-             {"precision", precision_},
-             {"validation", ck_.meta.metrics}};
-    if (auto accuracy = recorded_test_accuracy(ck_.path, ck_.meta.epoch)) {
-      info_["test_accuracy"] = *accuracy;
-    }
+TorchPredictor::TorchPredictor(const std::string& model, const std::string& precision) {
+  ck_ = train::load_checkpoint(model);
+  const train::PrecisionChoice p =
+      train::choose_precision(precision, ck_.spec, torch::Device(torch::kCPU));
+  precision_ = p.name;
+  train::prepare_for_inference(ck_.net, p.precision);
+  info_ = {{"model", ck_.meta.model},
+           {"spec", ck_.meta.spec},
+           {"dataset", ck_.meta.dataset},
+           {"classes", ck_.meta.class_names},
+           {"parameters", ck_.meta.parameters},
+           {"epoch", ck_.meta.epoch},
+           {"checkpoint", ck_.path},
+           {"precision", precision_},
+           {"validation", ck_.meta.metrics}};
+  if (auto accuracy = recorded_test_accuracy(ck_.path, ck_.meta.epoch)) {
+    info_["test_accuracy"] = *accuracy;
   }
+}
 
-  Prediction predict(const data::GrayImage& digit) override {
-    if (digit.width != 28 || digit.height != 28) {
-      throw core::RuntimeError("expected a 28x28 image, got " + std::to_string(digit.width) + "x" +
-                               std::to_string(digit.height));
+Prediction TorchPredictor::predict(const data::GrayImage& digit) {
+  return predict_batch({digit}).front();
+}
+
+std::vector<Prediction> TorchPredictor::predict_batch(const std::vector<data::GrayImage>& digits) {
+  const int64_t n = int64_t(digits.size());
+  torch::Tensor u8 = torch::empty({n, 28, 28}, torch::kUInt8);
+  for (int64_t i = 0; i < n; ++i) {
+    const data::GrayImage& d = digits[size_t(i)];
+    if (d.width != 28 || d.height != 28 || d.pixels.size() != 784) {
+      throw core::RuntimeError("expected a 28x28 image, got " + std::to_string(d.width) + "x" +
+                               std::to_string(d.height));
     }
-    torch::Tensor u8 =
-        torch::from_blob(const_cast<uint8_t*>(digit.pixels.data()), {1, 28, 28}, torch::kUInt8)
-            .clone();
-    torch::Tensor probs;
-    {
-      // One forward at a time: each already uses every compute thread.
-      std::lock_guard<std::mutex> lock(mu_);
-      const torch::Tensor x = data::to_input(u8, ck_.meta.normalization);
-      probs = models::head_probabilities(ck_.spec.head, train::infer(ck_.net, x))[0];
-    }
-    Prediction p;
-    p.probabilities.assign(probs.data_ptr<float>(), probs.data_ptr<float>() + probs.numel());
+    std::copy(d.pixels.begin(), d.pixels.end(), u8.data_ptr<uint8_t>() + i * 784);
+  }
+  torch::Tensor probs;
+  if (n > 0) {
+    // One forward at a time: each already uses every compute thread.
+    std::lock_guard<std::mutex> lock(mu_);
+    const torch::Tensor x = data::to_input(u8, ck_.meta.normalization);
+    probs = models::head_probabilities(ck_.spec.head, train::infer(ck_.net, x)).contiguous();
+  }
+  std::vector<Prediction> out(static_cast<size_t>(n));
+  for (int64_t i = 0; i < n; ++i) {
+    const float* row = probs.data_ptr<float>() + i * probs.size(1);
+    Prediction& p = out[size_t(i)];
+    p.probabilities.assign(row, row + probs.size(1));
     p.label = int64_t(std::max_element(p.probabilities.begin(), p.probabilities.end()) -
                       p.probabilities.begin());
-    return p;
   }
-  const std::vector<std::string>& class_names() const override { return ck_.meta.class_names; }
-  nlohmann::json model_info() const override { return info_; }
-  const std::string& precision() const { return precision_; }
+  return out;
+}
 
- private:
-  train::LoadedCheckpoint ck_;
-  std::string precision_;
-  nlohmann::json info_;
-  std::mutex mu_;
-};
-
-// Files of `inputs`, directories expanded to their images (sorted, not recursive). An entry whose
-// type cannot be read (a symlink loop, a dangling link) but has an image's name is kept, so that
-// reading it names it as a bad file while the others are read; a directory that cannot be listed
-// is a core::RuntimeError.
 std::vector<std::string> expand_inputs(const std::vector<std::string>& inputs) {
   std::vector<std::string> files;
   for (const auto& in : inputs) {
@@ -109,8 +105,6 @@ std::vector<std::string> expand_inputs(const std::vector<std::string>& inputs) {
   }
   return files;
 }
-
-}  // namespace
 
 int scan_bench_command(const ScanBenchOptions& o) {
   if (o.count < 1) throw core::UsageError("--count: must be 1 or more");

@@ -50,4 +50,37 @@ struct ScanBenchOptions {
 // the preprocessing is worth. Returns the exit code; throws core::Error for bad input.
 int scan_bench_command(const ScanBenchOptions& options);
 
+struct ReadCommandOptions {
+  std::string model;
+  std::vector<std::string> inputs;  // image files and directories of them
+  bool json = false;
+  double min_confidence = 0.6;  // digits read with less are marked uncertain ('?')
+  int threads = 0;
+  std::string precision = "auto";
+};
+
+// `digitlab read`: finds and reads the numbers in each image (read/reader.h) with the model's
+// classifier, printing per image its text and per number its box and digits (one JSON document
+// {"results": [...]} with `json`). An image with no digits gives an empty text and the reason;
+// an unreadable one is one line on stderr naming it, the others are still read, exit code 1.
+// Throws core::Error for a bad checkpoint or options.
+int read_command(const ReadCommandOptions& options);
+
+struct ReadBenchOptions {
+  std::string model;
+  std::string data_root = "data";
+  int count = 2000;
+  uint64_t seed = 1;
+  bool json = false;
+  int threads = 0;
+  std::string save_errors;  // directory for the first 100 misread images ("" = none)
+};
+
+// `digitlab bench --what read`: `count` numbers of 2-8 digits drawn (with `seed`) from the test
+// split and composed by data::render_number with the default style; prints number accuracy
+// (exact text), digit accuracy (1 - edit distance / length), both per length and for numbers
+// with and without touching digits, the commonest errors and images read per second (reading
+// only, not composing). Requires a model of the digits 0-9 (otherwise core::UsageError).
+int read_bench_command(const ReadBenchOptions& options);
+
 }  // namespace digitlab::serve

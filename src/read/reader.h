@@ -1,0 +1,92 @@
+// Reading whole numbers in photos and scans: ink, ruled lines and boxes, digits, lines and
+// numbers, touching digits split where a classifier reads them best. No torch: the classifier
+// is a function.
+#pragma once
+
+#include <functional>
+#include <string>
+#include <vector>
+
+#include <nlohmann/json.hpp>
+
+#include "data/digit_prep.h"
+#include "data/image_io.h"
+
+namespace digitlab::read {
+
+using data::GrayImage;
+using data::PixelBox;
+
+// The ink of an image as the reader sees it: contrast above the local paper level (ink bright,
+// 0 on paper), and the ink pixels with ruled lines and box sides taken out.
+struct InkMap {
+  int width = 0, height = 0;
+  std::vector<uint8_t> contrast;
+  std::vector<uint8_t> ink;  // 1 = ink
+  double stroke = 0;         // typical stroke width, px
+  std::string reason;        // why there is no ink ("" when there is)
+  // The map is the image sheared upright: map x = image x - shear * (y - image height / 2) +
+  // offset, so that slanted writing splits at vertical cuts.
+  double shear = 0, offset = 0;
+  double image_x(double x, double y) const { return x - offset + shear * (y - height / 2.0); }
+};
+
+// Requires a consistent image (otherwise core::RuntimeError). Paper level from a grid of local
+// percentiles (uneven light), polarity from which side of it holds more contrast (unless forced),
+// a threshold relative to the ink's peak and the noise; then pixels of long thin horizontal and
+// vertical runs (ruled lines, form boxes) are removed, keeping where a stroke crosses them; last,
+// the map is sheared by the slant (up to about 24 degrees) that makes its strokes most upright.
+InkMap find_ink(const GrayImage& image, data::InkPolarity polarity = data::InkPolarity::kAuto);
+
+// A digit candidate: one or more 8-connected pieces of ink that stand over each other.
+struct Blob {
+  PixelBox box;
+  std::vector<int> pixels;  // indices into the ink map
+};
+
+// Blobs grouped into text lines, top to bottom, each line left to right; specks and dust
+// dropped. Empty when the map has no ink.
+std::vector<std::vector<Blob>> find_lines(const InkMap& map);
+
+// For each 28x28 MNIST-style image (ink bright on 0, centred), its probabilities, one per class.
+// Called with many images at once, so that a model can read them in one batch.
+using DigitClassifier =
+    std::function<std::vector<std::vector<double>>(const std::vector<GrayImage>& digits28)>;
+
+struct ReadOptions {
+  double min_confidence = 0.6;  // a digit read with less is marked uncertain ('?' in the text)
+  data::InkPolarity polarity = data::InkPolarity::kAuto;
+};
+
+struct ReadDigit {
+  std::string label;
+  double confidence = 0;
+  PixelBox box;
+  bool uncertain = false;
+};
+
+struct ReadNumber {
+  std::string text;  // labels, '?' for an uncertain digit
+  PixelBox box;
+  std::vector<ReadDigit> digits;
+};
+
+struct Reading {
+  std::string text;  // the numbers' texts joined by a space
+  std::vector<ReadNumber> numbers;
+  std::string reason;  // why nothing was read ("" when something was)
+};
+
+// Finds the numbers of `image` and reads each digit with `classify` over `class_names`. A gap
+// wider than about one digit height separates numbers on a line. A blob wider than one digit is
+// split at the columns where the pieces read best (at most 4 pieces). Requires a classifier
+// returning class_names.size() probabilities. Never throws for image content; a blank image
+// gives no numbers and a reason.
+Reading read_numbers(const GrayImage& image, const DigitClassifier& classify,
+                     const std::vector<std::string>& class_names, const ReadOptions& options = {});
+
+// {"text", "numbers": [{"text", "box": [x0, y0, x1, y1], "digits": [{"label", "confidence",
+// "box", "uncertain"}]}]} plus "reason" when nothing was read; boxes end exclusive.
+nlohmann::json to_json(const Reading& reading);
+
+}  // namespace digitlab::read

@@ -1,0 +1,243 @@
+// `digitlab read` (whole numbers in images through a trained classifier) and `bench --what read`
+// (the reader on numbers composed from test digits).
+#include <unistd.h>
+
+#include <algorithm>
+#include <chrono>
+#include <cstdio>
+#include <iostream>
+#include <map>
+#include <random>
+
+#include <nlohmann/json.hpp>
+
+#include "core/error.h"
+#include "core/files.h"
+#include "data/decode.h"
+#include "data/image_io.h"
+#include "data/number_render.h"
+#include "data/registry.h"
+#include "data/store.h"
+#include "read/reader.h"
+#include "serve/serve.h"
+#include "serve/torch_predictor.h"
+#include "train/runtime.h"
+
+namespace digitlab::serve {
+namespace {
+
+read::DigitClassifier classifier_of(Predictor& predictor) {
+  return [&predictor](const std::vector<data::GrayImage>& digits) {
+    std::vector<std::vector<double>> out;
+    for (Prediction& p : predictor.predict_batch(digits)) out.push_back(std::move(p.probabilities));
+    return out;
+  };
+}
+
+std::string box_text(const data::PixelBox& b) {
+  return "[" + std::to_string(b.x) + "," + std::to_string(b.y) + "," +
+         std::to_string(b.x + b.width) + "," + std::to_string(b.y + b.height) + "]";
+}
+
+void print_reading(const std::string& file, const read::Reading& r) {
+  if (r.numbers.empty()) {
+    std::printf("%s\t\t(%s)\n", file.c_str(), r.reason.c_str());
+    return;
+  }
+  std::printf("%s\t%s\n", file.c_str(), r.text.c_str());
+  for (const read::ReadNumber& n : r.numbers) {
+    std::printf("  %s at %s:", n.text.c_str(), box_text(n.box).c_str());
+    for (const read::ReadDigit& d : n.digits) {
+      std::printf(" %s%s %.2f", d.label.c_str(), d.uncertain ? "?" : "", d.confidence);
+    }
+    std::printf("\n");
+  }
+}
+
+// Levenshtein distance, and the substitutions, deletions and insertions of one best alignment
+// ("3>8", "3>-", "->1") added to `errors`.
+int edit_distance(const std::string& truth, const std::string& read,
+                  std::map<std::string, int>& errors) {
+  const size_t n = truth.size(), m = read.size();
+  std::vector<std::vector<int>> d(n + 1, std::vector<int>(m + 1));
+  for (size_t i = 0; i <= n; ++i) d[i][0] = int(i);
+  for (size_t j = 0; j <= m; ++j) d[0][j] = int(j);
+  for (size_t i = 1; i <= n; ++i) {
+    for (size_t j = 1; j <= m; ++j) {
+      d[i][j] = std::min({d[i - 1][j] + 1, d[i][j - 1] + 1,
+                          d[i - 1][j - 1] + (truth[i - 1] == read[j - 1] ? 0 : 1)});
+    }
+  }
+  for (size_t i = n, j = m; i > 0 || j > 0;) {
+    if (i > 0 && j > 0 && d[i][j] == d[i - 1][j - 1] + (truth[i - 1] == read[j - 1] ? 0 : 1)) {
+      if (truth[i - 1] != read[j - 1]) ++errors[std::string(1, truth[i - 1]) + ">" + read[j - 1]];
+      --i, --j;
+    } else if (i > 0 && d[i][j] == d[i - 1][j] + 1) {
+      ++errors[std::string(1, truth[i - 1]) + ">-"];
+      --i;
+    } else {
+      ++errors[std::string("->") + read[j - 1]];
+      --j;
+    }
+  }
+  return d[n][m];
+}
+
+struct Tally {
+  int numbers = 0, exact = 0, digits = 0, edits = 0;
+  void add(const std::string& truth, const std::string& read, int distance) {
+    ++numbers;
+    exact += truth == read;
+    digits += int(truth.size());
+    edits += distance;
+  }
+  double number_accuracy() const { return numbers ? double(exact) / numbers : 0; }
+  double digit_accuracy() const { return digits ? 1 - double(edits) / digits : 0; }
+  nlohmann::json to_json() const {
+    return {{"numbers", numbers},
+            {"number_accuracy", number_accuracy()},
+            {"digit_accuracy", digit_accuracy()}};
+  }
+};
+
+}  // namespace
+
+int read_command(const ReadCommandOptions& o) {
+  if (o.inputs.empty()) throw core::UsageError("read: give one or more images or directories");
+  if (!(o.min_confidence >= 0 && o.min_confidence <= 1)) {
+    throw core::UsageError("--min-confidence: must be 0 to 1");
+  }
+  train::configure_threads(o.threads);
+  TorchPredictor predictor(o.model, o.precision);
+  const read::DigitClassifier classify = classifier_of(predictor);
+  read::ReadOptions ro;
+  ro.min_confidence = o.min_confidence;
+  const std::vector<std::string> files = expand_inputs(o.inputs);
+  const bool progress = files.size() > 20 && isatty(STDERR_FILENO);
+  nlohmann::json results = nlohmann::json::array();
+  int failures = 0;
+  for (size_t i = 0; i < files.size(); ++i) {
+    const std::string& file = files[i];
+    try {
+      const read::Reading r =
+          read::read_numbers(data::read_image_file(file), classify, predictor.class_names(), ro);
+      if (o.json) {
+        nlohmann::json j = read::to_json(r);
+        j["file"] = file;
+        results.push_back(std::move(j));
+      } else {
+        if (progress) std::fprintf(stderr, "\r\033[K");
+        print_reading(file, r);
+      }
+    } catch (const core::Error& e) {
+      if (progress) std::fprintf(stderr, "\r\033[K");
+      std::cerr << "digitlab: " << e.what() << "\n";
+      ++failures;
+    }
+    if (progress) {
+      std::fprintf(stderr, "\rread %zu of %zu images", i + 1, files.size());
+      std::fflush(stderr);
+    }
+  }
+  if (progress) std::fprintf(stderr, "\r\033[K");
+  std::fflush(stdout);
+  if (o.json) {
+    std::cout << nlohmann::json{{"results", results}}.dump(2, ' ', false,
+                                                           nlohmann::json::error_handler_t::replace)
+              << "\n";
+  }
+  return failures ? 1 : 0;
+}
+
+int read_bench_command(const ReadBenchOptions& o) {
+  if (o.count < 1) throw core::UsageError("--count: must be 1 or more");
+  train::configure_threads(o.threads);
+  TorchPredictor predictor(o.model, "auto");
+  const auto& names = predictor.class_names();
+  for (size_t c = 0; c < names.size(); ++c) {
+    if (names.size() != 10 || names[c] != std::to_string(c)) {
+      throw core::UsageError("--what read: " + o.model + " does not classify the digits 0-9");
+    }
+  }
+  const data::DatasetInfo& info =
+      data::find_dataset(predictor.model_info()["dataset"].get<std::string>());
+  const data::RawSplit test = data::load_raw_split(o.data_root, info, data::Split::kTest);
+  const size_t available = size_t(test.images.count());
+  const read::DigitClassifier classify = classifier_of(predictor);
+  std::mt19937_64 pick(o.seed);
+  Tally all, touching, apart;
+  std::map<int, Tally> by_length;
+  std::map<std::string, int> errors;
+  int uncertain = 0, saved = 0;
+  double seconds = 0;
+  if (!o.save_errors.empty()) core::make_dirs(o.save_errors);
+  const data::NumberStyle style;
+  for (int i = 0; i < o.count; ++i) {
+    const int length = 2 + int(pick() % 7);
+    std::vector<const uint8_t*> digits;
+    std::string truth;
+    for (int k = 0; k < length; ++k) {
+      const size_t at = size_t(pick() % available);
+      digits.push_back(test.images.data.data() + at * 784);
+      truth += char('0' + test.labels.data[at]);
+    }
+    const data::RenderedNumber number =
+        data::render_number(digits, truth, style, o.seed * 1000003 + uint64_t(i));
+    const auto t0 = std::chrono::steady_clock::now();
+    const read::Reading r = read::read_numbers(number.image, classify, names);
+    seconds += std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
+    std::string text = r.text;
+    text.erase(std::remove(text.begin(), text.end(), ' '), text.end());  // one number was written
+    uncertain += int(std::count(text.begin(), text.end(), '?'));
+    const int distance = edit_distance(truth, text, errors);
+    if (distance > 0 && !o.save_errors.empty() && saved < 100) {
+      ++saved;
+      data::write_png(
+          core::join_path(o.save_errors, std::to_string(i) + "_" + truth + "_read_" +
+                                             (text.empty() ? "nothing" : text) + ".png"),
+          number.image);
+    }
+    all.add(truth, text, distance);
+    by_length[length].add(truth, text, distance);
+    const bool touches =
+        std::any_of(number.gaps.begin(), number.gaps.end(), [](double g) { return g < 1; });
+    (touches ? touching : apart).add(truth, text, distance);
+  }
+  std::vector<std::pair<int, std::string>> common;
+  for (const auto& [what, n] : errors) common.emplace_back(n, what);
+  std::sort(common.rbegin(), common.rend());
+  if (common.size() > 10) common.resize(10);
+  nlohmann::json j = {{"model", predictor.model_info()["model"]},
+                      {"spec", predictor.model_info()["spec"]},
+                      {"count", o.count},
+                      {"seed", o.seed},
+                      {"images_per_second", o.count / std::max(seconds, 1e-9)},
+                      {"all", all.to_json()},
+                      {"touching", touching.to_json()},
+                      {"apart", apart.to_json()},
+                      {"uncertain_digits", uncertain}};
+  for (const auto& [length, t] : by_length) j["by_length"][std::to_string(length)] = t.to_json();
+  for (const auto& [n, what] : common)
+    j["commonest_errors"].push_back({{"error", what}, {"count", n}});
+  if (o.json) {
+    std::cout << j.dump(2) << "\n";
+    return 0;
+  }
+  std::printf("%s on %d numbers of 2-8 test digits (%dx%d, seed %llu): %.1f images/s\n",
+              j["spec"].get<std::string>().c_str(), o.count, style.width, style.height,
+              static_cast<unsigned long long>(o.seed), j["images_per_second"].get<double>());
+  auto row = [](const char* what, const Tally& t) {
+    std::printf("%-12s %6d numbers  %6.2f%% exact  %6.2f%% digits\n", what, t.numbers,
+                100 * t.number_accuracy(), 100 * t.digit_accuracy());
+  };
+  row("all", all);
+  row("touching", touching);
+  row("apart", apart);
+  for (const auto& [length, t] : by_length) row((std::to_string(length) + " digits").c_str(), t);
+  std::printf("uncertain digits ('?'): %d\ncommonest errors (true>read, - = none):", uncertain);
+  for (const auto& [n, what] : common) std::printf(" %s x%d", what.c_str(), n);
+  std::printf("\n");
+  return 0;
+}
+
+}  // namespace digitlab::serve

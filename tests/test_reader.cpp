@@ -1,0 +1,213 @@
+// Reading numbers: ink, lines and boxes, splitting and grouping on pages the tests draw (rings
+// for 0, bars for 1) with a stand-in classifier that tells a ring from a bar; and the number
+// renderer.
+#include <gtest/gtest.h>
+
+#include <cmath>
+
+#include "data/number_render.h"
+#include "read/reader.h"
+
+namespace digitlab::read {
+namespace {
+
+// Ink coverage 0..1 per pixel, turned into a page at the end.
+struct Page {
+  int w, h;
+  std::vector<float> ink;
+  Page(int width, int height) : w(width), h(height), ink(size_t(width) * size_t(height), 0.f) {}
+  void put(int x, int y) {
+    if (x >= 0 && y >= 0 && x < w && y < h) ink[size_t(y) * size_t(w) + size_t(x)] = 1.f;
+  }
+  // A 0: an ellipse ring of half-height r, stroke t, centred at (cx, cy).
+  void ring(double cx, double cy, double r, double t) {
+    for (int y = 0; y < h; ++y) {
+      for (int x = 0; x < w; ++x) {
+        const double d = std::hypot((x - cx) / 0.7, y - cy);
+        if (d <= r && d >= r - t) put(x, y);
+      }
+    }
+  }
+  // A 1: a bar of height 2r, stroke t, centred at (cx, cy).
+  void bar(double cx, double cy, double r, double t) {
+    for (int y = int(cy - r); y <= int(cy + r); ++y) {
+      for (int x = int(cx - t / 2); x < int(cx + t / 2); ++x) put(x, y);
+    }
+  }
+  void rect(int x0, int y0, int x1, int y1) {
+    for (int y = y0; y <= y1; ++y) {
+      for (int x = x0; x <= x1; ++x) put(x, y);
+    }
+  }
+  // Dark ink on paper with light falling off from left to right, or chalk on a board.
+  GrayImage render(bool chalk = false) const {
+    GrayImage img(w, h, 0);
+    for (int y = 0; y < h; ++y) {
+      for (int x = 0; x < w; ++x) {
+        const double paper = chalk ? 40 : 210 - 50.0 * x / w;
+        const double ink_level = chalk ? 220 : 40;
+        const double v = paper + (ink_level - paper) * ink[size_t(y) * size_t(w) + size_t(x)] +
+                         3 * std::sin(x * 12.9898 + y * 78.233);  // faint texture
+        img.at(x, y) = uint8_t(std::clamp(std::lround(v), 0L, 255L));
+      }
+    }
+    return img;
+  }
+};
+
+// A bar: nearly all ink in the middle columns, from top to bottom. A ring: ink at its four
+// compass points, none at the centre, as much left as right and top as bottom. Anything else
+// (half a ring, the arcs between two rings, a ring and a bar) is read with little confidence,
+// as a real classifier would.
+std::vector<double> ring_or_bar(const GrayImage& d, double confidence = 0.99) {
+  auto sum = [&](int x0, int x1, int y0, int y1) {
+    double s = 0;
+    for (int y = y0; y <= y1; ++y) {
+      for (int x = x0; x <= x1; ++x) s += d.pixels[size_t(y) * 28 + size_t(x)];
+    }
+    return s;
+  };
+  const double total = sum(0, 27, 0, 27);
+  const double left = sum(0, 11, 0, 27), right = sum(16, 27, 0, 27);
+  const double top = sum(0, 27, 0, 11), bottom = sum(0, 27, 16, 27);
+  const bool bar = sum(11, 16, 0, 27) > 0.85 * total && sum(11, 16, 12, 15) > 0.05 * total &&
+                   top > 0.2 * total && bottom > 0.2 * total;
+  const double point = 0.02 * total;
+  const bool ring = sum(12, 15, 12, 15) < 0.01 * total && sum(11, 16, 0, 8) > point &&
+                    sum(11, 16, 19, 27) > point && sum(0, 8, 11, 16) > point &&
+                    sum(19, 27, 11, 16) > point &&
+                    std::min(left, right) > 0.6 * std::max(left, right) &&
+                    std::min(top, bottom) > 0.6 * std::max(top, bottom);
+  const double c = bar || ring ? confidence : 0.5;
+  return {ring ? c : 1 - c, ring ? 1 - c : c};
+}
+
+const std::vector<std::string> kNames = {"0", "1"};
+
+Reading read(const GrayImage& img, double confidence = 0.99) {
+  const DigitClassifier classify = [&](const std::vector<GrayImage>& digits) {
+    std::vector<std::vector<double>> out;
+    for (const GrayImage& d : digits) out.push_back(ring_or_bar(d, confidence));
+    return out;
+  };
+  return read_numbers(img, classify, kNames);
+}
+
+TEST(Reader, SeparateDigitsOnAnUnevenPageReadInOrderWithTheirBoxes) {
+  Page p(400, 120);
+  p.bar(60, 60, 30, 7);
+  p.ring(120, 60, 30, 7);
+  p.ring(190, 60, 30, 7);
+  p.bar(250, 60, 30, 7);
+  const Reading r = read(p.render());
+  EXPECT_EQ(r.text, "1001") << r.reason;
+  ASSERT_EQ(r.numbers.size(), 1u);
+  ASSERT_EQ(r.numbers[0].digits.size(), 4u);
+  const PixelBox& second = r.numbers[0].digits[1].box;
+  EXPECT_NEAR(second.x + second.width / 2.0, 120, 3);
+  EXPECT_NEAR(second.height, 61, 3);
+  EXPECT_FALSE(r.numbers[0].digits[0].uncertain);
+}
+
+// Overlapping digits, which need cuts that no column can make cleanly, are measured with a
+// real classifier by `bench --what read` (docs/reading.md).
+TEST(Reader, TouchingDigitsAreSplit) {
+  Page p(400, 120);
+  p.ring(100, 60, 30, 7);
+  p.ring(141, 60, 30, 7);  // touches its neighbour
+  p.ring(190, 62, 30, 7);
+  p.ring(231, 62, 30, 7);  // and so does this one
+  p.bar(262, 60, 30, 7);
+  const Reading r = read(p.render());
+  EXPECT_EQ(r.text, "00001");
+}
+
+TEST(Reader, RuledLinesAndFormBoxesAreNotInk) {
+  Page line(400, 120);
+  line.bar(100, 55, 30, 7);
+  line.ring(160, 55, 30, 7);
+  line.bar(220, 55, 30, 7);
+  line.rect(40, 84, 330, 85);  // a ruled line touching the digits' feet
+  EXPECT_EQ(read(line.render()).text, "101");
+  Page box(400, 140);
+  box.ring(150, 70, 30, 7);
+  box.bar(210, 70, 30, 7);
+  box.rect(90, 25, 290, 26);
+  box.rect(90, 114, 290, 115);
+  box.rect(90, 25, 91, 115);
+  box.rect(289, 25, 290, 115);
+  EXPECT_EQ(read(box.render()).text, "01");
+}
+
+TEST(Reader, NumbersOnSeveralLinesAndFieldsAreSeparated) {
+  Page p(500, 260);
+  p.bar(60, 60, 30, 7);
+  p.ring(110, 60, 30, 7);
+  p.ring(350, 60, 30, 7);  // a second field on the same line
+  p.ring(80, 190, 30, 7);
+  p.bar(135, 190, 30, 7);
+  p.bar(175, 190, 30, 7);
+  const Reading r = read(p.render());
+  EXPECT_EQ(r.text, "10 0 011");
+  ASSERT_EQ(r.numbers.size(), 3u);
+  EXPECT_LT(r.numbers[0].box.y + r.numbers[0].box.height, r.numbers[2].box.y);
+}
+
+TEST(Reader, ChalkOnABoardReadsTheSame) {
+  Page p(300, 100);
+  p.ring(100, 50, 28, 6);
+  p.bar(160, 50, 28, 6);
+  EXPECT_EQ(read(p.render(true)).text, "01");
+}
+
+TEST(Reader, BlankPagesAndUnsureDigitsSaySo) {
+  const Reading blank = read(Page(300, 100).render());
+  EXPECT_TRUE(blank.numbers.empty());
+  EXPECT_EQ(blank.text, "");
+  EXPECT_FALSE(blank.reason.empty());
+  Page p(300, 100);
+  p.ring(100, 50, 28, 6);
+  const Reading unsure = read(p.render(), 0.55);
+  EXPECT_EQ(unsure.text, "?");
+  ASSERT_EQ(unsure.numbers.size(), 1u);
+  EXPECT_TRUE(unsure.numbers[0].digits[0].uncertain);
+  EXPECT_EQ(unsure.numbers[0].digits[0].label, "0");  // the best guess is still given
+}
+
+// 28x28 MNIST-style digits drawn by hand: a ring (0) and a bar (1), ink bright.
+std::vector<uint8_t> mnist_digit(bool bar) {
+  std::vector<uint8_t> d(784, 0);
+  for (int y = 0; y < 28; ++y) {
+    for (int x = 0; x < 28; ++x) {
+      const double r = std::hypot((x - 13.5) / 0.7, y - 13.5);
+      const bool on = bar ? (x >= 12 && x <= 15 && y >= 4 && y <= 23) : (r <= 10 && r >= 7);
+      d[size_t(y) * 28 + size_t(x)] = on ? 255 : 0;
+    }
+  }
+  return d;
+}
+
+TEST(NumberRender, DeterministicWithBoxesOnTheInkAndReadable) {
+  const auto zero = mnist_digit(false), one = mnist_digit(true);
+  const std::vector<const uint8_t*> digits = {one.data(), zero.data(), zero.data(), one.data()};
+  data::NumberStyle style;
+  style.gap_lo = 0.15;  // apart: this reader has no real classifier to split with
+  style.line_prob = style.box_prob = 0;
+  style.slant = 0;
+  const data::RenderedNumber a = data::render_number(digits, "1001", style, 7);
+  const data::RenderedNumber b = data::render_number(digits, "1001", style, 7);
+  EXPECT_EQ(a.image.pixels, b.image.pixels);
+  EXPECT_NE(a.image.pixels, data::render_number(digits, "1001", style, 8).image.pixels);
+  ASSERT_EQ(a.boxes.size(), 4u);
+  EXPECT_EQ(a.text, "1001");
+  for (size_t i = 0; i + 1 < a.boxes.size(); ++i) EXPECT_LT(a.boxes[i].x, a.boxes[i + 1].x);
+  for (const auto& box : a.boxes) {
+    EXPECT_GE(box.x, 0);
+    EXPECT_LE(box.x + box.width, style.width);
+    EXPECT_GT(box.height, 0.25 * style.height);
+  }
+  EXPECT_EQ(read(a.image).text, "1001");
+}
+
+}  // namespace
+}  // namespace digitlab::read
