@@ -20,8 +20,10 @@
 #include <nlohmann/json.hpp>
 
 #include "core/files.h"
+#include "data/decode.h"
 #include "data/idx.h"
 #include "data/image_io.h"
+#include "data/number_render.h"
 #include "data/scan_render.h"
 #include "monitor/tfevents.h"
 #include "socket_util.h"
@@ -296,6 +298,11 @@ TEST_F(Cli, ServeAnswersAndSurvivesBadRequests) {
     EXPECT_EQ(nlohmann::json::parse(r->body)["error"]["status"], status) << r->body;
     EXPECT_TRUE(good()) << "after " << status;
   }
+  // POST /v1/read: the same body, read as a number.
+  auto read = client.Post("/v1/read", png, "image/png");
+  ASSERT_TRUE(read);
+  EXPECT_EQ(read->status, 200) << read->body;
+  EXPECT_EQ(nlohmann::json::parse(read->body)["numbers"].size(), 1u) << read->body;
   auto missing = client.Get("/nowhere");
   ASSERT_TRUE(missing);
   EXPECT_EQ(missing->status, 404);
@@ -325,6 +332,9 @@ TEST_F(Cli, ServeAnswersAndSurvivesBadRequests) {
             std::string::npos)
       << metrics->body;
   EXPECT_NE(metrics->body.find("digitlab_predict_latency_seconds_count 67"), std::string::npos)
+      << metrics->body;
+  EXPECT_NE(metrics->body.find("digitlab_requests_total{path=\"/v1/read\",code=\"200\"} 1"),
+            std::string::npos)
       << metrics->body;
 
   // Hostile and unusual clients. 200 requests that never end hold no worker: health and
@@ -430,6 +440,83 @@ TEST_F(Cli, PredictReadsScanLikeImages) {
   EXPECT_EQ(text.code, 0) << text.err;
   EXPECT_EQ(count_lines(text.out), 1u);
   EXPECT_EQ(text.out.rfind(dir + "/d00.png\t", 0), 0u) << text.out;
+}
+
+// `read` on numbers composed from MNIST test digits as a scan shows them (grey paper, light
+// falloff, noise, some with a ruled line or a box), several numbers on one page, a blank page and
+// a broken file.
+TEST_F(Cli, ReadFindsAndReadsWholeNumbers) {
+  const std::string real = "DIGITLAB_DATA=" + testing::real_data_root();
+  if (!core::file_exists(testing::real_data_root() + "/mnist/t10k-images-idx3-ubyte")) {
+    GTEST_SKIP() << "MNIST is not installed (scripts/setup)";
+  }
+  const std::string run = runs_ / "reader";
+  ASSERT_EQ(digitlab("train --arch C16-P-C32-P-64-10 --train-limit 20000 --val-split 1000 "
+                     "--epochs 2 --lr-schedule onecycle --lr 0.003 --augment seed002 "
+                     "--tensorboard false --out " +
+                         run,
+                     real)
+                .code,
+            0);
+  const data::IdxArray images =
+      data::read_idx(testing::real_data_root() + "/mnist/t10k-images-idx3-ubyte");
+  const data::IdxArray labels =
+      data::read_idx(testing::real_data_root() + "/mnist/t10k-labels-idx1-ubyte");
+  const std::string dir = runs_ / "numbers";
+  core::make_dirs(dir);
+  data::NumberStyle style;
+  style.gap_lo = 0.15;  // apart: a model trained for 2 epochs is no judge of touching digits
+  style.jpeg_prob = 0;
+  std::vector<std::string> truths;
+  for (int i = 0; i < 10; ++i) {
+    std::vector<const uint8_t*> digits;
+    std::string truth;
+    for (int k = 0; k < 3 + i % 4; ++k) {
+      const size_t at = size_t(i * 7 + k);
+      digits.push_back(images.data.data() + at * 784);
+      truth += char('0' + labels.data[at]);
+    }
+    const data::RenderedNumber number = data::render_number(digits, truth, style, uint64_t(i));
+    char name[32];
+    std::snprintf(name, sizeof name, "/n%02d.png", i);
+    data::write_png(dir + name, number.image);
+    truths.push_back(truth);
+  }
+  data::write_png(dir + "/page.png", data::GrayImage(300, 200, 190));  // blank paper
+  core::write_file_atomic(dir + "/zz-broken.png", "not a png");
+  Result r = digitlab("read --model " + run + " " + dir + " --json", real);
+  EXPECT_EQ(r.code, 1) << r.err;  // the broken file
+  EXPECT_EQ(count_lines(r.err), 1u) << r.err;
+  EXPECT_NE(r.err.find("zz-broken.png: not a supported image"), std::string::npos) << r.err;
+  const auto results = nlohmann::json::parse(r.out)["results"];
+  ASSERT_EQ(results.size(), 11u);
+  int exact = 0;
+  for (int i = 0; i < 10; ++i) {
+    const auto& one = results[size_t(i)];
+    exact += one["text"] == truths[size_t(i)];
+    ASSERT_EQ(one["numbers"].size(), 1u) << one.dump();
+    const auto& digits = one["numbers"][0]["digits"];
+    EXPECT_EQ(digits.size(), truths[size_t(i)].size()) << one.dump();
+    for (size_t k = 1; k < digits.size(); ++k) {  // left to right, boxes inside the image
+      EXPECT_LT(digits[k - 1]["box"][0].get<int>(), digits[k]["box"][0].get<int>());
+      EXPECT_LE(digits[k]["box"][2].get<int>(), style.width);
+    }
+  }
+  EXPECT_GE(exact, 7) << r.out;
+  EXPECT_EQ(results[10]["file"], dir + "/page.png");
+  EXPECT_EQ(results[10]["text"], "");
+  EXPECT_TRUE(results[10].contains("reason"));
+  // Text output: the file and its numbers; two numbers on one page are both read.
+  const data::GrayImage a = data::read_image_file(dir + "/n00.png");
+  const data::GrayImage b = data::read_image_file(dir + "/n01.png");
+  data::GrayImage page(a.width, a.height + b.height, 0);
+  std::copy(a.pixels.begin(), a.pixels.end(), page.pixels.begin());
+  std::copy(b.pixels.begin(), b.pixels.end(), page.pixels.begin() + long(a.pixels.size()));
+  data::write_png(runs_ / "two.png", page);
+  Result text = digitlab("read --model " + run + " " + (runs_ / "two.png"), real);
+  EXPECT_EQ(text.code, 0) << text.err;
+  EXPECT_EQ(text.out.rfind(runs_ / "two.png" + "\t", 0), 0u) << text.out;
+  EXPECT_EQ(count_lines(text.out), 3u) << text.out;  // the page, then one line per number
 }
 
 TEST_F(Cli, TrainThenEvaluateWritesTheRunDirectory) {

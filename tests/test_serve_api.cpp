@@ -104,6 +104,40 @@ TEST(ServeApi, EveryMalformedRequestHasItsStatus) {
   EXPECT_NE(wrong.body.find("10 values; expected 784"), std::string::npos) << wrong.body;
 }
 
+// POST /v1/read takes the same bodies and refuses the same requests; a page without ink is
+// read as nothing, with a reason; two strokes far apart are two numbers with a box each.
+TEST(ServeApi, ReadAnswersNumbersAndRefusesWhatPredictRefuses) {
+  FakePredictor model;
+  const size_t max = kDefaultMaxBodyBytes;
+  EXPECT_EQ(status_of(handle_read("application/json", pixels_json(784, 0), 100, model)), 413);
+  EXPECT_EQ(status_of(handle_read("text/plain", "7", max, model)), 415);
+  EXPECT_EQ(status_of(handle_read("application/json", pixels_json(783, 0), max, model)), 400);
+  EXPECT_EQ(status_of(handle_read("image/png", "not a png", max, model)), 400);
+  EXPECT_EQ(model.calls, 0);
+  data::GrayImage blank(200, 80, 200);
+  const Answer nothing =
+      handle_read("image/png", data::encode_png(200, 80, 1, blank.pixels, "blank"), max, model);
+  EXPECT_EQ(status_of(nothing), 200);
+  const auto empty = nlohmann::json::parse(nothing.body);
+  EXPECT_EQ(empty["text"], "");
+  EXPECT_TRUE(empty.contains("reason"));
+  data::GrayImage page(400, 100, 220);
+  for (int y = 25; y < 75; ++y) {
+    for (int x : {60, 300}) {
+      for (int dx = 0; dx < 8; ++dx) page.at(x + dx, y) = 30;
+    }
+  }
+  const Answer two =
+      handle_read("image/png", data::encode_png(400, 100, 1, page.pixels, "page"), max, model);
+  ASSERT_EQ(status_of(two), 200) << two.body;
+  const auto j = nlohmann::json::parse(two.body);
+  EXPECT_EQ(j["text"], "3 3");  // the stand-in reads every digit as 3
+  ASSERT_EQ(j["numbers"].size(), 2u);
+  EXPECT_EQ(j["numbers"][0]["digits"][0]["box"], nlohmann::json({60, 25, 68, 75}));
+  EXPECT_EQ(j["image"]["width"], 400);
+  EXPECT_TRUE(j.contains("latency_ms"));
+}
+
 TEST(ServeApi, MetricsInPrometheusTextFormat) {
   Metrics m;
   m.record("/v1/predict", 200, 0.0007);

@@ -516,6 +516,23 @@ std::vector<Guess> split_blob(const InkMap& m, const Blob& b, double height,
 
 Reading read_numbers(const GrayImage& image, const DigitClassifier& classify,
                      const std::vector<std::string>& class_names, const ReadOptions& o) {
+  // A phone photo is read at most kMaxSide pixels on a side: digits stay many pixels tall, and
+  // the time stays that of a scan.
+  constexpr int kMaxSide = 1600;
+  if (std::max(image.width, image.height) > kMaxSide) {
+    const double f = double(kMaxSide) / std::max(image.width, image.height);
+    Reading r = read_numbers(data::resize_image(image, std::max(1, int(image.width * f)),
+                                                std::max(1, int(image.height * f))),
+                             classify, class_names, o);
+    auto scale = [f](PixelBox& b) {
+      b = {int(b.x / f), int(b.y / f), int(std::ceil(b.width / f)), int(std::ceil(b.height / f))};
+    };
+    for (ReadNumber& n : r.numbers) {
+      scale(n.box);
+      for (ReadDigit& d : n.digits) scale(d.box);
+    }
+    return r;
+  }
   Reading r;
   const InkMap m = find_ink(image, o.polarity);
   if (!m.reason.empty()) {

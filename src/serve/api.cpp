@@ -13,6 +13,7 @@
 #include "core/run_files.h"
 #include "data/decode.h"
 #include "data/digit_prep.h"
+#include "read/reader.h"
 
 namespace digitlab::serve {
 namespace {
@@ -137,8 +138,69 @@ Answer handle_predict(const std::string& content_type, const std::string& body, 
   return a;
 }
 
+namespace {
+
+// The image a request carries, as handle_predict reads it: an image type decoded, or JSON pixels
+// (an MNIST-style 28x28 image, bright ink on dark). False with an error answer otherwise.
+bool image_of_request(const std::string& content_type, const std::string& body, size_t max_body,
+                      data::GrayImage& image, bool& bright_ink, Answer& error) {
+  if (body.size() > max_body) {
+    error = error_answer(413, "body of " + std::to_string(body.size()) + " bytes is over the " +
+                                  std::to_string(max_body) + "-byte limit");
+    return false;
+  }
+  const std::string type = media_type(content_type);
+  bright_ink = false;
+  if (type == "application/json") {
+    bright_ink = true;
+    return pixels_from_json(body, image, error);
+  }
+  if (!is_image_type(type)) {
+    error = error_answer(415, "content type '" + (type.empty() ? std::string("none") : type) +
+                                  "' is not supported; send image/png, image/jpeg, image/bmp, "
+                                  "image/gif, image/x-portable-graymap or application/json");
+    return false;
+  }
+  try {
+    image = data::decode_image(body, "body");
+  } catch (const core::Error& e) {
+    error = error_answer(400, e.what());
+    return false;
+  }
+  return true;
+}
+
+}  // namespace
+
+Answer handle_read(const std::string& content_type, const std::string& body, size_t max_body,
+                   Predictor& predictor) {
+  const auto t0 = Clock::now();
+  data::GrayImage image;
+  bool bright_ink = false;
+  Answer error;
+  if (!image_of_request(content_type, body, max_body, image, bright_ink, error)) return error;
+  read::ReadOptions options;
+  if (bright_ink) options.polarity = data::InkPolarity::kLightInk;
+  const read::DigitClassifier classify = [&predictor](const std::vector<data::GrayImage>& d) {
+    std::vector<std::vector<double>> out;
+    for (Prediction& p : predictor.predict_batch(d)) out.push_back(std::move(p.probabilities));
+    return out;
+  };
+  nlohmann::json j;
+  try {
+    j = read::to_json(read::read_numbers(image, classify, predictor.class_names(), options));
+  } catch (const std::exception& e) {
+    return error_answer(500, std::string("reading failed: ") + e.what());
+  }
+  j["latency_ms"] = std::chrono::duration<double, std::milli>(Clock::now() - t0).count();
+  j["image"] = {{"width", image.width}, {"height", image.height}};
+  Answer a;
+  a.body = to_text(j);
+  return a;
+}
+
 std::string metrics_route(const std::string& path) {
-  for (const char* route : {"/", "/healthz", "/v1/model", "/v1/predict", "/metrics"}) {
+  for (const char* route : {"/", "/healthz", "/v1/model", "/v1/predict", "/v1/read", "/metrics"}) {
     if (path == route) return route;
   }
   return "other";

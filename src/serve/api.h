@@ -60,7 +60,14 @@ Answer error_answer(int status, const std::string& message);
 Answer handle_predict(const std::string& content_type, const std::string& body, size_t max_body,
                       Predictor& predictor);
 
-// The label `path` takes in /metrics: the route itself for the service's five routes, "other"
+// POST /v1/read: the numbers in the image (read/reader.h, JSON as read::to_json plus latency_ms
+// and the image's size). The same bodies, limits and refusals as handle_predict; JSON pixels are
+// read as bright ink on dark. An image without digits is a 200 with empty text and a reason.
+// Never throws for bad input.
+Answer handle_read(const std::string& content_type, const std::string& body, size_t max_body,
+                   Predictor& predictor);
+
+// The label `path` takes in /metrics: the route itself for the service's six routes, "other"
 // for any other path, so a client can neither inject text into the page nor grow it.
 std::string metrics_route(const std::string& path);
 

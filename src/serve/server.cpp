@@ -74,6 +74,9 @@ int run_server(Predictor& predictor, const ServerOptions& o) {
     r.headers.emplace_back("X-Latency-Ms", std::to_string(ms));
     return r;
   });
+  server.route("POST", "/v1/read", [&](const HttpRequest& req) {
+    return to_response(handle_read(req.header("content-type"), req.body, o.max_body, predictor));
+  });
   const int port = server.bind();
   core::InterruptGuard interrupts;
   std::printf("serving on http://%s:%d (Ctrl-C stops)\n", o.host.c_str(), port);

@@ -54,9 +54,48 @@ for (const d of digits) {
   if (!(Math.abs(fill - p) < 0.05)) failures.push(`drew ${d.label}: its bar fills ${fill.toFixed(2)} of the track for p = ${p}`);
   if (shotDir) await page.screenshot({ path: `${shotDir}/draw-${d.label}.png` });
 }
+// The number pad: whole numbers of 3 to 6 digits written with the mouse, one digit per cell.
+const numpad = await page.$('#numpad');
+async function drawNumber(text) {
+  await page.click('#numclear');
+  // After the click has scrolled the page: where the pad is now.
+  await numpad.scrollIntoViewIfNeeded();
+  const nbox = await numpad.boundingBox();
+  for (let i = 0; i < text.length; ++i) {
+    const shape = digits.find((d) => d.label === text[i]).strokes;
+    // Cell i: 0.10 of the pad's width apart, 0.70 of its height tall.
+    const cx = 0.12 + 0.1 * i, w = 0.07, top = 0.15, h = 0.7;
+    for (const stroke of shape) {
+      const [x0, y0] = stroke[0];
+      await page.mouse.move(nbox.x + (cx + (x0 - 0.5) * w * 1.6) * nbox.width, nbox.y + (top + y0 * h) * nbox.height);
+      await page.mouse.down();
+      for (const [x, y] of stroke.slice(1)) {
+        await page.mouse.move(nbox.x + (cx + (x - 0.5) * w * 1.6) * nbox.width, nbox.y + (top + y * h) * nbox.height, { steps: 4 });
+      }
+      await page.mouse.up();
+    }
+  }
+}
+for (const number of ['107', '7001', '10710', '701170']) {
+  await drawNumber(number);
+  try {
+    await page.waitForFunction((want) => document.getElementById('reading').textContent === want,
+                               number, { timeout: 10000 });
+  } catch {
+    failures.push(`wrote ${number}, page reads '${await page.textContent('#reading')}'`);
+  }
+  const boxes = await page.$$eval('#digits li', (items) => items.length);
+  if (boxes !== number.length) failures.push(`wrote ${number}: ${boxes} digits listed`);
+  if (shotDir) await page.screenshot({ path: `${shotDir}/number-${number}.png`, fullPage: true });
+}
+// /metrics counts the page's read requests.
+const metrics = await (await page.request.get(new URL('/metrics', url).href)).text();
+if (!/digitlab_requests_total\{path="\/v1\/read",code="200"\} [1-9]/.test(metrics)) {
+  failures.push('/metrics counts no read requests');
+}
 await browser.close();
 if (failures.length) {
   for (const f of failures) console.log(`FAIL ${f}`);
   process.exit(1);
 }
-console.log('browser: the drawing page reads 1, 0 and 7 drawn with the mouse');
+console.log('browser: the drawing page reads 1, 0 and 7 drawn with the mouse, and the numbers 107, 7001, 10710 and 701170 written on the number pad');

@@ -1,5 +1,5 @@
 // Fuzz target for the service's request handling: any body and content type gets a JSON answer
-// with a known status, and only valid requests reach the model.
+// with a known status from /v1/predict and /v1/read, and only valid requests reach the model.
 #include <cstddef>
 #include <cstdint>
 #include <string>
@@ -50,6 +50,27 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
     check(j.contains("label") && j.contains("probabilities"), "a 200 answer has a prediction");
   } else {
     check(j.contains("error") && j["error"]["status"] == a.status, "an error names its status");
+  }
+  // The same body to POST /v1/read: the same refusals, and a 200 holds numbers whose texts make
+  // its text and whose digit boxes lie in the image.
+  const auto r = digitlab::serve::handle_read(type, body, 1 << 20, model);
+  const auto k = nlohmann::json::parse(r.body, nullptr, false);
+  check(!k.is_discarded(), "every read answer is JSON");
+  check(r.status == a.status || (a.status == 400 && r.status == 200),
+        "read refuses what predict refuses (a blank image is a 200 with a reason)");
+  if (r.status == 200) {
+    std::string text;
+    for (const auto& n : k["numbers"]) {
+      text += (text.empty() ? "" : " ") + n["text"].get<std::string>();
+      for (const auto& d : n["digits"]) {
+        const auto& b = d["box"];
+        check(b[0] >= 0 && b[1] >= 0 && b[0] < b[2] && b[1] < b[3] &&
+                  b[2] <= k["image"]["width"].get<int>() + 1 &&
+                  b[3] <= k["image"]["height"].get<int>() + 1,
+              "a digit's box lies in the image");
+      }
+    }
+    check(text == k["text"].get<std::string>(), "the text is the numbers' texts");
   }
   return 0;
 }
