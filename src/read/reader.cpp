@@ -13,11 +13,18 @@ namespace {
 
 constexpr int kBlock = 16;  // paper level is estimated per block of this many pixels
 
-double percentile(std::vector<uint8_t> v, double q) {
+// The q-quantile of byte values, by counting (no copy, no sort).
+double percentile(const std::vector<uint8_t>& v, double q) {
   if (v.empty()) return 0;
+  size_t count[256] = {};
+  for (uint8_t x : v) ++count[x];
   const size_t k = std::min(v.size() - 1, size_t(q * double(v.size() - 1)));
-  std::nth_element(v.begin(), v.begin() + long(k), v.end());
-  return v[k];
+  size_t seen = 0;
+  for (int value = 0; value < 256; ++value) {
+    seen += count[value];
+    if (seen > k) return value;
+  }
+  return 255;
 }
 
 // Paper level per pixel (dark ink assumed): the 80th percentile of each block, smoothed by a
@@ -280,12 +287,23 @@ std::vector<std::vector<Blob>> find_lines(const InkMap& m) {
   // Dust: pieces far smaller than the largest (a digit's detached stroke is not that small).
   const size_t min_pixels = std::max<size_t>(4, biggest / 40);
   std::vector<Blob> blobs;
+  std::vector<int> heights;
+  for (const Piece& p : pieces) {
+    if (p.pixels.size() >= min_pixels) heights.push_back(p.box.height);
+  }
+  std::sort(heights.begin(), heights.end());
+  const double typical = heights.empty() ? 0 : heights[heights.size() / 2];
   for (Piece& p : pieces) {
     if (p.pixels.size() < min_pixels) continue;
-    // Thinner than half a pen stroke along its length: a piece of a ruled line or a box side
-    // that the line removal missed (faint, broken by noise), not handwriting.
-    const double thickness = double(p.pixels.size()) / std::max(p.box.width, p.box.height);
-    if (thickness < 0.45 * m.stroke && std::max(p.box.width, p.box.height) > 3 * m.stroke) continue;
+    // Much thinner than a pen stroke along its length, or thin and taller than the digits: a
+    // piece of a ruled line or a box side that the line removal missed (faint, broken by
+    // noise), not handwriting. A thin 1 is as tall as the digits.
+    const int length = std::max(p.box.width, p.box.height);
+    const double thickness = double(p.pixels.size()) / length;
+    if (length > 3 * m.stroke &&
+        (thickness < 0.25 * m.stroke || (thickness < 0.5 * m.stroke && length > 1.3 * typical))) {
+      continue;
+    }
     blobs.push_back({p.box, std::move(p.pixels)});
   }
   // Pieces standing over each other are one digit (a 5's detached bar, a broken stroke).
@@ -361,9 +379,45 @@ struct Cut {
   GrayImage digit;    // 28x28; empty when the columns hold no ink
 };
 
+// MNIST's framing of a crop that holds nothing but a digit's ink (bright on 0) with `pad` pixels
+// around it: the longer side of the ink scaled to 20 pixels, the centre of mass at (14, 14) of
+// a 28x28 image, the peak stretched to 255.
+GrayImage mnist_like(const GrayImage& crop, int pad) {
+  const int iw = crop.width - 2 * pad, ih = crop.height - 2 * pad;
+  GrayImage ink(iw, ih, 0);
+  for (int y = 0; y < ih; ++y) {
+    for (int x = 0; x < iw; ++x)
+      ink.at(x, y) = crop.pixels[size_t(y + pad) * size_t(crop.width) + size_t(x + pad)];
+  }
+  const double f = 20.0 / std::max(iw, ih);
+  const GrayImage small = data::resize_image(ink, std::max(1, int(std::lround(iw * f))),
+                                             std::max(1, int(std::lround(ih * f))));
+  double mass = 0, mx = 0, my = 0;
+  int peak = 1;
+  for (int y = 0; y < small.height; ++y) {
+    for (int x = 0; x < small.width; ++x) {
+      const double v = small.pixels[size_t(y) * size_t(small.width) + size_t(x)];
+      mass += v, mx += v * (x + 0.5), my += v * (y + 0.5), peak = std::max(peak, int(v));
+    }
+  }
+  GrayImage out(28, 28, 0);
+  if (mass <= 0) return out;
+  const int ox = int(std::lround(14 - mx / mass)), oy = int(std::lround(14 - my / mass));
+  for (int y = 0; y < small.height; ++y) {
+    for (int x = 0; x < small.width; ++x) {
+      const int tx = x + ox, ty = y + oy;
+      if (tx < 0 || ty < 0 || tx >= 28 || ty >= 28) continue;
+      out.at(tx, ty) = uint8_t(
+          std::min(255, int(std::lround(small.pixels[size_t(y) * size_t(small.width) + size_t(x)] *
+                                        255.0 / peak))));
+    }
+  }
+  return out;
+}
+
 // The blob's pixels in columns [c0, c1): their contrast on black (neighbours' ink left out),
 // through the MNIST-style preparation.
-Cut cut_piece(const InkMap& m, const Blob& b, int c0, int c1) {
+Cut cut_piece(const InkMap& m, const Blob& b, int c0, int c1, bool whole = false) {
   int x0 = m.width, y0 = m.height, x1 = -1, y1 = -1;
   for (int at : b.pixels) {
     const int x = at % m.width, y = at / m.width;
@@ -386,11 +440,17 @@ Cut cut_piece(const InkMap& m, const Blob& b, int c0, int c1) {
     const int x = at % m.width, y = at / m.width;
     if (x >= c0 && x < c1) crop.at(x - x0 + kPad, y - y0 + kPad) = m.contrast[size_t(at)];
   }
-  data::PrepOptions prep;
-  prep.polarity = data::InkPolarity::kLightInk;
-  prep.min_contrast = 1;  // the ink was already told from the paper
-  data::PreparedDigit digit = data::prepare_digit(crop, prep);
-  if (digit.ink_found) cut.digit = std::move(digit.image);
+  if (!whole) {
+    // A piece of a split keeps only its main strokes: bits of a neighbour's ink that the cut
+    // left in it are dropped by prepare_digit's region filter.
+    data::PrepOptions prep;
+    prep.polarity = data::InkPolarity::kLightInk;
+    prep.min_contrast = 1;  // the ink was already told from the paper
+    data::PreparedDigit digit = data::prepare_digit(crop, prep);
+    if (digit.ink_found) cut.digit = std::move(digit.image);
+    return cut;
+  }
+  cut.digit = mnist_like(crop, kPad);
   return cut;
 }
 
@@ -439,10 +499,10 @@ std::vector<int> cut_candidates(const InkMap& m, const Blob& b, double height) {
   std::vector<int> cuts;
   for (auto* list : {&minima, &dips, &rises}) {
     std::sort(list->begin(), list->end());
-    for (size_t k = 0; k < std::min<size_t>(list->size(), 4); ++k)
+    for (size_t k = 0; k < std::min<size_t>(list->size(), 3); ++k)
       cuts.push_back((*list)[k].second);
   }
-  const int step = std::max(2, int(height / 7));
+  const int step = std::max(2, int(height / 5));
   for (int c = margin; c < b.box.width - margin; c += step) cuts.push_back(c);
   std::sort(cuts.begin(), cuts.end());
   std::vector<int> out;
@@ -543,7 +603,9 @@ Reading read_numbers(const GrayImage& image, const DigitClassifier& classify,
   // Every blob read whole first, in one batch; only the wide or poorly read ones are split.
   std::vector<Cut> wholes;
   for (const auto& line : lines) {
-    for (const Blob& b : line) wholes.push_back(cut_piece(m, b, b.box.x, b.box.x + b.box.width));
+    for (const Blob& b : line) {
+      wholes.push_back(cut_piece(m, b, b.box.x, b.box.x + b.box.width, /*whole=*/true));
+    }
   }
   const std::vector<Guess> whole = classify_cuts(wholes, classify);
   size_t next = 0;
