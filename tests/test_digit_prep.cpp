@@ -274,6 +274,16 @@ TEST(Decode, PngStreamThatZlibRefusesIsRefused) {
   EXPECT_NE(error_of(bad, "bad.png").find("corrupt PNG pixel data"), std::string::npos);
 }
 
+// A chunk length past the end of the file is refused before stb allocates what it claims
+// (1.4 GB here, for a 40x19 image).
+TEST(Decode, PngChunkLongerThanTheFileIsRefused) {
+  std::string bad = core::read_file(
+      testing::source_dir() + "/tests/fuzz/corpus/fuzz_http/regress-png-chunk-length-past-the-end");
+  bad.erase(0, 1);  // the fuzz target's content-type byte
+  EXPECT_NE(error_of(bad, "bad.png").find("IDAT chunk claims 1476395042 bytes"), std::string::npos)
+      << error_of(bad, "bad.png");
+}
+
 TEST(Decode, ReadImageFileAndNames) {
   TempDir dir;
   const std::string path = dir / "d.pgm";

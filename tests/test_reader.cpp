@@ -6,6 +6,7 @@
 #include <cmath>
 
 #include "data/number_render.h"
+#include "read/piece_set.h"
 #include "read/reader.h"
 
 namespace digitlab::read {
@@ -207,6 +208,35 @@ TEST(NumberRender, DeterministicWithBoxesOnTheInkAndReadable) {
     EXPECT_GT(box.height, 0.25 * style.height);
   }
   EXPECT_EQ(read(a.image).text, "1001");
+}
+
+// mnist-pieces from hand-drawn 0s and 1s: every piece is a 28x28 image labelled 0, 1 or none
+// (10), whole digits are among them, and the set is the same on every run.
+TEST(PieceSet, PiecesAreLabelledByTheDigitsTheyCover) {
+  const auto zero = mnist_digit(false), one = mnist_digit(true);
+  data::RawSplit digits;
+  digits.images.dims = {20, 28, 28};
+  digits.labels.dims = {20};
+  for (int i = 0; i < 20; ++i) {
+    const auto& d = i % 2 ? one : zero;
+    digits.images.data.insert(digits.images.data.end(), d.begin(), d.end());
+    digits.labels.data.push_back(uint8_t(i % 2));
+  }
+  data::IdxArray images, labels, again_images, again_labels;
+  make_piece_split(digits, 30, 5, 0.5, images, labels);
+  make_piece_split(digits, 30, 5, 0.5, again_images, again_labels);
+  EXPECT_EQ(images.data, again_images.data);
+  EXPECT_EQ(labels.data, again_labels.data);
+  ASSERT_GT(labels.count(), 60u);  // at least the 30 numbers' 2-8 whole digits
+  EXPECT_EQ(images.dims, (std::vector<uint32_t>{uint32_t(labels.count()), 28, 28}));
+  std::vector<int> per_class(11, 0);
+  for (uint8_t l : labels.data) {
+    ASSERT_TRUE(l == 0 || l == 1 || l == 10) << int(l);
+    ++per_class[l];
+  }
+  EXPECT_GT(per_class[0], 0);
+  EXPECT_GT(per_class[1], 0);
+  EXPECT_GT(per_class[10], 0);  // touching digits' splits try pieces that are no digit
 }
 
 }  // namespace

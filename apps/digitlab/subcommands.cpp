@@ -19,6 +19,7 @@
 #include "dist/group.h"
 #include "export/export.h"
 #include "models/zoo.h"
+#include "read/piece_set.h"
 #include "report/report_commands.h"
 #include "reproduce/reproduce.h"
 #include "serve/serve.h"
@@ -75,19 +76,34 @@ class DataCommand : public Command {
     fetch_ = c.add_subcommand("fetch", "install and verify data set files");
     verify_ = c.add_subcommand("verify", "check data set files against SHA-256 sums");
     info_ = c.add_subcommand("info", "class counts and pixel mean/std");
+    make_ = c.add_subcommand("make",
+                             "make a data set from others: mnist-pieces (what `read` "
+                             "shows its classifier, for training one for it)");
     for (auto* s : {fetch_, verify_, info_}) {
       s->add_option("--dataset", dataset_, "mnist, fashion-mnist or all (default all)");
     }
+    make_->add_option("--dataset", dataset_, "mnist-pieces")->required();
+    make_->add_option("--numbers", pieces_.train_numbers,
+                      "numbers composed from the training digits (default 12000; a sixth as many "
+                      "from the test digits)");
     info_->add_flag("--json", json_, "one JSON document on stdout");
   }
   int run(const Context& ctx) override {
+    if (*make_) {
+      if (dataset_ != "mnist-pieces") {
+        throw core::UsageError("--dataset: only mnist-pieces is made, not '" + dataset_ + "'");
+      }
+      pieces_.test_numbers = std::max(1, pieces_.train_numbers / 6);
+      return read::make_pieces_command(ctx.data_root, pieces_);
+    }
     if (*fetch_) return data::fetch_command(ctx.data_root, dataset_);
     if (*verify_) return data::verify_command(ctx.data_root, dataset_);
     return data::info_command(ctx.data_root, dataset_, json_);
   }
 
  private:
-  CLI::App *fetch_ = nullptr, *verify_ = nullptr, *info_ = nullptr;
+  CLI::App *fetch_ = nullptr, *verify_ = nullptr, *info_ = nullptr, *make_ = nullptr;
+  read::PieceSetOptions pieces_;
   std::string dataset_;
   bool json_ = false;
 };
@@ -610,7 +626,7 @@ std::unique_ptr<Command> make() {
 
 const std::vector<Subcommand>& subcommands() {
   static const std::vector<Subcommand> kTable = {
-      {"data", "fetch, verify or describe data sets", make<DataCommand>},
+      {"data", "fetch, verify, describe or make data sets", make<DataCommand>},
       {"models", "list the model zoo", make<ModelsCommand>},
       {"preview", "PNG grid of training images and augmentations", make<PreviewCommand>},
       {"bench", "measure speed: loader, models, time to accuracy", make<BenchCommand>},

@@ -87,7 +87,7 @@ uint32_t be32(const std::string& b, size_t at) {
 // stb_image grows its inflate buffer without bound (up to 4 GB), so a few kilobytes of IDAT
 // could allocate gigabytes for a 1x1 PNG. Inflate once here into a scratch buffer and refuse the
 // file when the stream yields more than the header's dimensions need, or when zlib cannot read
-// it. Malformed chunk structure is left to stb to report.
+// it, or when a chunk claims more bytes than the file holds.
 void check_png_inflated_size(const std::string& b, const std::string& name) {
   size_t at = 8;
   bool cgbi = false;  // Apple's PNG variant: raw deflate without the zlib header
@@ -100,7 +100,12 @@ void check_png_inflated_size(const std::string& b, const std::string& name) {
   while (at + 12 <= b.size()) {
     const uint32_t len = be32(b, at);
     const std::string type = b.substr(at + 4, 4);
-    if (len > b.size() - at - 12) return;
+    if (len > b.size() - at - 12) {
+      // stb would allocate what the length claims (gigabytes) before finding the data missing.
+      throw core::RuntimeError(name + ": corrupt PNG: a " + type + " chunk claims " +
+                               std::to_string(len) + " bytes, the file has " +
+                               std::to_string(b.size() - at - 12) + " after it");
+    }
     const size_t data = at + 8;
     if (type == "CgBI") cgbi = true;
     if (type == "IHDR" && len >= 13) {

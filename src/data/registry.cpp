@@ -32,6 +32,18 @@ const std::vector<DatasetInfo>& datasets() {
        {"T-shirt/top", "Trouser", "Pullover", "Dress", "Coat", "Sandal", "Shirt", "Sneaker", "Bag",
         "Ankle boot"},
        "Debian package dataset-fashion-mnist (/usr/share/datasets/fashion-mnist)"},
+      // What `digitlab read` shows its classifier, cut from numbers composed of MNIST digits
+      // (read/piece_set.h): digits as the reader frames them, neighbours' ink included, and
+      // pieces that are no digit (halves, pairs) as "none".
+      {"mnist-pieces",
+       "mnist-pieces",
+       {"train-images-idx3-ubyte", ""},
+       {"train-labels-idx1-ubyte", ""},
+       {"t10k-images-idx3-ubyte", ""},
+       {"t10k-labels-idx1-ubyte", ""},
+       {"0", "1", "2", "3", "4", "5", "6", "7", "8", "9", "none"},
+       "composed from the mnist data set",
+       "digitlab data make --dataset mnist-pieces"},
   };
   return kDatasets;
 }

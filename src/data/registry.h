@@ -18,7 +18,9 @@ struct DatasetInfo {
   std::string dir;   // folder under the data root
   DatasetFile train_images, train_labels, test_images, test_labels;
   std::vector<std::string> class_names;
-  std::string source;  // where `data fetch` gets it
+  std::string source;   // where `data fetch` gets it
+  std::string made_by;  // a data set made here from others: the command that makes it; its
+                        // files have no fixed checksums and "all" leaves it out
   std::vector<DatasetFile> files() const {
     return {train_images, train_labels, test_images, test_labels};
   }

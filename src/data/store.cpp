@@ -27,7 +27,9 @@ constexpr const char* kFashionDebianDir = "/usr/share/datasets/fashion-mnist";
 std::vector<const DatasetInfo*> select(const std::string& dataset) {
   std::vector<const DatasetInfo*> out;
   if (dataset.empty() || dataset == "all") {
-    for (const auto& d : datasets()) out.push_back(&d);
+    for (const auto& d : datasets()) {
+      if (d.made_by.empty()) out.push_back(&d);
+    }
   } else {
     out.push_back(&find_dataset(dataset));
   }
@@ -91,8 +93,10 @@ RawSplit load_raw_split(const std::string& data_root, const DatasetInfo& info, S
   r.images_path = core::join_path(dir, imf.name);
   r.labels_path = core::join_path(dir, lbf.name);
   if (!core::file_exists(r.images_path) && !core::file_exists(r.labels_path)) {
-    throw RuntimeError(r.images_path + ": missing; run 'digitlab data fetch --dataset " +
-                       info.name + "' (or scripts/setup)");
+    throw RuntimeError(r.images_path + ": missing; run '" +
+                       (info.made_by.empty()
+                            ? "digitlab data fetch --dataset " + info.name + "' (or scripts/setup)"
+                            : info.made_by + "'"));
   }
   r.images = read_idx(r.images_path);
   r.labels = read_idx(r.labels_path);
@@ -107,7 +111,7 @@ std::vector<FileCheck> verify_files(const std::string& data_root, const DatasetI
     FileCheck c{core::join_path(dataset_dir(data_root, info), f.name), FileCheck::State::kOk, ""};
     if (!core::file_exists(c.path)) {
       c.state = FileCheck::State::kMissing;
-    } else {
+    } else if (info.made_by.empty()) {  // a made data set has no fixed checksums
       c.actual_sha256 = core::sha256_file(c.path);
       if (c.actual_sha256 != f.sha256) c.state = FileCheck::State::kMismatch;
     }
@@ -143,6 +147,11 @@ int fetch_command(const std::string& data_root, const std::string& dataset) {
     const std::string dir = dataset_dir(data_root, *d);
     if (ok) {
       std::cout << d->name << ": present and verified in " << dir << "\n";
+      continue;
+    }
+    if (!d->made_by.empty()) {
+      std::cerr << d->name << ": not fetched but made here; run '" << d->made_by << "'\n";
+      rc = 1;
       continue;
     }
     core::make_dirs(dir);

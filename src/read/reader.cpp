@@ -368,8 +368,10 @@ namespace {
 struct Guess {
   int label = -1;
   double confidence = 0;
-  PixelBox box;       // in the image
-  int map_width = 0;  // in the (sheared) map
+  double probability = 0;  // of the label among all classes, "none" included
+  bool rejected = false;   // the classifier found no digit likelier than "none"
+  PixelBox box;            // in the image
+  int map_width = 0;       // in the (sheared) map
 };
 
 // A piece of a blob to read: its pixels in columns [c0, c1), as the classifier will see them.
@@ -455,7 +457,11 @@ Cut cut_piece(const InkMap& m, const Blob& b, int c0, int c1, bool whole = false
 }
 
 // Reads the cuts that hold ink, in one call of the classifier.
-std::vector<Guess> classify_cuts(const std::vector<Cut>& cuts, const DigitClassifier& classify) {
+// Reads the cuts that hold ink, in one call of the classifier. With a reject class (index
+// `reject` >= 0, a model trained with pieces that are no digit), the label is the likeliest
+// digit and `rejected` says whether "no digit" was likelier still.
+std::vector<Guess> classify_cuts(const std::vector<Cut>& cuts, const DigitClassifier& classify,
+                                 int reject) {
   std::vector<GrayImage> batch;
   for (const Cut& c : cuts) {
     if (!c.digit.pixels.empty()) batch.push_back(c.digit);
@@ -469,8 +475,16 @@ std::vector<Guess> classify_cuts(const std::vector<Cut>& cuts, const DigitClassi
     out[i].map_width = cuts[i].map_width;
     if (cuts[i].digit.pixels.empty() || k >= p.size() || p[k].empty()) continue;
     const std::vector<double>& q = p[k++];
-    out[i].label = int(std::max_element(q.begin(), q.end()) - q.begin());
-    out[i].confidence = q[size_t(out[i].label)];
+    int best = -1;
+    for (int c = 0; c < int(q.size()); ++c) {
+      if (c != reject && (best < 0 || q[size_t(c)] > q[size_t(best)])) best = c;
+    }
+    const double none = reject >= 0 && reject < int(q.size()) ? q[size_t(reject)] : 0;
+    out[i].label = best;
+    out[i].probability = best < 0 ? 0 : q[size_t(best)];
+    out[i].rejected = none > out[i].probability;
+    // How sure the digit is, given that it is a digit at all.
+    out[i].confidence = out[i].probability / std::max(1e-9, 1 - none);
   }
   return out;
 }
@@ -515,21 +529,20 @@ std::vector<int> cut_candidates(const InkMap& m, const Blob& b, double height) {
 // Score of reading a piece as one digit: its confidence, a cost per piece (so that a digit is
 // not cut in two confident halves) and one for pieces wider than digits are.
 double piece_score(const Guess& g, double height) {
-  return std::log(std::max(1e-9, g.confidence)) - 0.7 -
+  return std::log(std::max(1e-9, g.probability)) - 0.7 -
          2 * std::max(0.0, double(g.map_width) / height - 0.9);
 }
 
 // The blob read as 1 to 4 digits: the split whose pieces read best (all candidate pieces are
 // classified in one batch, then the best path over the cuts is chosen).
-std::vector<Guess> split_blob(const InkMap& m, const Blob& b, double height,
-                              const DigitClassifier& classify) {
-  std::vector<int> nodes = cut_candidates(m, b, height);
+// The pieces a split of the blob may consist of: cut columns (`nodes`, the blob's edges first
+// and last) and every span between two of them that is as wide as a digit can be.
+void enumerate_cuts(const InkMap& m, const Blob& b, double height, std::vector<int>& nodes,
+                    std::vector<std::pair<size_t, size_t>>& spans, std::vector<Cut>& cuts) {
+  nodes = cut_candidates(m, b, height);
   nodes.insert(nodes.begin(), b.box.x);
   nodes.push_back(b.box.x + b.box.width);
-  const size_t n = nodes.size();
-  std::vector<std::pair<size_t, size_t>> spans;
-  std::vector<Cut> cuts;
-  for (size_t j = 1; j < n; ++j) {
+  for (size_t j = 1; j < nodes.size(); ++j) {
     for (size_t i = 0; i < j; ++i) {
       const double width = nodes[j] - nodes[i];
       if (width < 0.1 * height || width > 1.3 * height) continue;
@@ -537,7 +550,16 @@ std::vector<Guess> split_blob(const InkMap& m, const Blob& b, double height,
       cuts.push_back(cut_piece(m, b, nodes[i], nodes[j]));
     }
   }
-  const std::vector<Guess> guesses = classify_cuts(cuts, classify);
+}
+
+std::vector<Guess> split_blob(const InkMap& m, const Blob& b, double height,
+                              const DigitClassifier& classify, int reject) {
+  std::vector<int> nodes;
+  std::vector<std::pair<size_t, size_t>> spans;
+  std::vector<Cut> cuts;
+  enumerate_cuts(m, b, height, nodes, spans, cuts);
+  const size_t n = nodes.size();
+  const std::vector<Guess> guesses = classify_cuts(cuts, classify, reject);
   constexpr int kMaxPieces = 4;
   constexpr double kNone = -1e18;
   // best[j][k]: the best score of columns nodes[0]..nodes[j] read as k pieces; from: the piece.
@@ -607,7 +629,9 @@ Reading read_numbers(const GrayImage& image, const DigitClassifier& classify,
       wholes.push_back(cut_piece(m, b, b.box.x, b.box.x + b.box.width, /*whole=*/true));
     }
   }
-  const std::vector<Guess> whole = classify_cuts(wholes, classify);
+  const auto none = std::find(class_names.begin(), class_names.end(), kRejectClass);
+  const int reject = none == class_names.end() ? -1 : int(none - class_names.begin());
+  const std::vector<Guess> whole = classify_cuts(wholes, classify, reject);
   size_t next = 0;
   for (const std::vector<Blob>& line : lines) {
     const double height = std::max(1.0, median_height(line));
@@ -624,8 +648,11 @@ Reading read_numbers(const GrayImage& image, const DigitClassifier& classify,
       right = std::max(right, b.box.x + b.box.width);
       // As wide as one digit: one digit, unless it reads poorly (a 1 touching a narrow 0).
       const bool one =
-          b.box.width < 0.6 * height || (b.box.width <= 0.95 * height && g.confidence >= 0.9);
-      std::vector<Guess> digits = one ? std::vector<Guess>{g} : split_blob(m, b, height, classify);
+          b.box.width < 0.6 * height || (b.box.width <= 0.95 * height && g.probability >= 0.9);
+      // Dust or a stray mark: no digit. A thin 1 may read as "none" too, but is as tall as digits.
+      if (one && g.rejected && b.box.height < 0.7 * height) continue;
+      std::vector<Guess> digits =
+          one ? std::vector<Guess>{g} : split_blob(m, b, height, classify, reject);
       if (digits.empty()) digits = {g};
       for (const Guess& d : digits) {
         if (d.label < 0 || size_t(d.label) >= class_names.size()) continue;
@@ -641,6 +668,28 @@ Reading read_numbers(const GrayImage& image, const DigitClassifier& classify,
   for (const ReadNumber& n : r.numbers) r.text += (r.text.empty() ? "" : " ") + n.text;
   if (r.numbers.empty()) r.reason = "no digits found";
   return r;
+}
+
+std::vector<CandidatePiece> candidate_pieces(const GrayImage& image) {
+  std::vector<CandidatePiece> out;
+  const InkMap m = find_ink(image);
+  if (!m.reason.empty()) return out;
+  for (const std::vector<Blob>& line : find_lines(m)) {
+    const double height = std::max(1.0, median_height(line));
+    for (const Blob& b : line) {
+      Cut whole = cut_piece(m, b, b.box.x, b.box.x + b.box.width, /*whole=*/true);
+      if (!whole.digit.pixels.empty()) out.push_back({whole.box, std::move(whole.digit), true});
+      if (b.box.width < 0.6 * height) continue;
+      std::vector<int> nodes;
+      std::vector<std::pair<size_t, size_t>> spans;
+      std::vector<Cut> cuts;
+      enumerate_cuts(m, b, height, nodes, spans, cuts);
+      for (Cut& c : cuts) {
+        if (!c.digit.pixels.empty()) out.push_back({c.box, std::move(c.digit), false});
+      }
+    }
+  }
+  return out;
 }
 
 namespace {

@@ -53,6 +53,10 @@ std::vector<std::vector<Blob>> find_lines(const InkMap& map);
 using DigitClassifier =
     std::function<std::vector<std::vector<double>>(const std::vector<GrayImage>& digits28)>;
 
+// A class of this name in a model's classes means "no digit": pieces the reader should not
+// read as one (halves, pairs, dust). Models of the mnist-pieces data set have it.
+constexpr const char* kRejectClass = "none";
+
 struct ReadOptions {
   double min_confidence = 0.6;  // a digit read with less is marked uncertain ('?' in the text)
   data::InkPolarity polarity = data::InkPolarity::kAuto;
@@ -84,6 +88,16 @@ struct Reading {
 // gives no numbers and a reason.
 Reading read_numbers(const GrayImage& image, const DigitClassifier& classify,
                      const std::vector<std::string>& class_names, const ReadOptions& options = {});
+
+// What the reader shows its classifier, for making training data (read/piece_set.h): for every
+// blob of the image the whole blob, and for blobs wide enough to hold two digits every piece a
+// split would try; each with its box in the image and its 28x28 image.
+struct CandidatePiece {
+  PixelBox box;
+  GrayImage digit;
+  bool whole = false;
+};
+std::vector<CandidatePiece> candidate_pieces(const GrayImage& image);
 
 // {"text", "numbers": [{"text", "box": [x0, y0, x1, y1], "digits": [{"label", "confidence",
 // "box", "uncertain"}]}]} plus "reason" when nothing was read; boxes end exclusive.

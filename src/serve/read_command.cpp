@@ -154,14 +154,17 @@ int read_bench_command(const ReadBenchOptions& o) {
   train::configure_threads(o.threads);
   TorchPredictor predictor(o.model, "auto");
   const auto& names = predictor.class_names();
-  for (size_t c = 0; c < names.size(); ++c) {
-    if (names.size() != 10 || names[c] != std::to_string(c)) {
-      throw core::UsageError("--what read: " + o.model + " does not classify the digits 0-9");
-    }
+  // The digits 0-9, and maybe the reader's "none".
+  const bool digits =
+      (names.size() == 10 || (names.size() == 11 && names[10] == read::kRejectClass)) &&
+      std::all_of(names.begin(), names.begin() + 10,
+                  [&](const std::string& n) { return n == std::to_string(&n - names.data()); });
+  if (!digits) {
+    throw core::UsageError("--what read: " + o.model + " does not classify the digits 0-9");
   }
-  const data::DatasetInfo& info =
-      data::find_dataset(predictor.model_info()["dataset"].get<std::string>());
-  const data::RawSplit test = data::load_raw_split(o.data_root, info, data::Split::kTest);
+  // Numbers are always composed of MNIST test digits, whatever the model was trained on.
+  const data::RawSplit test =
+      data::load_raw_split(o.data_root, data::find_dataset("mnist"), data::Split::kTest);
   const size_t available = size_t(test.images.count());
   const read::DigitClassifier classify = classifier_of(predictor);
   std::mt19937_64 pick(o.seed);

@@ -1,0 +1,136 @@
+// Making mnist-pieces: compose, cut as the reader does, label by the digits' ink columns.
+#include "read/piece_set.h"
+
+#include <algorithm>
+#include <cstdio>
+#include <random>
+#include <thread>
+
+#include "core/error.h"
+#include "core/files.h"
+#include "data/number_render.h"
+#include "data/registry.h"
+#include "read/reader.h"
+
+namespace digitlab::read {
+namespace {
+
+constexpr uint8_t kNone = 10;
+constexpr double kSplitDigitShare = 0.3;  // of the digit pieces that splits cut
+
+int overlap(int a0, int a1, int b0, int b1) {
+  return std::max(0, std::min(a1, b1) - std::max(a0, b0));
+}
+
+// The label of a piece with ink columns [x0, x1) among the digits' boxes: a digit, kNone, or -1
+// (neither clearly: left out).
+int label_of(int x0, int x1, const data::RenderedNumber& number) {
+  double best = 0, second = 0;
+  int which = -1;
+  for (size_t i = 0; i < number.boxes.size(); ++i) {
+    const data::PixelBox& t = number.boxes[i];
+    if (t.width <= 0) continue;
+    const double covered = double(overlap(x0, x1, t.x, t.x + t.width)) / t.width;
+    if (covered > best) {
+      second = best;
+      best = covered;
+      which = int(i);
+    } else {
+      second = std::max(second, covered);
+    }
+  }
+  if (which >= 0 && best >= 0.85 && second <= 0.2) return number.text[size_t(which)] - '0';
+  if (best < 0.6 || second >= 0.35) return kNone;
+  return -1;
+}
+
+struct Part {
+  std::vector<uint8_t> images, labels;
+};
+
+void make_range(const data::RawSplit& digits, int begin, int end, uint64_t seed,
+                double reject_share, Part& out) {
+  const size_t available = size_t(digits.images.count());
+  const data::NumberStyle style;
+  for (int i = begin; i < end; ++i) {
+    std::mt19937_64 pick(seed * 1000003 + uint64_t(i));
+    const int length = 2 + int(pick() % 7);
+    std::vector<const uint8_t*> chosen;
+    std::string text;
+    for (int k = 0; k < length; ++k) {
+      const size_t at = size_t(pick() % available);
+      chosen.push_back(digits.images.data.data() + at * 784);
+      text += char('0' + digits.labels.data[at]);
+    }
+    const data::RenderedNumber number = data::render_number(chosen, text, style, pick());
+    for (const CandidatePiece& p : candidate_pieces(number.image)) {
+      const int label = label_of(p.box.x, p.box.x + p.box.width, number);
+      if (label < 0) continue;
+      // A split tries many cuts: pieces that are no digit outnumber digits many times, and one
+      // digit is cut out many ways. Keep every whole blob and a share of the rest.
+      const double keep = p.whole ? 1.0 : label == kNone ? reject_share : kSplitDigitShare;
+      if (double(pick() >> 11) * 0x1p-53 >= keep) continue;
+      out.images.insert(out.images.end(), p.digit.pixels.begin(), p.digit.pixels.end());
+      out.labels.push_back(uint8_t(label));
+    }
+  }
+}
+
+}  // namespace
+
+void make_piece_split(const data::RawSplit& digits, int numbers, uint64_t seed, double reject_share,
+                      data::IdxArray& images, data::IdxArray& labels) {
+  if (digits.images.count() == 0) throw core::RuntimeError("make_piece_split: no digits");
+  const int threads = int(std::max(1u, std::min(8u, std::thread::hardware_concurrency())));
+  std::vector<Part> parts(static_cast<size_t>(threads));
+  std::vector<std::thread> workers;
+  for (int t = 0; t < threads; ++t) {
+    const int begin = numbers * t / threads, end = numbers * (t + 1) / threads;
+    workers.emplace_back([&, t, begin, end] {
+      make_range(digits, begin, end, seed, reject_share, parts[size_t(t)]);
+    });
+  }
+  for (auto& w : workers) w.join();
+  images.data.clear();
+  labels.data.clear();
+  for (const Part& p : parts) {
+    images.data.insert(images.data.end(), p.images.begin(), p.images.end());
+    labels.data.insert(labels.data.end(), p.labels.begin(), p.labels.end());
+  }
+  images.dims = {uint32_t(labels.data.size()), 28, 28};
+  labels.dims = {uint32_t(labels.data.size())};
+}
+
+int make_pieces_command(const std::string& data_root, const PieceSetOptions& o) {
+  if (o.train_numbers < 1 || o.test_numbers < 1) {
+    throw core::UsageError("--numbers: must be 1 or more");
+  }
+  const data::DatasetInfo& mnist = data::find_dataset("mnist");
+  const data::DatasetInfo& pieces = data::find_dataset("mnist-pieces");
+  const std::string dir = data::dataset_dir(data_root, pieces);
+  core::make_dirs(dir);
+  for (data::Split split : {data::Split::kTrain, data::Split::kTest}) {
+    const bool train = split == data::Split::kTrain;
+    const data::RawSplit digits = data::load_raw_split(data_root, mnist, split);
+    data::IdxArray images, labels;
+    make_piece_split(digits, train ? o.train_numbers : o.test_numbers, o.seed + (train ? 0 : 1),
+                     o.reject_share, images, labels);
+    data::write_idx(
+        core::join_path(dir, train ? pieces.train_images.name : pieces.test_images.name), images);
+    data::write_idx(
+        core::join_path(dir, train ? pieces.train_labels.name : pieces.test_labels.name), labels);
+    std::vector<int> per_class(pieces.class_names.size(), 0);
+    for (uint8_t l : labels.data) ++per_class[l];
+    std::printf("%s: %zu pieces from %d numbers of mnist %s digits:", train ? "train" : "test",
+                labels.data.size(), train ? o.train_numbers : o.test_numbers,
+                train ? "training" : "test");
+    for (size_t c = 0; c < per_class.size(); ++c) {
+      std::printf(" %s %d", pieces.class_names[c].c_str(), per_class[c]);
+    }
+    std::printf("\n");
+  }
+  std::printf("wrote %s\n", dir.c_str());
+  return 0;
+}
+
+}  // namespace digitlab::read

@@ -1,0 +1,35 @@
+// The mnist-pieces data set: what `digitlab read` shows its classifier, cut from numbers
+// composed of MNIST digits and labelled, so that a classifier can be trained for the reader.
+#pragma once
+
+#include <cstdint>
+#include <string>
+
+#include "data/idx.h"
+#include "data/store.h"
+
+namespace digitlab::read {
+
+struct PieceSetOptions {
+  int train_numbers = 12000;  // numbers composed from the training digits
+  int test_numbers = 2000;    // and from the test digits
+  uint64_t seed = 1;
+  double reject_share = 0.07;  // of the pieces that are no digit, the share kept
+};
+
+// Composes `numbers` numbers of 2-8 digits of `digits` (data::render_number, default style) and
+// cuts each as the reader does (candidate_pieces). A piece that covers one digit's ink columns
+// (85% or more) and little of its neighbours' (20% or less) is labelled with that digit; one that
+// covers under 60% of every digit, or 35% of a second one, is "none" (label 10). Every whole blob
+// is kept, `reject_share` of the "none" pieces of splits and 30% of their digit pieces; pieces
+// in between are left out. Deterministic for a seed, whatever
+// the thread count.
+void make_piece_split(const data::RawSplit& digits, int numbers, uint64_t seed, double reject_share,
+                      data::IdxArray& images, data::IdxArray& labels);
+
+// `digitlab data make --dataset mnist-pieces`: both splits from the mnist data set under
+// `data_root`, written as IDX files in data_root/mnist-pieces. Prints counts per class. Throws
+// core::Error when mnist is missing or the files cannot be written.
+int make_pieces_command(const std::string& data_root, const PieceSetOptions& options);
+
+}  // namespace digitlab::read
