@@ -84,7 +84,7 @@ class DataCommand : public Command {
     }
     make_->add_option("--dataset", dataset_, "mnist-pieces")->required();
     make_->add_option("--numbers", pieces_.train_numbers,
-                      "numbers composed from the training digits (default 12000; a sixth as many "
+                      "numbers composed from the training digits (default 8000; a sixth as many "
                       "from the test digits)");
     info_->add_flag("--json", json_, "one JSON document on stdout");
   }

@@ -11,8 +11,8 @@
 namespace digitlab::read {
 
 struct PieceSetOptions {
-  int train_numbers = 12000;  // numbers composed from the training digits
-  int test_numbers = 2000;    // and from the test digits
+  int train_numbers = 8000;  // numbers composed from the training digits
+  int test_numbers = 1333;   // and from the test digits
   uint64_t seed = 1;
   double reject_share = 0.07;  // of the pieces that are no digit, the share kept
 };
