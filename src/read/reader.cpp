@@ -272,9 +272,33 @@ InkMap find_ink(const GrayImage& img, data::InkPolarity polarity) {
     m.ink.assign(m.contrast.size(), 0);
     return m;
   }
-  const double threshold = std::max({0.3 * peak, 3.5 * noise, 12.0});
-  m.ink.resize(m.contrast.size());
-  for (size_t i = 0; i < m.ink.size(); ++i) m.ink[i] = m.contrast[i] >= threshold;
+  // Hysteresis: ink is what clears the threshold, and fainter contrast connected to it, so that a
+  // faint stroke does not break into pieces that read as digits of their own.
+  const double strong = std::max({0.3 * peak, 3.5 * noise, 12.0});
+  const double weak = std::max({0.15 * peak, 2.5 * noise, 8.0});
+  m.ink.assign(m.contrast.size(), 0);
+  std::vector<int> stack;
+  for (size_t i = 0; i < m.ink.size(); ++i) {
+    if (m.contrast[i] < strong || m.ink[i]) continue;
+    m.ink[i] = 1;
+    stack.assign(1, int(i));
+    while (!stack.empty()) {
+      const int at = stack.back();
+      stack.pop_back();
+      const int x = at % m.width, y = at / m.width;
+      for (int dy = -1; dy <= 1; ++dy) {
+        for (int dx = -1; dx <= 1; ++dx) {
+          const int nx = x + dx, ny = y + dy;
+          if (nx < 0 || ny < 0 || nx >= m.width || ny >= m.height) continue;
+          const size_t n = size_t(ny) * size_t(m.width) + size_t(nx);
+          if (!m.ink[n] && m.contrast[n] >= weak) {
+            m.ink[n] = 1;
+            stack.push_back(int(n));
+          }
+        }
+      }
+    }
+  }
   remove_lines(m);
   deskew(m);
   return m;
