@@ -8,6 +8,7 @@
 #include <unistd.h>
 
 #include <chrono>
+#include <csignal>
 #include <cstdlib>
 #include <exception>
 #include <string>
@@ -51,10 +52,16 @@ std::string local_address_towards(const std::string& host, int port) {
   return out;
 }
 
+// A peer that dies closes its sockets; a write to one then raises SIGPIPE, which would end this
+// rank silently (exit 141) before it can say that it lost the group. Ignored, the write fails
+// with EPIPE and the group reports the loss.
+void ignore_broken_pipes() { std::signal(SIGPIPE, SIG_IGN); }
+
 // The group's key-value store at MASTER_ADDR:MASTER_PORT, served by rank 0; returns once every
 // rank has connected (c10d throws after `timeout`).
 c10::intrusive_ptr<c10d::TCPStore> make_store(const DistEnv& env,
                                               std::chrono::milliseconds timeout) {
+  ignore_broken_pipes();
   c10d::TCPStoreOptions so;
   so.port = uint16_t(env.master_port);
   so.isServer = env.rank == 0;
