@@ -177,4 +177,16 @@ RenderedNumber render_number(const std::vector<const uint8_t*>& digits, const st
   return out;
 }
 
+NumberDigits draw_number_digits(const RawSplit& split, std::mt19937_64& pick) {
+  const size_t available = size_t(split.images.count());
+  NumberDigits out;
+  const int length = 2 + int(pick() % 7);
+  for (int k = 0; k < length; ++k) {
+    const size_t at = size_t(pick() % available);
+    out.digits.push_back(split.images.data.data() + at * 784);
+    out.text += char('0' + split.labels.data[at] % 10);
+  }
+  return out;
+}
+
 }  // namespace digitlab::data

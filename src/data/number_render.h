@@ -3,11 +3,13 @@
 #pragma once
 
 #include <cstdint>
+#include <random>
 #include <string>
 #include <vector>
 
 #include "data/digit_prep.h"
 #include "data/image_io.h"
+#include "data/store.h"
 
 namespace digitlab::data {
 
@@ -41,5 +43,14 @@ struct RenderedNumber {
 // digits.size() == labels.size() >= 1; the number is shrunk to fit the width when it would not.
 RenderedNumber render_number(const std::vector<const uint8_t*>& digits, const std::string& labels,
                              const NumberStyle& style, uint64_t seed);
+
+struct NumberDigits {
+  std::vector<const uint8_t*> digits;  // 784-byte images of `split`
+  std::string text;                    // their labels
+};
+
+// The digits of one number: its length (2-8) drawn from `pick`, then each digit's index in
+// `split`. Requires a split holding digit classes 0-9 and at least one image.
+NumberDigits draw_number_digits(const RawSplit& split, std::mt19937_64& pick);
 
 }  // namespace digitlab::data

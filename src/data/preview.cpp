@@ -54,22 +54,15 @@ GrayImage number_sheet(const RawSplit& split, int rows, uint64_t seed,
   const NumberStyle style;
   GrayImage sheet(style.width, rows * (style.height + 4) - 4, 255);
   std::mt19937_64 pick(seed);
-  const size_t n = size_t(split.images.count());
   for (int r = 0; r < rows; ++r) {
-    const int length = 2 + int(pick() % 7);
-    std::vector<const uint8_t*> digits;
-    std::string text;
-    for (int k = 0; k < length; ++k) {
-      const size_t at = size_t(pick() % n);
-      digits.push_back(split.images.data.data() + at * 784);
-      text += char('0' + split.labels.data[at] % 10);
-    }
-    const RenderedNumber number = render_number(digits, text, style, seed * 7919 + uint64_t(r));
+    const NumberDigits drawn = draw_number_digits(split, pick);
+    const RenderedNumber number =
+        render_number(drawn.digits, drawn.text, style, seed * 7919 + uint64_t(r));
     for (int y = 0; y < style.height; ++y) {
       std::copy_n(number.image.pixels.begin() + long(y) * style.width, style.width,
                   sheet.pixels.begin() + long(r * (style.height + 4) + y) * style.width);
     }
-    texts.push_back(text);
+    texts.push_back(drawn.text);
   }
   return sheet;
 }

@@ -50,19 +50,12 @@ struct Part {
 
 void make_range(const data::RawSplit& digits, int begin, int end, uint64_t seed,
                 double reject_share, Part& out) {
-  const size_t available = size_t(digits.images.count());
   const data::NumberStyle style;
   for (int i = begin; i < end; ++i) {
     std::mt19937_64 pick(seed * 1000003 + uint64_t(i));
-    const int length = 2 + int(pick() % 7);
-    std::vector<const uint8_t*> chosen;
-    std::string text;
-    for (int k = 0; k < length; ++k) {
-      const size_t at = size_t(pick() % available);
-      chosen.push_back(digits.images.data.data() + at * 784);
-      text += char('0' + digits.labels.data[at]);
-    }
-    const data::RenderedNumber number = data::render_number(chosen, text, style, pick());
+    const data::NumberDigits drawn = data::draw_number_digits(digits, pick);
+    const data::RenderedNumber number =
+        data::render_number(drawn.digits, drawn.text, style, pick());
     for (const CandidatePiece& p : candidate_pieces(number.image)) {
       const int label = label_of(p.box.x, p.box.x + p.box.width, number);
       if (label < 0) continue;

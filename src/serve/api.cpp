@@ -86,58 +86,6 @@ Answer error_answer(int status, const std::string& message) {
   return a;
 }
 
-Answer handle_predict(const std::string& content_type, const std::string& body, size_t max_body,
-                      Predictor& predictor) {
-  const auto t0 = Clock::now();
-  if (body.size() > max_body) {
-    return error_answer(413, "body of " + std::to_string(body.size()) + " bytes is over the " +
-                                 std::to_string(max_body) + "-byte limit");
-  }
-  const std::string type = media_type(content_type);
-  data::GrayImage digit;
-  nlohmann::json prep = nullptr;
-  if (type == "application/json") {
-    Answer error;
-    if (!pixels_from_json(body, digit, error)) return error;
-  } else if (is_image_type(type)) {
-    try {
-      const data::GrayImage image = data::decode_image(body, "body");
-      const data::PreparedDigit p = data::prepare_digit(image, data::PrepOptions{});
-      if (!p.ink_found) return error_answer(400, "the image holds no ink to read");
-      digit = p.image;
-      prep = {{"width", image.width}, {"height", image.height}, {"inverted", p.inverted}};
-    } catch (const core::Error& e) {
-      return error_answer(400, e.what());
-    }
-  } else {
-    return error_answer(415, "content type '" + (type.empty() ? std::string("none") : type) +
-                                 "' is not supported; send image/png, image/jpeg, image/bmp, "
-                                 "image/gif, image/x-portable-graymap or application/json");
-  }
-  Prediction p;
-  try {
-    p = predictor.predict(digit);
-  } catch (const std::exception& e) {
-    return error_answer(500, std::string("prediction failed: ") + e.what());
-  }
-  const auto& names = predictor.class_names();
-  nlohmann::json probs = nlohmann::json::object();
-  for (size_t c = 0; c < p.probabilities.size(); ++c) {
-    probs[c < names.size() ? names[c] : std::to_string(c)] = p.probabilities[c];
-  }
-  const size_t label = size_t(p.label);
-  nlohmann::json j = {
-      {"label", p.label},
-      {"class", label < names.size() ? names[label] : std::to_string(label)},
-      {"confidence", label < p.probabilities.size() ? p.probabilities[label] : 0.0},
-      {"probabilities", probs},
-      {"latency_ms", std::chrono::duration<double, std::milli>(Clock::now() - t0).count()}};
-  if (!prep.is_null()) j["image"] = prep;
-  Answer a;
-  a.body = to_text(j);
-  return a;
-}
-
 namespace {
 
 // The image a request carries, as handle_predict reads it: an image type decoded, or JSON pixels
@@ -172,6 +120,57 @@ bool image_of_request(const std::string& content_type, const std::string& body, 
 
 }  // namespace
 
+Answer handle_predict(const std::string& content_type, const std::string& body, size_t max_body,
+                      Predictor& predictor) {
+  const auto t0 = Clock::now();
+  data::GrayImage image;
+  bool bright_ink = false;
+  Answer error;
+  if (!image_of_request(content_type, body, max_body, image, bright_ink, error)) return error;
+  data::GrayImage digit = image;  // JSON pixels are an MNIST image already
+  nlohmann::json prep = nullptr;
+  if (!bright_ink) {
+    try {
+      const data::PreparedDigit p = data::prepare_digit(image, data::PrepOptions{});
+      if (!p.ink_found) return error_answer(400, "the image holds no ink to read");
+      digit = p.image;
+      prep = {{"width", image.width}, {"height", image.height}, {"inverted", p.inverted}};
+    } catch (const core::Error& e) {
+      return error_answer(400, e.what());
+    }
+  }
+  Prediction p;
+  try {
+    p = predictor.predict(digit);
+  } catch (const std::exception& e) {
+    return error_answer(500, std::string("prediction failed: ") + e.what());
+  }
+  const auto& names = predictor.class_names();
+  nlohmann::json probs = nlohmann::json::object();
+  for (size_t c = 0; c < p.probabilities.size(); ++c) {
+    probs[c < names.size() ? names[c] : std::to_string(c)] = p.probabilities[c];
+  }
+  const size_t label = size_t(p.label);
+  nlohmann::json j = {
+      {"label", p.label},
+      {"class", label < names.size() ? names[label] : std::to_string(label)},
+      {"confidence", label < p.probabilities.size() ? p.probabilities[label] : 0.0},
+      {"probabilities", probs},
+      {"latency_ms", std::chrono::duration<double, std::milli>(Clock::now() - t0).count()}};
+  if (!prep.is_null()) j["image"] = prep;
+  Answer a;
+  a.body = to_text(j);
+  return a;
+}
+
+read::DigitClassifier read_classifier(Predictor& predictor) {
+  return [&predictor](const std::vector<data::GrayImage>& digits) {
+    std::vector<std::vector<double>> out;
+    for (Prediction& p : predictor.predict_batch(digits)) out.push_back(std::move(p.probabilities));
+    return out;
+  };
+}
+
 Answer handle_read(const std::string& content_type, const std::string& body, size_t max_body,
                    Predictor& predictor) {
   const auto t0 = Clock::now();
@@ -181,11 +180,7 @@ Answer handle_read(const std::string& content_type, const std::string& body, siz
   if (!image_of_request(content_type, body, max_body, image, bright_ink, error)) return error;
   read::ReadOptions options;
   if (bright_ink) options.polarity = data::InkPolarity::kLightInk;
-  const read::DigitClassifier classify = [&predictor](const std::vector<data::GrayImage>& d) {
-    std::vector<std::vector<double>> out;
-    for (Prediction& p : predictor.predict_batch(d)) out.push_back(std::move(p.probabilities));
-    return out;
-  };
+  const read::DigitClassifier classify = read_classifier(predictor);
   nlohmann::json j;
   try {
     j = read::to_json(read::read_numbers(image, classify, predictor.class_names(), options));

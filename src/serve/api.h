@@ -14,6 +14,7 @@
 #include <nlohmann/json.hpp>
 
 #include "data/image_io.h"
+#include "read/reader.h"
 
 namespace digitlab::serve {
 
@@ -59,6 +60,9 @@ Answer error_answer(int status, const std::string& message);
 // probabilities by class and latency_ms. Never throws for bad input.
 Answer handle_predict(const std::string& content_type, const std::string& body, size_t max_body,
                       Predictor& predictor);
+
+// The predictor as the reader's classifier (read/reader.h): many digits in one batch.
+read::DigitClassifier read_classifier(Predictor& predictor);
 
 // POST /v1/read: the numbers in the image (read/reader.h, JSON as read::to_json plus latency_ms
 // and the image's size). The same bodies, limits and refusals as handle_predict; JSON pixels are

@@ -26,14 +26,6 @@
 namespace digitlab::serve {
 namespace {
 
-read::DigitClassifier classifier_of(Predictor& predictor) {
-  return [&predictor](const std::vector<data::GrayImage>& digits) {
-    std::vector<std::vector<double>> out;
-    for (Prediction& p : predictor.predict_batch(digits)) out.push_back(std::move(p.probabilities));
-    return out;
-  };
-}
-
 std::string box_text(const data::PixelBox& b) {
   return "[" + std::to_string(b.x) + "," + std::to_string(b.y) + "," +
          std::to_string(b.x + b.width) + "," + std::to_string(b.y + b.height) + "]";
@@ -109,7 +101,7 @@ int read_command(const ReadCommandOptions& o) {
   }
   train::configure_threads(o.threads);
   TorchPredictor predictor(o.model, o.precision);
-  const read::DigitClassifier classify = classifier_of(predictor);
+  const read::DigitClassifier classify = read_classifier(predictor);
   read::ReadOptions ro;
   ro.min_confidence = o.min_confidence;
   const std::vector<std::string> files = expand_inputs(o.inputs);
@@ -165,8 +157,7 @@ int read_bench_command(const ReadBenchOptions& o) {
   // Numbers are always composed of MNIST test digits, whatever the model was trained on.
   const data::RawSplit test =
       data::load_raw_split(o.data_root, data::find_dataset("mnist"), data::Split::kTest);
-  const size_t available = size_t(test.images.count());
-  const read::DigitClassifier classify = classifier_of(predictor);
+  const read::DigitClassifier classify = read_classifier(predictor);
   std::mt19937_64 pick(o.seed);
   Tally all, touching, apart;
   std::map<int, Tally> by_length;
@@ -176,16 +167,11 @@ int read_bench_command(const ReadBenchOptions& o) {
   if (!o.save_errors.empty()) core::make_dirs(o.save_errors);
   const data::NumberStyle style;
   for (int i = 0; i < o.count; ++i) {
-    const int length = 2 + int(pick() % 7);
-    std::vector<const uint8_t*> digits;
-    std::string truth;
-    for (int k = 0; k < length; ++k) {
-      const size_t at = size_t(pick() % available);
-      digits.push_back(test.images.data.data() + at * 784);
-      truth += char('0' + test.labels.data[at]);
-    }
+    const data::NumberDigits drawn = data::draw_number_digits(test, pick);
+    const std::string& truth = drawn.text;
+    const int length = int(truth.size());
     const data::RenderedNumber number =
-        data::render_number(digits, truth, style, o.seed * 1000003 + uint64_t(i));
+        data::render_number(drawn.digits, truth, style, o.seed * 1000003 + uint64_t(i));
     const auto t0 = std::chrono::steady_clock::now();
     const read::Reading r = read::read_numbers(number.image, classify, names);
     seconds += std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
