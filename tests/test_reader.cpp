@@ -3,6 +3,7 @@
 // renderer.
 #include <gtest/gtest.h>
 
+#include <algorithm>
 #include <cmath>
 
 #include "data/number_render.h"
@@ -138,6 +139,77 @@ TEST(Reader, RuledLinesAndFormBoxesAreNotInk) {
   box.rect(90, 25, 91, 115);
   box.rect(289, 25, 290, 115);
   EXPECT_EQ(read(box.render()).text, "01");
+}
+
+// A box drawn with a thin pen, broken by noise, barely taller than the thick digits inside it.
+TEST(Reader, AThinBrokenBoxAroundThickDigitsIsNotInk) {
+  Page box(400, 130);
+  box.ring(170, 65, 42, 14);
+  box.bar(240, 65, 42, 14);
+  for (int x = 110; x <= 290; x += 12) {  // sides of 2 pixels, a gap every 12
+    box.rect(x, 12, std::min(x + 9, 290), 13);
+    box.rect(x, 117, std::min(x + 9, 290), 118);
+  }
+  for (int y = 12; y <= 118; y += 12) {
+    box.rect(110, y, 111, std::min(y + 9, 118));
+    box.rect(289, y, 290, std::min(y + 9, 118));
+  }
+  EXPECT_EQ(read(box.render()).text, "01");
+}
+
+// A 5's bar drawn apart from its body, reaching past it to the right, is part of the digit.
+TEST(Reader, ADetachedBarJoinsItsDigit) {
+  Page p(300, 120);
+  p.ring(100, 70, 30, 7);
+  p.rect(105, 20, 150, 26);  // overlaps the ring's columns by a third of its width
+  p.bar(220, 60, 35, 7);
+  const InkMap m = find_ink(p.render());
+  const auto lines = find_lines(m);
+  ASSERT_EQ(lines.size(), 1u);
+  EXPECT_EQ(lines[0].size(), 2u);
+}
+
+// A model with a "none" class sees each piece at the line's scale, the ink around it faint; a
+// 10-class model sees every piece as MNIST framed it, its longer side 20 pixels.
+TEST(Reader, AReaderModelSeesPiecesAtTheLinesScale) {
+  Page p(400, 120);
+  p.ring(100, 60, 30, 7);
+  p.bar(160, 60, 30, 7);
+  p.ring(210, 78, 12, 5);  // a small mark at the foot of the line, a third as tall
+  p.ring(260, 60, 30, 7);
+  auto ink_height = [](const GrayImage& d) {
+    int y0 = 28, y1 = -1;
+    for (int y = 0; y < 28; ++y) {
+      for (int x = 0; x < 28; ++x) {
+        if (d.pixels[size_t(y) * 28 + size_t(x)] > 128) y0 = std::min(y0, y), y1 = std::max(y1, y);
+      }
+    }
+    return y1 - y0 + 1;
+  };
+  for (const bool reader_model : {false, true}) {
+    std::vector<int> heights;
+    const DigitClassifier classify = [&](const std::vector<GrayImage>& digits) {
+      std::vector<std::vector<double>> out;
+      for (const GrayImage& d : digits) {
+        heights.push_back(ink_height(d));
+        std::vector<double> q = ring_or_bar(d);
+        if (reader_model) q.push_back(0.001);
+        out.push_back(q);
+      }
+      return out;
+    };
+    const std::vector<std::string> names =
+        reader_model ? std::vector<std::string>{"0", "1", kRejectClass} : kNames;
+    read_numbers(p.render(), classify, names);
+    ASSERT_GE(heights.size(), 4u);
+    std::sort(heights.begin(), heights.end());
+    if (reader_model) {
+      EXPECT_NEAR(heights[0], 20.0 / 3, 2);  // the mark keeps its size
+      EXPECT_NEAR(heights.back(), 20, 2);
+    } else {
+      EXPECT_NEAR(heights[0], 20, 2);  // the mark is blown up to a digit's size
+    }
+  }
 }
 
 TEST(Reader, NumbersOnSeveralLinesAndFieldsAreSeparated) {

@@ -77,24 +77,29 @@ std::vector<float> paper_level(const GrayImage& img) {
   return out;
 }
 
-// Length of the run of ink through each pixel, along rows (horizontal) or columns.
-std::vector<int> run_lengths(const std::vector<uint8_t>& ink, int w, int h, bool horizontal) {
+// Length of the run of ink through each pixel, along rows (horizontal) or columns. Gaps of up
+// to `bridge` pixels inside a run do not end it: a scanned line is broken by noise and JPEG.
+std::vector<int> run_lengths(const std::vector<uint8_t>& ink, int w, int h, bool horizontal,
+                             int bridge = 0) {
   std::vector<int> len(ink.size(), 0);
   const int outer = horizontal ? h : w, inner = horizontal ? w : h;
+  auto index = [&](int o, int i) {
+    return horizontal ? size_t(o) * size_t(w) + size_t(i) : size_t(i) * size_t(w) + size_t(o);
+  };
   for (int o = 0; o < outer; ++o) {
-    int start = -1;
+    int start = -1, last = -1;  // the run's first and last ink pixel
     for (int i = 0; i <= inner; ++i) {
-      const size_t at =
-          horizontal ? size_t(o) * size_t(w) + size_t(i) : size_t(i) * size_t(w) + size_t(o);
-      const bool on = i < inner && ink[at];
-      if (on && start < 0) start = i;
-      if (!on && start >= 0) {
-        for (int j = start; j < i; ++j) {
-          len[horizontal ? size_t(o) * size_t(w) + size_t(j) : size_t(j) * size_t(w) + size_t(o)] =
-              i - start;
-        }
-        start = -1;
+      const bool on = i < inner && ink[index(o, i)];
+      if (on) {
+        if (start < 0) start = i;
+        last = i;
+        continue;
       }
+      if (start < 0 || (i < inner && i - last <= bridge)) continue;
+      for (int j = start; j <= last; ++j) {
+        if (ink[index(o, j)]) len[index(o, j)] = last - start + 1;
+      }
+      start = -1;
     }
   }
   return len;
@@ -117,12 +122,18 @@ void remove_lines(InkMap& m) {
   }
   m.stroke = runs.empty() ? 3 : std::max(2.0, percentile(runs, 0.5));
   const double thin = std::max(2.0, 0.6 * m.stroke);
+  // A line is long one way and thin the other; its length is measured across the gaps that
+  // noise breaks it into. Thinness keeps a digit's strokes (a 1 is as wide as the pen).
   const int min_h = int(std::max<double>(long_h, 6 * m.stroke));
-  const int min_v = int(std::max(24.0, 9 * m.stroke));
+  const int min_v = int(std::max(24.0, 6 * m.stroke));
+  const int bridge = std::max(2, int(m.stroke / 4));
+  const auto long_along = run_lengths(m.ink, w, h, true, bridge);
+  const auto long_across = run_lengths(m.ink, w, h, false, bridge);
   std::vector<uint8_t> out = m.ink;
   for (size_t i = 0; i < m.ink.size(); ++i) {
     if (!m.ink[i]) continue;
-    if ((along[i] >= min_h && across[i] <= thin) || (across[i] >= min_v && along[i] <= thin)) {
+    if ((long_along[i] >= min_h && across[i] <= thin) ||
+        (long_across[i] >= min_v && along[i] <= thin)) {
       out[i] = 0;
     }
   }
@@ -312,8 +323,13 @@ std::vector<std::vector<Blob>> find_lines(const InkMap& m) {
   const size_t min_pixels = std::max<size_t>(4, biggest / 40);
   std::vector<Blob> blobs;
   std::vector<int> heights;
+  // The digits' height, from pieces as thick as pen strokes (not the sides of a box).
+  auto thickness = [](const Piece& p) {
+    return double(p.pixels.size()) / std::max(p.box.width, p.box.height);
+  };
   for (const Piece& p : pieces) {
-    if (p.pixels.size() >= min_pixels) heights.push_back(p.box.height);
+    if (p.pixels.size() >= min_pixels && thickness(p) >= 0.5 * m.stroke)
+      heights.push_back(p.box.height);
   }
   std::sort(heights.begin(), heights.end());
   const double typical = heights.empty() ? 0 : heights[heights.size() / 2];
@@ -323,9 +339,9 @@ std::vector<std::vector<Blob>> find_lines(const InkMap& m) {
     // piece of a ruled line or a box side that the line removal missed (faint, broken by
     // noise), not handwriting. A thin 1 is as tall as the digits.
     const int length = std::max(p.box.width, p.box.height);
-    const double thickness = double(p.pixels.size()) / length;
+    const double thick = thickness(p);
     if (length > 3 * m.stroke &&
-        (thickness < 0.25 * m.stroke || (thickness < 0.5 * m.stroke && length > 1.3 * typical))) {
+        (thick < 0.25 * m.stroke || (thick < 0.5 * m.stroke && length > 1.3 * typical))) {
       continue;
     }
     blobs.push_back({p.box, std::move(p.pixels)});
@@ -339,7 +355,11 @@ std::vector<std::vector<Blob>> find_lines(const InkMap& m) {
       const PixelBox &a = blobs[i].box, &b = blobs[j].box;
       const int ox = overlap(a.x, a.x + a.width, b.x, b.x + b.width);
       const int gap_y = std::max(a.y, b.y) - std::min(a.y + a.height, b.y + b.height);
-      if (ox >= 0.6 * std::min(a.width, b.width) && gap_y < 0.4 * height &&
+      // A short flat piece (a 5's bar drawn apart) joins the digit it overlaps by a third.
+      const bool bar = std::min(a.height, b.height) < 0.4 * height &&
+                       ox >= 0.33 * (a.height < b.height ? a.width : b.width) &&
+                       unite(a, b).width < 1.3 * height;
+      if ((ox >= 0.6 * std::min(a.width, b.width) || bar) && gap_y < 0.4 * height &&
           unite(a, b).height < 1.6 * height) {
         blobs[i].box = unite(a, b);
         blobs[i].pixels.insert(blobs[i].pixels.end(), blobs[j].pixels.begin(),
@@ -441,9 +461,68 @@ GrayImage mnist_like(const GrayImage& crop, int pad) {
   return out;
 }
 
+// The reader model's framing of the blob's pixels in columns [c0, c1): at the scale that makes
+// the line's digits 20 pixels tall (so that a half, a bar or a pair keeps its true size), the
+// centre of mass at (14, 14), and the other ink around it (the rest of the blob, the
+// neighbours) faint, so that the model sees where a cut went. Pieces too large for 26 pixels
+// are scaled to fit.
+GrayImage line_framed(const InkMap& m, const Blob& b, int c0, int c1, const PixelBox& piece,
+                      double height) {
+  double mass = 0, mx = 0, my = 0;
+  for (int at : b.pixels) {
+    const int x = at % m.width;
+    if (x < c0 || x >= c1) continue;
+    const double v = m.contrast[size_t(at)];
+    mass += v, mx += v * (x + 0.5), my += v * (at / m.width + 0.5);
+  }
+  GrayImage out(28, 28, 0);
+  if (mass <= 0) return out;
+  mx /= mass, my /= mass;
+  double f = 20.0 / height;
+  f = std::min(f, 26.0 / std::max(piece.width, piece.height));
+  // The window of the map that lands on the 28x28 image; the piece's own pixels are marked.
+  const int wx0 = std::max(0, int(std::floor(mx - 14 / f))),
+            wx1 = std::min(m.width, int(std::ceil(mx + 14 / f)));
+  const int wy0 = std::max(0, int(std::floor(my - 14 / f))),
+            wy1 = std::min(m.height, int(std::ceil(my + 14 / f)));
+  if (wx1 <= wx0 || wy1 <= wy0) return out;
+  const int ww = wx1 - wx0;
+  std::vector<uint8_t> own(size_t(ww) * size_t(wy1 - wy0), 0);
+  for (int at : b.pixels) {
+    const int x = at % m.width, y = at / m.width;
+    if (x >= c0 && x < c1 && x >= wx0 && x < wx1 && y >= wy0 && y < wy1)
+      own[size_t(y - wy0) * size_t(ww) + size_t(x - wx0)] = 1;
+  }
+  // The piece's ink and the ink around it, each stretched to its own peak, so that a faint
+  // digit beside a dark one is not drawn faint; the ink around is drawn at kContext.
+  constexpr double kContext = 0.3;
+  std::vector<double> sum(28 * 28, 0.0), around(28 * 28, 0.0);
+  for (int y = wy0; y < wy1; ++y) {
+    const int oy = int(std::floor((y + 0.5 - my) * f + 14));
+    if (oy < 0 || oy >= 28) continue;
+    for (int x = wx0; x < wx1; ++x) {
+      const size_t at = size_t(y) * size_t(m.width) + size_t(x);
+      if (!m.ink[at]) continue;
+      const int ox = int(std::floor((x + 0.5 - mx) * f + 14));
+      if (ox < 0 || ox >= 28) continue;
+      const bool mine = own[size_t(y - wy0) * size_t(ww) + size_t(x - wx0)];
+      (mine ? sum : around)[size_t(oy * 28 + ox)] += m.contrast[at];
+    }
+  }
+  const double peak = std::max(1e-9, *std::max_element(sum.begin(), sum.end()));
+  const double peak_around = std::max(1e-9, *std::max_element(around.begin(), around.end()));
+  for (size_t i = 0; i < sum.size(); ++i) {
+    const double v = sum[i] / peak + kContext * around[i] / peak_around;
+    out.pixels[i] = uint8_t(std::min(255.0, std::round(v * 255.0)));
+  }
+  return out;
+}
+
 // The blob's pixels in columns [c0, c1): their contrast on black (neighbours' ink left out),
 // through the MNIST-style preparation.
-Cut cut_piece(const InkMap& m, const Blob& b, int c0, int c1, bool whole = false) {
+// With `line_height` > 0 the piece is framed for a reader model instead (line_framed).
+Cut cut_piece(const InkMap& m, const Blob& b, int c0, int c1, bool whole = false,
+              double line_height = 0) {
   int x0 = m.width, y0 = m.height, x1 = -1, y1 = -1;
   for (int at : b.pixels) {
     const int x = at % m.width, y = at / m.width;
@@ -460,6 +539,10 @@ Cut cut_piece(const InkMap& m, const Blob& b, int c0, int c1, bool whole = false
   }
   cut.box = {int(std::lround(ix0)), y0, int(std::lround(ix1 - ix0)) + 1, y1 - y0 + 1};
   cut.map_width = x1 - x0 + 1;
+  if (line_height > 0) {
+    cut.digit = line_framed(m, b, c0, c1, {x0, y0, x1 - x0 + 1, y1 - y0 + 1}, line_height);
+    return cut;
+  }
   constexpr int kPad = 2;
   GrayImage crop(x1 - x0 + 1 + 2 * kPad, y1 - y0 + 1 + 2 * kPad, 0);
   for (int at : b.pixels) {
@@ -561,17 +644,20 @@ double piece_score(const Guess& g, double height) {
 // classified in one batch, then the best path over the cuts is chosen).
 // The pieces a split of the blob may consist of: cut columns (`nodes`, the blob's edges first
 // and last) and every span between two of them that is as wide as a digit can be.
-void enumerate_cuts(const InkMap& m, const Blob& b, double height, std::vector<int>& nodes,
-                    std::vector<std::pair<size_t, size_t>>& spans, std::vector<Cut>& cuts) {
+void enumerate_cuts(const InkMap& m, const Blob& b, double height, bool line_framing,
+                    std::vector<int>& nodes, std::vector<std::pair<size_t, size_t>>& spans,
+                    std::vector<Cut>& cuts) {
   nodes = cut_candidates(m, b, height);
   nodes.insert(nodes.begin(), b.box.x);
   nodes.push_back(b.box.x + b.box.width);
   for (size_t j = 1; j < nodes.size(); ++j) {
     for (size_t i = 0; i < j; ++i) {
+      // The whole blob is always a candidate: a wide 0 is one digit.
       const double width = nodes[j] - nodes[i];
-      if (width < 0.1 * height || width > 1.3 * height) continue;
+      const bool whole = i == 0 && j + 1 == nodes.size();
+      if (width < 0.1 * height || (width > 1.3 * height && !whole)) continue;
       spans.emplace_back(i, j);
-      cuts.push_back(cut_piece(m, b, nodes[i], nodes[j]));
+      cuts.push_back(cut_piece(m, b, nodes[i], nodes[j], false, line_framing ? height : 0));
     }
   }
 }
@@ -581,7 +667,7 @@ std::vector<Guess> split_blob(const InkMap& m, const Blob& b, double height,
   std::vector<int> nodes;
   std::vector<std::pair<size_t, size_t>> spans;
   std::vector<Cut> cuts;
-  enumerate_cuts(m, b, height, nodes, spans, cuts);
+  enumerate_cuts(m, b, height, reject >= 0, nodes, spans, cuts);
   const size_t n = nodes.size();
   const std::vector<Guess> guesses = classify_cuts(cuts, classify, reject);
   constexpr int kMaxPieces = 4;
@@ -646,15 +732,18 @@ Reading read_numbers(const GrayImage& image, const DigitClassifier& classify,
     return r;
   }
   const std::vector<std::vector<Blob>> lines = find_lines(m);
+  // A model with a reject class was trained on pieces framed at the line's scale.
+  const auto none = std::find(class_names.begin(), class_names.end(), kRejectClass);
+  const int reject = none == class_names.end() ? -1 : int(none - class_names.begin());
   // Every blob read whole first, in one batch; only the wide or poorly read ones are split.
   std::vector<Cut> wholes;
   for (const auto& line : lines) {
+    const double height = std::max(1.0, median_height(line));
     for (const Blob& b : line) {
-      wholes.push_back(cut_piece(m, b, b.box.x, b.box.x + b.box.width, /*whole=*/true));
+      wholes.push_back(cut_piece(m, b, b.box.x, b.box.x + b.box.width, /*whole=*/true,
+                                 reject >= 0 ? height : 0));
     }
   }
-  const auto none = std::find(class_names.begin(), class_names.end(), kRejectClass);
-  const int reject = none == class_names.end() ? -1 : int(none - class_names.begin());
   const std::vector<Guess> whole = classify_cuts(wholes, classify, reject);
   size_t next = 0;
   for (const std::vector<Blob>& line : lines) {
@@ -670,9 +759,12 @@ Reading read_numbers(const GrayImage& image, const DigitClassifier& classify,
       const Guess& g = whole[next++];
       if (!number.digits.empty() && b.box.x - right > 0.9 * height) finish();
       right = std::max(right, b.box.x + b.box.width);
-      // As wide as one digit: one digit, unless it reads poorly (a 1 touching a narrow 0).
-      const bool one =
-          b.box.width < 0.6 * height || (b.box.width <= 0.95 * height && g.probability >= 0.9);
+      // As wide as one digit: one digit, unless it reads poorly (a 1 touching a narrow 0). A
+      // reader model has seen pairs at their true width and rejects them, so a wide piece it
+      // reads well is one wide digit (an open 0).
+      const double one_width = reject >= 0 ? 1.5 : 0.95;
+      const bool one = b.box.width < 0.6 * height ||
+                       (b.box.width <= one_width * height && g.probability >= 0.9 && !g.rejected);
       // Dust or a stray mark: no digit. A thin 1 may read as "none" too, but is as tall as digits.
       if (one && g.rejected && b.box.height < 0.7 * height) continue;
       std::vector<Guess> digits =
@@ -701,13 +793,13 @@ std::vector<CandidatePiece> candidate_pieces(const GrayImage& image) {
   for (const std::vector<Blob>& line : find_lines(m)) {
     const double height = std::max(1.0, median_height(line));
     for (const Blob& b : line) {
-      Cut whole = cut_piece(m, b, b.box.x, b.box.x + b.box.width, /*whole=*/true);
+      Cut whole = cut_piece(m, b, b.box.x, b.box.x + b.box.width, /*whole=*/true, height);
       if (!whole.digit.pixels.empty()) out.push_back({whole.box, std::move(whole.digit), true});
       if (b.box.width < 0.6 * height) continue;
       std::vector<int> nodes;
       std::vector<std::pair<size_t, size_t>> spans;
       std::vector<Cut> cuts;
-      enumerate_cuts(m, b, height, nodes, spans, cuts);
+      enumerate_cuts(m, b, height, /*line_framing=*/true, nodes, spans, cuts);
       for (Cut& c : cuts) {
         if (!c.digit.pixels.empty()) out.push_back({c.box, std::move(c.digit), false});
       }

@@ -89,9 +89,12 @@ struct Reading {
 Reading read_numbers(const GrayImage& image, const DigitClassifier& classify,
                      const std::vector<std::string>& class_names, const ReadOptions& options = {});
 
-// What the reader shows its classifier, for making training data (read/piece_set.h): for every
-// blob of the image the whole blob, and for blobs wide enough to hold two digits every piece a
-// split would try; each with its box in the image and its 28x28 image.
+// What the reader shows a reader model (one with a kRejectClass class), for making its training
+// data (read/piece_set.h): for every blob of the image the whole blob, and for blobs wide enough
+// to hold two digits every piece a split would try; each with its box in the image and its 28x28
+// image, framed at the line's scale (the line's digits 20 pixels tall, the piece's centre of
+// mass at the centre) with the ink around the piece drawn faint. A model without that class is
+// shown pieces framed as MNIST was (the longer side 20 pixels, nothing around).
 struct CandidatePiece {
   PixelBox box;
   GrayImage digit;
