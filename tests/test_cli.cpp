@@ -518,6 +518,21 @@ TEST_F(Cli, ReadFindsAndReadsWholeNumbers) {
   EXPECT_EQ(text.code, 0) << text.err;
   EXPECT_EQ(text.out.rfind(runs_ / "two.png" + "\t", 0), 0u) << text.out;
   EXPECT_EQ(count_lines(text.out), 3u) << text.out;  // the page, then one line per number
+  // The benchmark on digits drawn from a font (fonts-dejavu-core, scripts/setup), and a file
+  // that is no font.
+  const std::string font = "/usr/share/fonts/truetype/dejavu/DejaVuSans.ttf";
+  ASSERT_TRUE(core::file_exists(font)) << "scripts/setup installs fonts-dejavu-core";
+  Result bench = digitlab("bench --what read --run " + run + " --count 20 --json --fonts " + font);
+  ASSERT_EQ(bench.code, 0) << bench.err;
+  const auto measured = nlohmann::json::parse(bench.out);
+  EXPECT_EQ(measured["count"], 20);
+  EXPECT_EQ(measured["digits"], nlohmann::json::array({font}));
+  EXPECT_GT(measured["all"]["digit_accuracy"].get<double>(), 0.5) << bench.out;
+  Result no_font = digitlab("bench --what read --run " + run + " --fonts " + dir + "/n00.png");
+  EXPECT_NE(no_font.code, 0);
+  EXPECT_EQ(count_lines(no_font.err), 1u) << no_font.err;
+  EXPECT_NE(no_font.err.find("n00.png: not a TrueType or OpenType font"), std::string::npos)
+      << no_font.err;
 }
 
 TEST_F(Cli, TrainThenEvaluateWritesTheRunDirectory) {

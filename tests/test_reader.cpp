@@ -6,6 +6,8 @@
 #include <algorithm>
 #include <cmath>
 
+#include "core/error.h"
+#include "data/font_digits.h"
 #include "data/number_render.h"
 #include "read/piece_set.h"
 #include "read/reader.h"
@@ -280,6 +282,39 @@ TEST(NumberRender, DeterministicWithBoxesOnTheInkAndReadable) {
     EXPECT_GT(box.height, 0.25 * style.height);
   }
   EXPECT_EQ(read(a.image).text, "1001");
+}
+
+// Every digit of a font, in several versions, framed as MNIST was (fonts-dejavu-core is
+// installed by scripts/setup).
+TEST(FontDigits, EveryDigitOfAFontFramedAsMnist) {
+  const std::string font = "/usr/share/fonts/truetype/dejavu/DejaVuSans.ttf";
+  const data::RawSplit split = data::font_digit_split({font}, 3, 7);
+  ASSERT_EQ(split.images.count(), 30u);
+  ASSERT_EQ(split.labels.count(), 30u);
+  for (size_t i = 0; i < 30; ++i) {
+    EXPECT_EQ(split.labels.data[i], i / 3);
+    const uint8_t* d = split.images.data.data() + i * 784;
+    double mass = 0, mx = 0, my = 0;
+    int x0 = 28, x1 = -1, y0 = 28, y1 = -1;
+    for (int y = 0; y < 28; ++y) {
+      for (int x = 0; x < 28; ++x) {
+        const double v = d[y * 28 + x];
+        mass += v, mx += v * (x + 0.5), my += v * (y + 0.5);
+        if (v > 0)
+          x0 = std::min(x0, x), x1 = std::max(x1, x), y0 = std::min(y0, y), y1 = std::max(y1, y);
+      }
+    }
+    ASSERT_GT(mass, 0) << i;
+    EXPECT_NEAR(mx / mass, 14, 1.5) << i;
+    EXPECT_NEAR(my / mass, 14, 1.5) << i;
+    EXPECT_NEAR(std::max(x1 - x0, y1 - y0) + 1, 20, 2) << i;
+  }
+  // Versions differ (weight, slant); the same seed draws the same ones.
+  EXPECT_NE(
+      std::vector<uint8_t>(split.images.data.begin(), split.images.data.begin() + 784),
+      std::vector<uint8_t>(split.images.data.begin() + 784, split.images.data.begin() + 2 * 784));
+  EXPECT_EQ(data::font_digit_split({font}, 3, 7).images.data, split.images.data);
+  EXPECT_THROW(data::font_digit_split({"/nonexistent.ttf"}, 1, 1), core::Error);
 }
 
 // mnist-pieces from hand-drawn 0s and 1s: every piece is a 28x28 image labelled 0, 1 or none

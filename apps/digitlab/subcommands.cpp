@@ -86,6 +86,9 @@ class DataCommand : public Command {
     make_->add_option("--numbers", pieces_.train_numbers,
                       "numbers composed from the training digits (default 8000; a sixth as many "
                       "from the test digits)");
+    make_->add_option("--fonts", fonts_,
+                      "font files or folders (.ttf, .otf; comma-separated) whose digits join "
+                      "the training digits");
     info_->add_flag("--json", json_, "one JSON document on stdout");
   }
   int run(const Context& ctx) override {
@@ -94,6 +97,7 @@ class DataCommand : public Command {
         throw core::UsageError("--dataset: only mnist-pieces is made, not '" + dataset_ + "'");
       }
       pieces_.test_numbers = std::max(1, pieces_.train_numbers / 6);
+      if (!fonts_.empty()) pieces_.fonts = split_list(fonts_);
       return read::make_pieces_command(ctx.data_root, pieces_);
     }
     if (*fetch_) return data::fetch_command(ctx.data_root, dataset_);
@@ -104,6 +108,7 @@ class DataCommand : public Command {
  private:
   CLI::App *fetch_ = nullptr, *verify_ = nullptr, *info_ = nullptr, *make_ = nullptr;
   read::PieceSetOptions pieces_;
+  std::string fonts_;
   std::string dataset_;
   bool json_ = false;
 };
@@ -181,6 +186,9 @@ class BenchCommand : public Command {
         c.add_option("--count", count_,
                      "scan: test digits per variant (default 1000); read: numbers (default 2000)");
     c.add_option("--save-errors", save_errors_, "read: directory for the first 100 misread images");
+    c.add_option("--fonts", fonts_,
+                 "read: font files (TTF, OTF; comma-separated) to draw the digits from instead "
+                 "of MNIST's test digits");
   }
   int run(const Context& ctx) override {
     check(flags_);
@@ -222,6 +230,7 @@ class BenchCommand : public Command {
     o.data_root = ctx.data_root;
     if (count_option_->count() > 0) o.count = count_;
     o.save_errors = save_errors_;
+    if (!fonts_.empty()) o.fonts = split_list(fonts_);
     o.json = flags_.json;
     o.threads = flags_.threads;
     return serve::read_bench_command(o);
@@ -245,6 +254,7 @@ class BenchCommand : public Command {
   int count_ = 1000;
   CLI::Option* count_option_ = nullptr;
   std::string save_errors_;
+  std::string fonts_;
   RuntimeFlags flags_;
 };
 

@@ -8,6 +8,7 @@
 
 #include "core/error.h"
 #include "core/files.h"
+#include "data/font_digits.h"
 #include "data/number_render.h"
 #include "data/registry.h"
 #include "read/reader.h"
@@ -104,7 +105,13 @@ int make_pieces_command(const std::string& data_root, const PieceSetOptions& o) 
   core::make_dirs(dir);
   for (data::Split split : {data::Split::kTrain, data::Split::kTest}) {
     const bool train = split == data::Split::kTrain;
-    const data::RawSplit digits = data::load_raw_split(data_root, mnist, split);
+    data::RawSplit digits = data::load_raw_split(data_root, mnist, split);
+    if (train && !o.fonts.empty()) {
+      const std::vector<std::string> files = data::font_files(o.fonts);
+      data::append_split(digits, data::font_digit_split(files, o.font_variants, o.seed));
+      std::printf("train: %zu fonts join the training digits, %d versions of each digit\n",
+                  files.size(), o.font_variants);
+    }
     data::IdxArray images, labels;
     make_piece_split(digits, train ? o.train_numbers : o.test_numbers, o.seed + (train ? 0 : 1),
                      o.reject_share, images, labels);

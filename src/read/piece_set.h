@@ -4,6 +4,7 @@
 
 #include <cstdint>
 #include <string>
+#include <vector>
 
 #include "data/idx.h"
 #include "data/store.h"
@@ -15,6 +16,10 @@ struct PieceSetOptions {
   int test_numbers = 1333;   // and from the test digits
   uint64_t seed = 1;
   double reject_share = 0.07;  // of the pieces that are no digit, the share kept
+  // Fonts (files or folders, data::font_files) whose digits join the training digits, each digit
+  // in `font_variants` versions (data::font_digit_split): writing that is not MNIST's.
+  std::vector<std::string> fonts;
+  int font_variants = 60;
 };
 
 // Composes `numbers` numbers of 2-8 digits of `digits` (data::render_number, default style) and
@@ -28,7 +33,8 @@ void make_piece_split(const data::RawSplit& digits, int numbers, uint64_t seed, 
                       data::IdxArray& images, data::IdxArray& labels);
 
 // `digitlab data make --dataset mnist-pieces`: both splits from the mnist data set under
-// `data_root`, written as IDX files in data_root/mnist-pieces. Prints counts per class. Throws
+// `data_root` (the training split's digits joined by the fonts' digits), written as IDX files in
+// data_root/mnist-pieces. Prints counts per class. Throws
 // core::Error when mnist is missing or the files cannot be written.
 int make_pieces_command(const std::string& data_root, const PieceSetOptions& options);
 

@@ -14,6 +14,7 @@
 #include "core/error.h"
 #include "core/files.h"
 #include "data/decode.h"
+#include "data/font_digits.h"
 #include "data/image_io.h"
 #include "data/number_render.h"
 #include "data/registry.h"
@@ -154,9 +155,13 @@ int read_bench_command(const ReadBenchOptions& o) {
   if (!digits) {
     throw core::UsageError("--what read: " + o.model + " does not classify the digits 0-9");
   }
-  // Numbers are always composed of MNIST test digits, whatever the model was trained on.
+  // Numbers are composed of MNIST test digits, whatever the model was trained on, or of digits
+  // drawn from fonts: writing that is not MNIST's.
+  constexpr int kFontVariants = 20;
   const data::RawSplit test =
-      data::load_raw_split(o.data_root, data::find_dataset("mnist"), data::Split::kTest);
+      o.fonts.empty()
+          ? data::load_raw_split(o.data_root, data::find_dataset("mnist"), data::Split::kTest)
+          : data::font_digit_split(o.fonts, kFontVariants, o.seed);
   const read::DigitClassifier classify = read_classifier(predictor);
   std::mt19937_64 pick(o.seed);
   Tally all, touching, apart;
@@ -196,15 +201,17 @@ int read_bench_command(const ReadBenchOptions& o) {
   for (const auto& [what, n] : errors) common.emplace_back(n, what);
   std::sort(common.rbegin(), common.rend());
   if (common.size() > 10) common.resize(10);
-  nlohmann::json j = {{"model", predictor.model_info()["model"]},
-                      {"spec", predictor.model_info()["spec"]},
-                      {"count", o.count},
-                      {"seed", o.seed},
-                      {"images_per_second", o.count / std::max(seconds, 1e-9)},
-                      {"all", all.to_json()},
-                      {"touching", touching.to_json()},
-                      {"apart", apart.to_json()},
-                      {"uncertain_digits", uncertain}};
+  nlohmann::json j = {
+      {"model", predictor.model_info()["model"]},
+      {"digits", o.fonts.empty() ? nlohmann::json("mnist test") : nlohmann::json(o.fonts)},
+      {"spec", predictor.model_info()["spec"]},
+      {"count", o.count},
+      {"seed", o.seed},
+      {"images_per_second", o.count / std::max(seconds, 1e-9)},
+      {"all", all.to_json()},
+      {"touching", touching.to_json()},
+      {"apart", apart.to_json()},
+      {"uncertain_digits", uncertain}};
   for (const auto& [length, t] : by_length) j["by_length"][std::to_string(length)] = t.to_json();
   for (const auto& [n, what] : common)
     j["commonest_errors"].push_back({{"error", what}, {"count", n}});
@@ -212,9 +219,12 @@ int read_bench_command(const ReadBenchOptions& o) {
     std::cout << j.dump(2) << "\n";
     return 0;
   }
-  std::printf("%s on %d numbers of 2-8 test digits (%dx%d, seed %llu): %.1f images/s\n",
-              j["spec"].get<std::string>().c_str(), o.count, style.width, style.height,
-              static_cast<unsigned long long>(o.seed), j["images_per_second"].get<double>());
+  const std::string source =
+      o.fonts.empty() ? "test digits" : "digits of " + std::to_string(o.fonts.size()) + " fonts";
+  std::printf("%s on %d numbers of 2-8 %s (%dx%d, seed %llu): %.1f images/s\n",
+              j["spec"].get<std::string>().c_str(), o.count, source.c_str(), style.width,
+              style.height, static_cast<unsigned long long>(o.seed),
+              j["images_per_second"].get<double>());
   auto row = [](const char* what, const Tally& t) {
     std::printf("%-12s %6d numbers  %6.2f%% exact  %6.2f%% digits\n", what, t.numbers,
                 100 * t.number_accuracy(), 100 * t.digit_accuracy());

@@ -74,13 +74,16 @@ struct ReadBenchOptions {
   bool json = false;
   int threads = 0;
   std::string save_errors;  // directory for the first 100 misread images ("" = none)
+  // Font files to draw the digits from instead of MNIST's test digits (data/font_digits.h).
+  std::vector<std::string> fonts;
 };
 
 // `digitlab bench --what read`: `count` numbers of 2-8 digits drawn (with `seed`) from the test
 // split and composed by data::render_number with the default style; prints number accuracy
 // (exact text), digit accuracy (1 - edit distance / length), both per length and for numbers
 // with and without touching digits, the commonest errors and images read per second (reading
-// only, not composing). Requires a model of the digits 0-9 (otherwise core::UsageError).
+// only, not composing). With `fonts`, the digits are drawn from those fonts (20 versions of each
+// digit per font) instead. Requires a model of the digits 0-9 (otherwise core::UsageError).
 int read_bench_command(const ReadBenchOptions& options);
 
 }  // namespace digitlab::serve
