@@ -124,6 +124,139 @@ TEST(Spec, ShapeErrors) {
             std::string::npos);
 }
 
+TEST(Spec, ResidualBlocksParsePrintAndNest) {
+  const ArchSpec s = parse_spec("C8-R(C8-BN-C8)-P-R(C16-D0.1)-P-10");
+  ASSERT_EQ(s.layers.size(), 6u);
+  EXPECT_EQ(s.layers[1].kind, LayerKind::kResidual);
+  ASSERT_EQ(s.layers[1].body.size(), 3u);
+  EXPECT_EQ(s.layers[1].body[1].kind, LayerKind::kBatchNorm);
+  EXPECT_EQ(s.layers[3].body[1].kind, LayerKind::kDropout);
+  EXPECT_FALSE(parse_spec("C8-R(C8)-10") == parse_spec("C8-R(C16)-10"));
+  const ArchSpec nested = parse_spec("R(C4-R(C8k5-BN))-tanh-R(R(R(R(C8))))-10-logsoftmax");
+  EXPECT_EQ(nested.layers[0].body[1].kind, LayerKind::kResidual);
+  EXPECT_EQ(nested.layers[0].body[1].body[0].kernel, 5);
+  for (const std::string text :
+       {"C8-R(C8-BN-C8)-P-R(C16-D0.1)-P-10", "R(C4-R(C8k5-BN))-tanh-R(R(R(R(C8))))-10-logsoftmax",
+        "R(C8)-R(C8)-10"}) {
+    EXPECT_EQ(to_string(parse_spec(text)), text);
+    EXPECT_EQ(parse_spec(to_string(parse_spec(text))), parse_spec(text));
+  }
+  EXPECT_EQ(to_string(parse_spec("R(C8k3s-D0.50)-10-softmax")), "R(C8-D0.5)-10");
+}
+
+TEST(Spec, ResidualErrorsNameTheTokenByItsPath) {
+  EXPECT_EQ(error_of("R(C8-C8-10"),
+            "arch spec 'R(C8-C8-10': token 1 'R(C8-C8-10': unclosed '(' of a residual block");
+  EXPECT_EQ(error_of("C8-R()-10"), "arch spec 'C8-R()-10': token 2 'R()': empty residual block");
+  EXPECT_NE(error_of("C8-R(C8-P)-10").find("token 2.2 'P': a pool cannot go inside a residual"),
+            std::string::npos);
+  EXPECT_NE(error_of("C8-R(C8-R(C8-P2))-10").find("token 2.2.2 'P2': a pool cannot go inside"),
+            std::string::npos);
+  EXPECT_NE(error_of("R(R(R(R(R(C8)))))-10")
+                .find("token 1.1.1.1.1 'R(C8)': residual blocks nest "
+                      "at most 4 deep"),
+            std::string::npos);
+  EXPECT_NE(error_of("C8-R(C8v)-10").find("token 2.1 'C8v': a 'valid' conv cannot go inside"),
+            std::string::npos);
+  EXPECT_NE(error_of("C8-R(C8-10)-10").find("token 2.2 '10': a dense layer cannot go inside"),
+            std::string::npos);
+  EXPECT_NE(error_of("C8-R(tanh-C8)-10").find("token 2.1 'tanh': an activation token cannot"),
+            std::string::npos);
+  EXPECT_NE(error_of("C8-R(C8-softmax)-10").find("an output head cannot go inside"),
+            std::string::npos);
+  EXPECT_NE(
+      error_of("C8-R(BN-D0.5)-10").find("token 2 'R(BN-D0.5)': a residual block needs a conv"),
+      std::string::npos);
+  EXPECT_NE(error_of("C8-R(C8--C8)-10").find("token 2.2 '': empty token"), std::string::npos);
+  EXPECT_NE(error_of("C8-R(C8))-10").find("token 2 'R(C8))': text after the residual block's ')'"),
+            std::string::npos);
+  EXPECT_NE(error_of("C8)-10").find("token 1 'C8)': parentheses only enclose"), std::string::npos);
+  EXPECT_NE(error_of("(C8)-10").find("parentheses only enclose"), std::string::npos);
+  EXPECT_NE(error_of("R-10").find("token 1 'R': a residual block wants R(<layers>)"),
+            std::string::npos);
+  EXPECT_NE(error_of("C8-R(C8)").find("token 2 'R(C8)': the spec must end with a dense output"),
+            std::string::npos);
+  try {
+    count_parameters(parse_spec("100-R(C8)-10"));
+    ADD_FAILURE() << "a block after a dense layer passed the shape check";
+  } catch (const core::UsageError& e) {
+    EXPECT_NE(std::string(e.what()).find("layer 2: a residual block cannot follow a dense layer"),
+              std::string::npos)
+        << e.what();
+  }
+}
+
+TEST(Spec, ResidualParameterCounts) {
+  // C8: 9*8+8 = 80. Block 1 keeps 8 channels (no projection): 584 + BN 16 + 584. Block 2 goes to
+  // 16: conv 9*8*16+16 = 1168 and the 1x1 projection 8*16+16 = 144. Dense: 16*7*7*10+10 = 7850.
+  EXPECT_EQ(count_parameters(parse_spec("C8-R(C8-BN-C8)-P-R(C16)-P-10")), 80 + 1184 + 1312 + 7850);
+  // Outer block 1 -> 8 channels: C4 40, inner block 4 -> 8 (296 + projection 40), projection 16.
+  EXPECT_EQ(count_parameters(parse_spec("R(C4-R(C8))-10")), 40 + 296 + 40 + 16 + 62730);
+}
+
+TEST(Summary, RowsShapesAndCountsOfASmallNet) {
+  const ModelSummary s = summarize(parse_spec("C32-P-10"));
+  ASSERT_EQ(s.rows.size(), 4u);
+  EXPECT_EQ(s.rows[0].name, "conv2d_1");
+  EXPECT_EQ(s.rows[0].type, "Conv2D");
+  EXPECT_EQ(s.rows[0].shape, (std::vector<int64_t>{32, 28, 28}));
+  EXPECT_EQ(s.rows[0].parameters, 320);
+  EXPECT_EQ(s.rows[1].name, "max_pooling2d_1");
+  EXPECT_EQ(s.rows[1].shape, (std::vector<int64_t>{32, 14, 14}));
+  EXPECT_EQ(s.rows[1].parameters, 0);
+  EXPECT_EQ(s.rows[2].name, "flatten_1");
+  EXPECT_EQ(s.rows[2].shape, (std::vector<int64_t>{6272}));
+  EXPECT_EQ(s.rows[3].name, "dense_1");
+  EXPECT_EQ(s.rows[3].shape, (std::vector<int64_t>{10}));
+  EXPECT_EQ(s.rows[3].parameters, 62730);
+  EXPECT_EQ(s.total, 63050);
+  EXPECT_EQ(s.trainable, 63050);
+  EXPECT_EQ(s.non_trainable, 0);
+  const std::string text = format_summary(s);
+  EXPECT_NE(text.find("conv2d_1 (Conv2D)"), std::string::npos) << text;
+  EXPECT_NE(text.find("(32, 14, 14)"), std::string::npos) << text;
+  EXPECT_NE(text.find("62,730\n"), std::string::npos) << text;
+  EXPECT_NE(text.find("Total params: 63,050\n"), std::string::npos) << text;
+  EXPECT_NE(text.find("Non-trainable params: 0\n"), std::string::npos) << text;
+  EXPECT_NE(text.find("Input shape: (1, 28, 28); output head: softmax"), std::string::npos);
+  EXPECT_NE(text.find("(0 values) are buffers, not parameters"), std::string::npos) << text;
+}
+
+TEST(Summary, BlocksBatchNormAndNumbering) {
+  const ModelSummary s = summarize(parse_spec("C8-R(C8-BN-C8)-P-R(C16)-P-D0.5-10-logsoftmax"));
+  std::vector<std::string> names;
+  for (const auto& r : s.rows) names.push_back(std::string(size_t(r.depth), '>') + r.name);
+  EXPECT_EQ(names, (std::vector<std::string>{
+                       "conv2d_1", "residual_1", ">conv2d_2", ">batch_normalization_1", ">conv2d_3",
+                       "max_pooling2d_1", "residual_2", ">conv2d_4", ">conv2d_5", "max_pooling2d_2",
+                       "dropout_1", "flatten_1", "dense_1"}));
+  EXPECT_EQ(s.rows[1].parameters, 1184);
+  EXPECT_EQ(s.rows[1].shape, (std::vector<int64_t>{8, 28, 28}));
+  EXPECT_EQ(s.rows[8].type, "Conv2D 1x1 shortcut");
+  EXPECT_EQ(s.rows[8].parameters, 144);
+  EXPECT_EQ(s.rows[6].parameters, 1312);
+  EXPECT_EQ(s.rows[6].shape, (std::vector<int64_t>{16, 14, 14}));
+  EXPECT_EQ(s.total, 80 + 1184 + 1312 + 7850);
+  EXPECT_EQ(s.bn_statistics, 16);
+  EXPECT_EQ(s.head, Head::kLogSoftmax);
+  const std::string text = format_summary(s);
+  EXPECT_NE(text.find("\n  conv2d_2 (Conv2D)"), std::string::npos) << text;
+  EXPECT_NE(text.find("(16 values) are buffers"), std::string::npos) << text;
+  EXPECT_NE(text.find("Total params: 10,426\n"), std::string::npos) << text;
+  EXPECT_THROW(summarize(parse_spec("100-12")), core::UsageError);
+}
+
+TEST(Summary, TotalsEqualTheParameterCountOfEveryZooModel) {
+  for (const auto& e : zoo()) {
+    const ArchSpec spec = parse_spec(e.spec);
+    const ModelSummary s = summarize(spec);
+    EXPECT_EQ(s.total, count_parameters(spec)) << e.name;
+    int64_t top = 0;
+    for (const auto& r : s.rows) top += r.depth == 0 ? r.parameters : 0;
+    EXPECT_EQ(top, s.total) << e.name;
+  }
+}
+
 TEST(Zoo, EveryEntryParsesAndIsFound) {
   for (const auto& e : zoo()) {
     EXPECT_NO_THROW(count_parameters(parse_spec(e.spec))) << e.name;
