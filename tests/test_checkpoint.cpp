@@ -61,6 +61,25 @@ TEST(Checkpoint, RoundTripGivesTheSameOutputs) {
   EXPECT_TRUE(torch::equal(net->forward(x), ck.net->forward(x)));
 }
 
+TEST(Checkpoint, ResidualBlocksRoundTrip) {
+  TempDir dir;
+  const std::string spec = "C4-R(C4-BN-C4)-P-R(C8)-P-10";
+  torch::manual_seed(4);
+  auto net = models::build_network(models::parse_spec(spec));
+  net->train();
+  net->forward(torch::randn({8, 1, 28, 28}) * 3 + 1);
+  net->eval();
+  save_checkpoint(dir / "r.pt", net, meta_for(spec));
+  LoadedCheckpoint ck = load_checkpoint(dir / "r.pt");
+  EXPECT_EQ(ck.net->named_parameters().size(), net->named_parameters().size());
+  auto x = torch::randn({5, 1, 28, 28});
+  torch::NoGradGuard g;
+  EXPECT_TRUE(torch::equal(net->forward(x), ck.net->forward(x)));
+  // The same layers without the blocks' projection: the weights do not fit.
+  save_checkpoint(dir / "other.pt", net, meta_for("C4-R(C4-BN-C4)-P-R(C4)-P-10"));
+  EXPECT_NE(expect_refused(dir / "other.pt").find("weights do not match"), std::string::npos);
+}
+
 TEST(Checkpoint, EnsembleRoundTripGivesTheSameOutputs) {
   TempDir dir;
   CheckpointMeta meta = meta_for("ensemble");

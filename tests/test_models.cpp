@@ -73,6 +73,7 @@ TEST(Shape, EveryZooModel) {
     auto y = net->forward(torch::randn({3, 1, 28, 28}));
     EXPECT_EQ(y.sizes(), (std::vector<int64_t>{3, 10}));
     EXPECT_EQ(trainable(net), count_parameters(spec));
+    EXPECT_EQ(trainable(net), summarize(spec).total);  // the layer table's total
     ASSERT_EQ(pinned.count(e.name), 1u);
     EXPECT_EQ(trainable(net), pinned.at(e.name));
     auto p = head_probabilities(spec.head, y);
@@ -90,6 +91,45 @@ TEST(Shape, BatchNormAndActivationsBuild) {
   int64_t n = 0;
   for (auto& p : net->parameters()) n += p.numel();
   EXPECT_EQ(n, count_parameters(spec));
+}
+
+// Residual blocks: parameter counts equal the spec's, and the function is
+// act(body(x) + shortcut(x)) with the body's last conv left without its own activation.
+TEST(Shape, ResidualBlocksComputeTheSpecsFunction) {
+  for (const char* text : {"C8-R(C8-BN-C8)-P-R(C16)-P-10", "R(C4-R(C8-D0.1))-tanh-R(C8)-P4-10",
+                           "sigmoid-C4-R(C4-BN-C4-BN)-16-10-logsoftmax"}) {
+    SCOPED_TRACE(text);
+    const ArchSpec spec = parse_spec(text);
+    auto net = build_network(spec);
+    EXPECT_EQ(trainable(net), count_parameters(spec));
+    EXPECT_EQ(trainable(net), summarize(spec).total);
+    net->train();
+    EXPECT_EQ(net->forward(torch::randn({2, 1, 28, 28})).sizes(), (std::vector<int64_t>{2, 10}));
+  }
+  torch::manual_seed(6);
+  auto net = build_network(parse_spec("C4-R(C4-BN-C4)-R(C8)-10"));
+  net->eval();
+  auto names = net->named_parameters();
+  EXPECT_TRUE(names.contains("2.body.0.weight"));
+  EXPECT_TRUE(names.contains("2.body.1.weight"));       // batch norm's scale
+  EXPECT_FALSE(names.contains("2.projection.weight"));  // 4 -> 4 channels: the identity
+  EXPECT_TRUE(names.contains("3.projection.weight"));   // 4 -> 8 channels: a 1x1 projection
+  EXPECT_EQ(names["3.projection.weight"].sizes(), (std::vector<int64_t>{8, 4, 1, 1}));
+  auto* block = net->ptr(2)->as<ResidualImpl>();
+  auto* wide = net->ptr(3)->as<ResidualImpl>();
+  ASSERT_TRUE(block && wide);
+  ASSERT_EQ(block->body->size(), 4u);  // conv, batch norm, relu, conv: no relu after the last
+  auto x = torch::randn({3, 1, 28, 28});
+  torch::NoGradGuard no_grad;
+  using torch::nn::BatchNorm2dImpl, torch::nn::Conv2dImpl, torch::nn::LinearImpl;
+  auto h = torch::relu(net->ptr(0)->as<Conv2dImpl>()->forward(x));
+  auto f = block->body->ptr(0)->as<Conv2dImpl>()->forward(h);
+  f = torch::relu(block->body->ptr(1)->as<BatchNorm2dImpl>()->forward(f));
+  f = block->body->ptr(3)->as<Conv2dImpl>()->forward(f);
+  auto y = torch::relu(f + h);
+  y = torch::relu(wide->body->forward(y) + wide->projection->forward(y));
+  auto expected = net->ptr(5)->as<LinearImpl>()->forward(y.flatten(1));
+  EXPECT_TRUE(torch::allclose(net->forward(x), expected, 1e-5, 1e-6));
 }
 
 // Glorot-uniform draws weights from U(-a, a) with a = sqrt(6 / (fan_in + fan_out)) and zeroes

@@ -95,59 +95,83 @@ KnnImpl* find_knn(nn::Sequential& net) {
   return net->size() == 1 ? net->ptr(0)->as<KnnImpl>() : nullptr;
 }
 
-nn::Sequential build_network(const ArchSpec& spec, int64_t num_classes, InputShape input) {
-  count_parameters(spec, num_classes, input);  // validates shapes before any allocation
-  nn::Sequential net;
-  if (spec.is_knn()) {
-    net->push_back(
-        Knn(spec.layers[0].units, num_classes, input.channels * input.height * input.width));
-    return net;
-  }
-  int64_t c = input.channels, h = input.height, w = input.width;
+namespace {
+
+// The shape of the values between layers while a network is built.
+struct BuildShape {
+  int64_t c = 1, h = 28, w = 28;
   bool flat = false;
-  int64_t features = 0;
-  Activation act = Activation::kRelu;
-  const size_t n = spec.layers.size();
+  int64_t features = 0;  // once flat
+};
+
+void add_layers(nn::Sequential& net, const std::vector<Layer>& layers, BuildShape& s,
+                Activation& act, bool in_block);
+
+// A block's body, and a 1x1 projection when the body changes the channel count.
+Residual make_residual(const Layer& l, BuildShape& s, Activation act) {
+  const int64_t in_channels = s.c;
+  nn::Sequential body;
+  Activation inner = act;
+  add_layers(body, l.body, s, inner, /*in_block=*/true);
+  nn::Conv2d projection{nullptr};
+  if (s.c != in_channels) projection = nn::Conv2d(nn::Conv2dOptions(in_channels, s.c, 1));
+  return Residual(body, projection, act);
+}
+
+// Appends `layers` to `net`. In a block, the last conv (with its batch norm) gets no activation:
+// the block applies it to the sum. Outside, the last layer is the output layer.
+void add_layers(nn::Sequential& net, const std::vector<Layer>& layers, BuildShape& s,
+                Activation& act, bool in_block) {
+  const size_t n = layers.size();
+  size_t last_conv = n;
   for (size_t i = 0; i < n; ++i) {
-    const Layer& l = spec.layers[i];
-    const bool output = i + 1 == n;
-    const bool bn_next = i + 1 < n && spec.layers[i + 1].kind == LayerKind::kBatchNorm;
+    if (layers[i].kind == LayerKind::kConv || layers[i].kind == LayerKind::kResidual) last_conv = i;
+  }
+  for (size_t i = 0; i < n; ++i) {
+    const Layer& l = layers[i];
+    const bool output = !in_block && i + 1 == n;
+    const bool bn_next = i + 1 < n && layers[i + 1].kind == LayerKind::kBatchNorm;
     switch (l.kind) {
-      case LayerKind::kConv:
-        net->push_back(
-            nn::Conv2d(nn::Conv2dOptions(c, l.units, l.kernel).padding(l.same ? l.kernel / 2 : 0)));
-        c = l.units;
-        if (!l.same) h -= l.kernel - 1, w -= l.kernel - 1;
+      case LayerKind::kConv: {
+        const bool activate = !(in_block && i == last_conv);
+        net->push_back(nn::Conv2d(
+            nn::Conv2dOptions(s.c, l.units, l.kernel).padding(l.same ? l.kernel / 2 : 0)));
+        s.c = l.units;
+        if (!l.same) s.h -= l.kernel - 1, s.w -= l.kernel - 1;
         if (bn_next) {
-          net->push_back(nn::BatchNorm2d(c));
+          net->push_back(nn::BatchNorm2d(s.c));
           ++i;
         }
         // Max-pooling first and then the activation computes the same function (every activation
         // here is non-decreasing, so it commutes with max) and the same gradients, with the
         // activation on a quarter of the values. Parameter-holding modules keep their indices.
-        if (i + 1 < n && spec.layers[i + 1].kind == LayerKind::kPool) {
-          const int64_t k = spec.layers[i + 1].kernel;
+        if (i + 1 < n && layers[i + 1].kind == LayerKind::kPool) {
+          const int64_t k = layers[i + 1].kernel;
           net->push_back(nn::MaxPool2d(nn::MaxPool2dOptions(k).stride(k)));
-          h /= k, w /= k;
+          s.h /= k, s.w /= k;
           ++i;
         }
-        add_activation(net, act);
+        if (activate) add_activation(net, act);
+        break;
+      }
+      case LayerKind::kResidual:
+        net->push_back(make_residual(l, s, act));
         break;
       case LayerKind::kPool:
         net->push_back(nn::MaxPool2d(nn::MaxPool2dOptions(l.kernel).stride(l.kernel)));
-        h /= l.kernel, w /= l.kernel;
+        s.h /= l.kernel, s.w /= l.kernel;
         break;
       case LayerKind::kDense:
-        if (!flat) {
+        if (!s.flat) {
           net->push_back(nn::Flatten());
-          features = c * h * w;
-          flat = true;
+          s.features = s.c * s.h * s.w;
+          s.flat = true;
         }
-        net->push_back(nn::Linear(features, l.units));
-        features = l.units;
+        net->push_back(nn::Linear(s.features, l.units));
+        s.features = l.units;
         if (output) break;
         if (bn_next) {
-          net->push_back(nn::BatchNorm1d(features));
+          net->push_back(nn::BatchNorm1d(s.features));
           ++i;
         }
         add_activation(net, act);
@@ -156,19 +180,53 @@ nn::Sequential build_network(const ArchSpec& spec, int64_t num_classes, InputSha
         net->push_back(nn::Dropout(l.rate));
         break;
       case LayerKind::kBatchNorm:
-        if (flat) {
-          net->push_back(nn::BatchNorm1d(features));
+        if (s.flat) {
+          net->push_back(nn::BatchNorm1d(s.features));
         } else {
-          net->push_back(nn::BatchNorm2d(c));
+          net->push_back(nn::BatchNorm2d(s.c));
         }
         break;
-      case LayerKind::kKnn:  // only ever alone, handled above
+      case LayerKind::kKnn:  // only ever alone, handled by build_network
         break;
       case LayerKind::kActivation:
         act = l.activation;
         break;
     }
   }
+}
+
+}  // namespace
+
+ResidualImpl::ResidualImpl(nn::Sequential body_, nn::Conv2d projection_, Activation activation_)
+    : body(register_module("body", body_)), activation(activation_) {
+  if (projection_) projection = register_module("projection", projection_);
+}
+
+torch::Tensor ResidualImpl::forward(const torch::Tensor& x) {
+  torch::Tensor y = body->forward(x) + (projection ? projection->forward(x) : x);
+  switch (activation) {
+    case Activation::kRelu:
+      return torch::relu(y);
+    case Activation::kTanh:
+      return torch::tanh(y);
+    case Activation::kSigmoid:
+      return torch::sigmoid(y);
+  }
+  return y;
+}
+
+nn::Sequential build_network(const ArchSpec& spec, int64_t num_classes, InputShape input) {
+  count_parameters(spec, num_classes, input);  // validates shapes before any allocation
+  nn::Sequential net;
+  if (spec.is_knn()) {
+    net->push_back(
+        Knn(spec.layers[0].units, num_classes, input.channels * input.height * input.width));
+    return net;
+  }
+  BuildShape shape;
+  shape.c = input.channels, shape.h = input.height, shape.w = input.width;
+  Activation act = Activation::kRelu;
+  add_layers(net, spec.layers, shape, act, /*in_block=*/false);
   switch (spec.head) {
     case Head::kSoftmax:
       break;

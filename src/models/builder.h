@@ -39,6 +39,21 @@ class KnnImpl : public torch::nn::Module {
 };
 TORCH_MODULE(Knn);
 
+// A residual block: activation(body(x) + shortcut(x)), where the shortcut is x itself or, when
+// the body changes the channel count, a 1x1 convolution of x. Its submodules are "body" (a
+// Sequential) and "projection" (only when present), so state_dict keys read "3.body.0.weight",
+// "3.projection.weight".
+class ResidualImpl : public torch::nn::Module {
+ public:
+  ResidualImpl(torch::nn::Sequential body, torch::nn::Conv2d projection, Activation activation);
+  torch::Tensor forward(const torch::Tensor& x);
+
+  torch::nn::Sequential body;
+  torch::nn::Conv2d projection{nullptr};  // null: the identity shortcut
+  Activation activation;
+};
+TORCH_MODULE(Residual);
+
 // The Knn inside a network built from a knn<K> spec, or null.
 KnnImpl* find_knn(torch::nn::Sequential& net);
 
