@@ -7,6 +7,7 @@
 
 #include <sys/wait.h>
 
+#include <algorithm>
 #include <cstdlib>
 #include <map>
 #include <string>
@@ -198,10 +199,13 @@ TEST_P(ExportAgrees, OnnxAndPytorchMatchDigitlab) {
   EXPECT_EQ(nlohmann::json::parse(props["digitlab.class_names"]).size(), 10u);
   EXPECT_EQ(nlohmann::json::parse(props["digitlab.normalization"])["mode"], c.normalization);
   EXPECT_EQ(props["digitlab.spec"], spec);
+  int adds = 0;  // besides normalization's: one per residual block
   for (const auto& n : model.graph().node()) {
     EXPECT_NE(n.op_type(), "Reshape");
     EXPECT_NE(n.op_type(), "Dropout");
+    adds += n.op_type() == "Add" && n.name() != "normalization.Add";
   }
+  EXPECT_EQ(adds, std::count(spec.begin(), spec.end(), 'R'));
 
   // OpenCV DNN on the raw pixels, at two batch sizes with one network (a frozen batch fails).
   cv::dnn::Net cvnet = cv::dnn::readNetFromONNX(dir / "model.onnx");
@@ -284,13 +288,15 @@ sys.exit(0 if max(d_in, d_out, d_prob, d_u8) <= 1e-5 else 1)
 
 INSTANTIATE_TEST_SUITE_P(
     Zoo, ExportAgrees,
-    ::testing::Values(Case{"mlp", "seed004-mlp", "", "standard", 17},
-                      Case{"seed002_cnn_logsoftmax", "seed002-cnn", "", "standard", 13},
-                      Case{"lenet5", "seed001-lenet5", "", "standard", 17},
-                      Case{"batchnorm_tanh_dropout", "", "C8-BN-P-D0.25-tanh-16-BN-D0.5-10", "unit",
-                           13},
-                      Case{"seed003_mlp_sigmoid", "seed003-mlp", "", "unit", 17},
-                      Case{"sigmoid_svm", "", "sigmoid-24-10-svm", "none", 15}),
+    ::testing::Values(
+        Case{"mlp", "seed004-mlp", "", "standard", 17},
+        Case{"seed002_cnn_logsoftmax", "seed002-cnn", "", "standard", 13},
+        Case{"lenet5", "seed001-lenet5", "", "standard", 17},
+        Case{"batchnorm_tanh_dropout", "", "C8-BN-P-D0.25-tanh-16-BN-D0.5-10", "unit", 13},
+        Case{"seed003_mlp_sigmoid", "seed003-mlp", "", "unit", 17},
+        Case{"sigmoid_svm", "", "sigmoid-24-10-svm", "none", 15},
+        // Identity and projection shortcuts, batch norm inside, a nested block.
+        Case{"residual", "", "C8-R(C8-BN-C8-BN)-P-tanh-R(C12-R(C12))-P-24-10", "standard", 17}),
     [](const ::testing::TestParamInfo<Case>& info) { return std::string(info.param.name); });
 
 // A saved network with batch norm, trained a little so its statistics are not the defaults.

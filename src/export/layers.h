@@ -22,7 +22,8 @@ enum class LayerType {
   kDropout,
   kFlatten,
   kLinear,
-  kLogSoftmax
+  kLogSoftmax,
+  kResidual
 };
 
 struct NetLayer {
@@ -33,8 +34,15 @@ struct NetLayer {
   double eps = 0.0, momentum = 0.0, rate = 0.0;  // batch norm; dropout
   bool bias = false;                             // conv, linear
   bool head = false;  // after the output layer: the spec's head, not a hidden activation
+  // kResidual: activation(body(x) + shortcut(x)); the body's layers ("3.body.0", ...), the 1x1
+  // projection conv ("3.projection") or none for the identity, and the activation (kRelu, kTanh
+  // or kSigmoid).
+  std::vector<NetLayer> body;
+  std::vector<NetLayer> projection;
+  LayerType activation = LayerType::kRelu;
   // The module's state_dict entries ("0.weight", ...), CPU, contiguous, float32 (whatever the
-  // network holds: bf16, channels_last) except integer buffers (num_batches_tracked).
+  // network holds: bf16, channels_last) except integer buffers (num_batches_tracked); a residual
+  // block's hold those of all its layers.
   std::vector<std::pair<std::string, torch::Tensor>> tensors;
 };
 

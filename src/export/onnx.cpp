@@ -92,6 +92,101 @@ void add_metadata(onnx::ModelProto& model, const std::string& key, const std::st
   p->set_value(value);
 }
 
+// Adds the nodes of layer `l` reading tensor `x`; returns the name of its output. A residual block
+// is its body's nodes, the projection Conv if any, an Add of the two paths and the activation.
+std::string emit_layer(GraphBuilder& b, const NetLayer& l, std::string x, bool output) {
+  const std::string& n = l.name;
+  auto with_bias = [&](std::vector<std::string> in) {
+    if (l.bias) in.push_back(n + ".bias");
+    return in;
+  };
+  switch (l.type) {
+    case LayerType::kConv: {
+      b.initializer(n + ".weight", *find_tensor(l, "weight"));
+      if (l.bias) b.initializer(n + ".bias", *find_tensor(l, "bias"));
+      auto* node = b.node("Conv", with_bias({x, n + ".weight"}), n + "_conv", n + ".Conv");
+      set_ints(node, "kernel_shape", {l.kernel, l.kernel});
+      set_ints(node, "pads", {l.padding, l.padding, l.padding, l.padding});
+      set_ints(node, "strides", {1, 1});
+      set_ints(node, "dilations", {1, 1});
+      set_int(node, "group", 1);
+      x = n + "_conv";
+      break;
+    }
+    case LayerType::kBatchNorm2d:
+    case LayerType::kBatchNorm1d: {
+      // Inference form: the running statistics, as the network computes in eval mode.
+      const torch::Tensor* w = find_tensor(l, "weight");
+      const torch::Tensor* bias = find_tensor(l, "bias");
+      b.initializer(n + ".weight", w ? *w : torch::ones({l.out}));
+      b.initializer(n + ".bias", bias ? *bias : torch::zeros({l.out}));
+      b.initializer(n + ".running_mean", *find_tensor(l, "running_mean"));
+      b.initializer(n + ".running_var", *find_tensor(l, "running_var"));
+      auto* node = b.node("BatchNormalization",
+                          {x, n + ".weight", n + ".bias", n + ".running_mean", n + ".running_var"},
+                          n + "_batchnorm", n + ".BatchNormalization");
+      set_float(node, "epsilon", float(l.eps));
+      set_float(node, "momentum", float(1.0 - l.momentum));  // ONNX weighs the old value
+      x = n + "_batchnorm";
+      break;
+    }
+    case LayerType::kMaxPool: {
+      auto* node = b.node("MaxPool", {x}, n + "_maxpool", n + ".MaxPool");
+      set_ints(node, "kernel_shape", {l.kernel, l.kernel});
+      set_ints(node, "strides", {l.kernel, l.kernel});
+      set_ints(node, "pads", {0, 0, 0, 0});
+      x = n + "_maxpool";
+      break;
+    }
+    case LayerType::kRelu:
+      b.node("Relu", {x}, n + "_relu", n + ".Relu");
+      x = n + "_relu";
+      break;
+    case LayerType::kTanh:
+      b.node("Tanh", {x}, n + "_tanh", n + ".Tanh");
+      x = n + "_tanh";
+      break;
+    case LayerType::kSigmoid:
+      b.node("Sigmoid", {x}, n + "_sigmoid", n + ".Sigmoid");
+      x = n + "_sigmoid";
+      break;
+    case LayerType::kDropout:  // the identity at inference
+      break;
+    case LayerType::kFlatten: {
+      // Flatten, not Shape/Gather/Concat/Reshape: OpenCV's importer freezes a computed shape,
+      // batch size included, at the first input it sees.
+      auto* node = b.node("Flatten", {x}, n + "_flatten", n + ".Flatten");
+      set_int(node, "axis", 1);
+      x = n + "_flatten";
+      break;
+    }
+    case LayerType::kLinear: {
+      b.initializer(n + ".weight", *find_tensor(l, "weight"));
+      if (l.bias) b.initializer(n + ".bias", *find_tensor(l, "bias"));
+      const std::string out = output ? "logits" : n + "_gemm";
+      auto* node = b.node("Gemm", with_bias({x, n + ".weight"}), out, n + ".Gemm");
+      set_int(node, "transB", 1);  // torch stores [out, in]
+      x = out;
+      break;
+    }
+    case LayerType::kLogSoftmax:  // only in the head, handled below
+      break;
+    case LayerType::kResidual: {
+      std::string y = x;
+      for (const NetLayer& inner : l.body) y = emit_layer(b, inner, y, false);
+      std::string shortcut = x;
+      for (const NetLayer& p : l.projection) shortcut = emit_layer(b, p, shortcut, false);
+      b.node("Add", {y, shortcut}, n + "_add", n + ".Add");
+      NetLayer act;
+      act.type = l.activation;
+      act.name = n;
+      x = emit_layer(b, act, n + "_add", false);
+      break;
+    }
+  }
+  return x;
+}
+
 }  // namespace
 
 std::string onnx_model(const train::LoadedCheckpoint& ck, int opset) {
@@ -136,85 +231,7 @@ std::string onnx_model(const train::LoadedCheckpoint& ck, int opset) {
   }
 
   for (size_t i = 0; i <= d.output_layer; ++i) {
-    const NetLayer& l = d.layers[i];
-    const std::string& n = l.name;
-    auto with_bias = [&](std::vector<std::string> in) {
-      if (l.bias) in.push_back(n + ".bias");
-      return in;
-    };
-    switch (l.type) {
-      case LayerType::kConv: {
-        b.initializer(n + ".weight", *find_tensor(l, "weight"));
-        if (l.bias) b.initializer(n + ".bias", *find_tensor(l, "bias"));
-        auto* node = b.node("Conv", with_bias({x, n + ".weight"}), n + "_conv", n + ".Conv");
-        set_ints(node, "kernel_shape", {l.kernel, l.kernel});
-        set_ints(node, "pads", {l.padding, l.padding, l.padding, l.padding});
-        set_ints(node, "strides", {1, 1});
-        set_ints(node, "dilations", {1, 1});
-        set_int(node, "group", 1);
-        x = n + "_conv";
-        break;
-      }
-      case LayerType::kBatchNorm2d:
-      case LayerType::kBatchNorm1d: {
-        // Inference form: the running statistics, as the network computes in eval mode.
-        const torch::Tensor* w = find_tensor(l, "weight");
-        const torch::Tensor* bias = find_tensor(l, "bias");
-        b.initializer(n + ".weight", w ? *w : torch::ones({l.out}));
-        b.initializer(n + ".bias", bias ? *bias : torch::zeros({l.out}));
-        b.initializer(n + ".running_mean", *find_tensor(l, "running_mean"));
-        b.initializer(n + ".running_var", *find_tensor(l, "running_var"));
-        auto* node =
-            b.node("BatchNormalization",
-                   {x, n + ".weight", n + ".bias", n + ".running_mean", n + ".running_var"},
-                   n + "_batchnorm", n + ".BatchNormalization");
-        set_float(node, "epsilon", float(l.eps));
-        set_float(node, "momentum", float(1.0 - l.momentum));  // ONNX weighs the old value
-        x = n + "_batchnorm";
-        break;
-      }
-      case LayerType::kMaxPool: {
-        auto* node = b.node("MaxPool", {x}, n + "_maxpool", n + ".MaxPool");
-        set_ints(node, "kernel_shape", {l.kernel, l.kernel});
-        set_ints(node, "strides", {l.kernel, l.kernel});
-        set_ints(node, "pads", {0, 0, 0, 0});
-        x = n + "_maxpool";
-        break;
-      }
-      case LayerType::kRelu:
-        b.node("Relu", {x}, n + "_relu", n + ".Relu");
-        x = n + "_relu";
-        break;
-      case LayerType::kTanh:
-        b.node("Tanh", {x}, n + "_tanh", n + ".Tanh");
-        x = n + "_tanh";
-        break;
-      case LayerType::kSigmoid:
-        b.node("Sigmoid", {x}, n + "_sigmoid", n + ".Sigmoid");
-        x = n + "_sigmoid";
-        break;
-      case LayerType::kDropout:  // the identity at inference
-        break;
-      case LayerType::kFlatten: {
-        // Flatten, not Shape/Gather/Concat/Reshape: OpenCV's importer freezes a computed shape,
-        // batch size included, at the first input it sees.
-        auto* node = b.node("Flatten", {x}, n + "_flatten", n + ".Flatten");
-        set_int(node, "axis", 1);
-        x = n + "_flatten";
-        break;
-      }
-      case LayerType::kLinear: {
-        b.initializer(n + ".weight", *find_tensor(l, "weight"));
-        if (l.bias) b.initializer(n + ".bias", *find_tensor(l, "bias"));
-        const std::string out = i == d.output_layer ? "logits" : n + "_gemm";
-        auto* node = b.node("Gemm", with_bias({x, n + ".weight"}), out, n + ".Gemm");
-        set_int(node, "transB", 1);  // torch stores [out, in]
-        x = out;
-        break;
-      }
-      case LayerType::kLogSoftmax:  // only in the head, handled below
-        break;
-    }
+    x = emit_layer(b, d.layers[i], x, i == d.output_layer);
   }
 
   switch (d.head) {

@@ -27,8 +27,24 @@ std::string py_float(double v) {
 // JSON strings and arrays of strings are valid Python literals.
 std::string py_str(const std::string& s) { return nlohmann::json(s).dump(); }
 
-std::string py_module(const NetLayer& l) {
+std::string py_module(const NetLayer& l, const std::string& indent);
+
+// Residual(nn.Sequential(...), projection or None, activation), one inner module a line.
+std::string py_residual(const NetLayer& l, const std::string& indent) {
+  const std::string in = indent + "    ";
+  std::string out = "Residual(\n" + in + "nn.Sequential(\n";
+  for (const NetLayer& b : l.body) out += in + "    " + py_module(b, in + "    ") + ",\n";
+  out += in + "),\n" + in +
+         (l.projection.empty() ? std::string("None") : py_module(l.projection[0], in)) + ",\n";
+  NetLayer act;
+  act.type = l.activation;
+  return out + in + py_module(act, in) + ",\n" + indent + ")";
+}
+
+std::string py_module(const NetLayer& l, const std::string& indent) {
   switch (l.type) {
+    case LayerType::kResidual:
+      return py_residual(l, indent);
     case LayerType::kConv:
       return "nn.Conv2d(" + std::to_string(l.in) + ", " + std::to_string(l.out) +
              ", kernel_size=" + std::to_string(l.kernel) +
@@ -77,6 +93,26 @@ std::string py_probabilities(models::Head head) {
   return "";
 }
 
+// model.py's residual block, when the network has one: the same function and state_dict keys as
+// digitlab's models::ResidualImpl.
+constexpr const char* kPyResidual = R"py(class Residual(nn.Module):
+    """activation(body(x) + shortcut(x)): the shortcut is x, or a 1x1 projection of x when the
+    body changes the channel count."""
+
+    def __init__(self, body, projection, activation):
+        super().__init__()
+        self.body = body
+        if projection is not None:
+            self.projection = projection
+        self.activation = activation
+
+    def forward(self, x):
+        shortcut = self.projection(x) if hasattr(self, "projection") else x
+        return self.activation(self.body(x) + shortcut)
+
+
+)py";
+
 std::string model_py(const train::LoadedCheckpoint& ck, const NetDescription& d) {
   const auto& m = ck.meta;
   const auto& norm = m.normalization;
@@ -117,12 +153,18 @@ MODEL = )py"
     << "\nNORMALIZATION = {\"mode\": " << py_str(norm.mode) << ", \"mean\": " << py_float(norm.mean)
     << ", \"std\": " << py_float(norm.std) << "}\n"
     << "# pixels (0-255) * SCALE + SHIFT is the network's input.\n"
-    << "SCALE = " << py_float(norm.scale()) << "\nSHIFT = " << py_float(norm.shift()) << "\n\n\n"
-    << "class Model(nn.Sequential):\n"
+    << "SCALE = " << py_float(norm.scale()) << "\nSHIFT = " << py_float(norm.shift()) << "\n\n\n";
+  for (const NetLayer& l : d.layers) {
+    if (l.type != LayerType::kResidual) continue;
+    o << kPyResidual;
+    break;
+  }
+  o << "class Model(nn.Sequential):\n"
     << "    def __init__(self):\n"
     << "        super().__init__(\n";
   for (const NetLayer& l : d.layers) {
-    o << "            " << py_module(l) << ",  # " << l.name << (l.head ? " (head)" : "") << "\n";
+    o << "            " << py_module(l, "            ") << ",  # " << l.name
+      << (l.head ? " (head)" : "") << "\n";
   }
   o << R"py(        )
 
