@@ -746,6 +746,39 @@ TEST_F(Cli, EnsembleSavesOneModelThatEvaluateAndPredictAccept) {
   EXPECT_EQ(digitlab("train --split-seed -1 --out " + (runs_ / "neg")).code, 2);
 }
 
+// A residual network through the program: train --summary prints the layer table before
+// training and changes nothing else; predict reads an image with the run. (summary's own flags and
+// errors are tested in-process, train_tests.)
+TEST_F(Cli, ResidualRunTrainsWithSummaryAndPredicts) {
+  const std::string out = runs_ / "res", spec = "C4-P-R(C4-BN-C4)-R(C8)-P-10";
+  Result t = digitlab("train --arch '" + spec +
+                      "' --epochs 1 --train-limit 300 --val-split 60 --batch-size 32 --threads 2 "
+                      "--tensorboard false --summary --out " +
+                      out);
+  ASSERT_EQ(t.code, 0) << t.err;
+  const size_t table = t.out.find("residual_1 (Residual)");
+  ASSERT_NE(table, std::string::npos) << t.out;
+  EXPECT_LT(table, t.out.find("epoch 1/1")) << t.out;
+  EXPECT_NE(t.out.find("  conv2d_5 (Conv2D 1x1 shortcut)"), std::string::npos) << t.out;
+  auto config = nlohmann::json::parse(core::read_file(out + "/config.json"));
+  // 40 + block (148 + 8 + 148) + block (296 + projection 40) + 8*7*7*10+10.
+  EXPECT_EQ(config["parameters"], 4610);
+  EXPECT_NE(t.out.find("Total params: 4,610\n"), std::string::npos) << t.out;
+  EXPECT_FALSE(config["options"].contains("summary")) << config.dump();
+
+  data::IdxArray im, lb;
+  testing::make_synthetic(10, 9, im, lb);
+  data::GrayImage digit(28, 28, 0);
+  digit.pixels.assign(im.data.begin() + 3 * 784, im.data.begin() + 4 * 784);
+  data::write_png(runs_ / "three.png", digit);
+  Result p = digitlab("predict --model " + out + " " + (runs_ / "three.png") + " --json");
+  ASSERT_EQ(p.code, 0) << p.err;
+  auto j = nlohmann::json::parse(p.out);
+  ASSERT_EQ(j.size(), 1u);
+  EXPECT_GT(j[0]["confidence"].get<double>(), 0.1) << p.out;  // the top of 10 probabilities
+  EXPECT_EQ(j[0]["label"].get<std::string>().size(), 1u) << p.out;
+}
+
 TEST_F(Cli, TruncatedImagesFileExitsOneNamingTheFile) {
   const std::string path = data_.path() + "/mnist/train-images-idx3-ubyte";
   const std::string bytes = core::read_file(path);

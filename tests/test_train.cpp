@@ -21,6 +21,7 @@
 #include "train/checkpoint.h"
 #include "train/evaluate.h"
 #include "train/precision.h"
+#include "train/train_commands.h"
 #include "train/trainer.h"
 
 namespace digitlab::train {
@@ -169,6 +170,78 @@ TEST(Train, BaselinesTrainThroughTheSamePath) {
     EXPECT_GT(*h.back().val_acc, 0.9) << model;
     EXPECT_EQ(load_checkpoint(runs.dir / model).meta.model, model);
   }
+}
+
+TEST(Train, TinyResidualNetLearnsInOneEpoch) {
+  SyntheticRuns runs;
+  TrainOptions o = runs.options("res");
+  o.arch = "C4-P-R(C4-BN-C4)-R(C8)-P-10";
+  o.train_limit = 300;
+  o.val_split = 60;
+  const auto h = train(o, {}).history;
+  ASSERT_EQ(h.size(), 1u);
+  EXPECT_GT(*h.back().val_acc, 0.3);  // chance is 0.1
+  LoadedCheckpoint ck = load_checkpoint(runs.dir / "res");
+  EXPECT_EQ(ck.meta.spec, o.arch);
+  EXPECT_EQ(ck.meta.parameters, models::count_parameters(ck.spec));
+
+  // summary reads the run's spec and classes from its checkpoint.
+  SummaryOptions so;
+  so.target = runs.dir / "res";
+  so.json = true;
+  ::testing::internal::CaptureStdout();
+  EXPECT_EQ(summary_command(so), 0);
+  const auto j = nlohmann::json::parse(::testing::internal::GetCapturedStdout());
+  EXPECT_EQ(j["spec"], o.arch);
+  EXPECT_EQ(j["total_parameters"], ck.meta.parameters);
+  EXPECT_EQ(j["batch_norm_statistics"], 8);
+  EXPECT_EQ(j["layers"].back()["output_shape"], nlohmann::json::parse("[10]"));
+  EXPECT_EQ(j["layers"][3]["depth"], 1);  // the first conv inside residual_1
+  so.dataset = "mnist";
+  EXPECT_THROW(summary_command(so), core::UsageError);  // a run has its own classes
+}
+
+TEST(Summary, CommandTakesOneSourceAndNamesWhatIsWrong) {
+  auto text_of = [](SummaryOptions o) {
+    ::testing::internal::CaptureStdout();
+    summary_command(o);
+    return ::testing::internal::GetCapturedStdout();
+  };
+  SummaryOptions zoo;
+  zoo.model = "seed002-cnn";
+  const std::string table = text_of(zoo);
+  EXPECT_EQ(table.rfind("Model: \"seed002-cnn\" (C32-P-C64-P-128-10-logsoftmax)\n", 0), 0u)
+      << table;
+  EXPECT_NE(table.find("Total params: 421,642\n"), std::string::npos) << table;
+  SummaryOptions pieces;  // 11 classes: 0-9 and none
+  pieces.arch = "C4-P-16-11";
+  pieces.dataset = "mnist-pieces";
+  EXPECT_NE(text_of(pieces).find("Total params: 12,787\n"), std::string::npos);
+
+  auto error_of = [](SummaryOptions o) -> std::string {
+    try {
+      summary_command(o);
+    } catch (const core::UsageError& e) {
+      return e.what();
+    }
+    return "";
+  };
+  EXPECT_NE(error_of({}).find("give exactly one of --model"), std::string::npos);
+  SummaryOptions both = zoo;
+  both.arch = "10";
+  EXPECT_NE(error_of(both).find("give exactly one of"), std::string::npos);
+  SummaryOptions bad;
+  bad.arch = "C8-R(C8-P)-10";
+  EXPECT_NE(error_of(bad).find("token 2.2 'P': a pool cannot go inside"), std::string::npos);
+  pieces.arch = "C4-P-16-10";
+  EXPECT_NE(error_of(pieces).find("there are 11 classes"), std::string::npos);
+  SummaryOptions unknown;
+  unknown.arch = "10";
+  unknown.dataset = "nope";
+  EXPECT_NE(error_of(unknown).find("nope"), std::string::npos);
+  SummaryOptions missing;
+  missing.target = "/nonexistent/run";
+  EXPECT_THROW(summary_command(missing), core::RuntimeError);
 }
 
 TEST(Train, CosineScheduleEndsNearZero) {

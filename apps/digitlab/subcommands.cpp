@@ -600,6 +600,23 @@ class ExportCommand : public Command {
   exporter::ExportOptions o_;
 };
 
+class SummaryCommand : public Command {
+ public:
+  void declare(CLI::App& c) override {
+    c.add_option("target", o_.target, "run directory or checkpoint file (or --model, --arch)");
+    c.add_option("--model", o_.model, "zoo model name (see 'digitlab models')");
+    c.add_option("--arch", o_.arch, "architecture spec, e.g. C32-P-R(C32-BN-C32)-P-128-10");
+    c.add_option("--dataset", o_.dataset,
+                 "data set whose classes the output layer has, for --model or --arch (default "
+                 "mnist)");
+    c.add_flag("--json", o_.json, "one JSON document on stdout");
+  }
+  int run(const Context&) override { return train::summary_command(o_); }
+
+ private:
+  train::SummaryOptions o_;
+};
+
 class ReportCommand : public Command {
  public:
   void declare(CLI::App& c) override {
@@ -638,6 +655,8 @@ const std::vector<Subcommand>& subcommands() {
   static const std::vector<Subcommand> kTable = {
       {"data", "fetch, verify, describe or make data sets", make<DataCommand>},
       {"models", "list the model zoo", make<ModelsCommand>},
+      {"summary", "layer table of a model: output shapes and parameter counts (Keras' summary)",
+       make<SummaryCommand>},
       {"preview", "PNG grid of training images and augmentations", make<PreviewCommand>},
       {"bench", "measure speed: loader, models, time to accuracy", make<BenchCommand>},
       {"reproduce", "re-run a study's result table", make<ReproduceCommand>},

@@ -230,14 +230,18 @@ std::vector<TrainOptionDef> make_table() {
             {"early_stopping", "restore_best"}),
       field("out", "run directory", DIGITLAB_FIELD(out_dir)),
       field("overwrite", "replace an existing run in --out", DIGITLAB_FIELD(overwrite)),
+      field("summary",
+            "print the layer table (as 'digitlab summary' does) before training starts; changes "
+            "nothing else",
+            DIGITLAB_FIELD(summary)),
   };
   for (auto& d : t) {
     if (d.key == "model") d.default_text = models::kDefaultModel;
     if (d.key == "out") d.default_text = "runs/<model>-<time>";
     if (d.key == "train_limit") d.default_text = "0";
-    if (d.key == "overwrite" || d.key == "drop_last") d.is_switch = true;
+    if (d.key == "overwrite" || d.key == "drop_last" || d.key == "summary") d.is_switch = true;
     // Given per run, never part of what a run is.
-    if (d.key == "overwrite") d.write = nullptr, d.read_json = nullptr;
+    if (d.key == "overwrite" || d.key == "summary") d.write = nullptr, d.read_json = nullptr;
   }
   return t;
 }
@@ -401,7 +405,7 @@ TrainOptions train_options_from_json(const nlohmann::json& j) {
 
 TrainOptions resume_options(const std::string& run_dir, const core::Settings& flags) {
   for (const auto& key : train_option_keys()) {
-    if (flags.has(key) && key != "epochs" && key != "threads") {
+    if (flags.has(key) && key != "epochs" && key != "threads" && key != "summary") {
       throw UsageError(
           "--resume: the run's own options are used; only --epochs and --threads "
           "may be given (not --" +

@@ -70,7 +70,8 @@ struct TrainOptions {
   EarlyStoppingOptions early_stopping;
   std::string out_dir;
   bool overwrite = false;
-  std::string resume;  // run directory to continue from its checkpoints/last.pt
+  bool summary = false;  // print the layer table before training (changes nothing else)
+  std::string resume;    // run directory to continue from its checkpoints/last.pt
   // Test hook (DIGITLAB_TEST_FAULT=STEP:SIGNAL): the process sends itself SIGNAL right after
   // global step STEP, so tests interrupt or kill a run at an exact point. 0 = off.
   int64_t fault_step = 0;

@@ -9,6 +9,7 @@
 #include "core/interrupt.h"
 #include "core/run_files.h"
 #include "core/terminal.h"
+#include "data/registry.h"
 #include "train/collective.h"
 #include "train/observers.h"
 #include "train/tensorboard_log.h"
@@ -22,6 +23,11 @@ int train_command(const TrainOptions& options, std::string* run_dir, Collective*
   ConsoleProgress progress(core::stdout_is_terminal());
   TrainOptions o = options;
   resolve_model(o);
+  if (o.summary && lead) {
+    const int64_t classes = int64_t(data::find_dataset(o.dataset).class_names.size());
+    std::fputs(summary_text(o.model, o.arch, classes).c_str(), stdout);
+    std::fflush(stdout);
+  }
   MetricsLog log(core::join_path(o.out_dir, core::run_files::kMetrics));
   std::vector<Observer*> observers;
   if (lead) observers = {&progress, &log};  // the other ranks train silently

@@ -1,6 +1,7 @@
 // Entry points of `train`, `evaluate` and `ensemble`, free of torch so the program compiles fast.
 #pragma once
 
+#include <cstdint>
 #include <string>
 
 #include "train/options.h"
@@ -27,5 +28,23 @@ int evaluate_command(const EvalOptions& options);
 // and serve load like any other. Requires members trained on the same data set and classes, none
 // an ensemble or k-nearest neighbours. Returns the exit code; throws core::Error for bad input.
 int ensemble_command(const EnsembleOptions& options);
+
+struct SummaryOptions {
+  std::string model;    // a zoo name, or
+  std::string arch;     // a spec, or
+  std::string target;   // a run directory (the checkpoint evaluate reads) or checkpoint file
+  std::string dataset;  // class count for model/arch; empty: mnist (a run has its own)
+  bool json = false;    // one JSON document instead of the table
+};
+
+// `digitlab summary`: the layer table of a network (models::summarize), as text or JSON, on
+// stdout. Requires exactly one of model, arch and target, and no dataset with a target (else
+// core::UsageError naming the flags); a bad spec or a model that does not fit the data set's
+// classes is a core::UsageError, a missing or damaged checkpoint a core::RuntimeError naming it,
+// an ensemble checkpoint a core::UsageError. Returns 0.
+int summary_command(const SummaryOptions& options);
+
+// The text of `summary` for a spec with `classes` outputs: "Model: NAME (SPEC)" and the table.
+std::string summary_text(const std::string& name, const std::string& spec, int64_t classes);
 
 }  // namespace digitlab::train
