@@ -73,8 +73,10 @@ struct InputShape {
   int64_t channels = 1, height = 28, width = 28;
 };
 
-// Walks the layers over `input`, checking that every layer fits (no conv after dense, no pooling
-// below 1x1, output layer dense with `num_classes` units). Returns the trainable parameter count.
+// Walks the layers over `input`, checking that every layer fits (no conv, pool or residual block
+// after dense, no pooling below 1x1, output layer dense with `num_classes` units); a block counts
+// its layers and its projection. Errors name the layer by its path ("layer 2.3") as parse_spec
+// names tokens. Returns the trainable parameter count.
 // Throws core::UsageError naming the spec and the layer that does not fit.
 int64_t count_parameters(const ArchSpec& spec, int64_t num_classes = 10, InputShape input = {});
 
