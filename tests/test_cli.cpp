@@ -625,7 +625,7 @@ TEST_F(Cli, TrainConveniencesFromTheCommandLine) {
       "--tensorboard false --out " +
       out);
   ASSERT_EQ(t.code, 0) << t.err;
-  EXPECT_EQ(count_lines(t.err), 1u) << t.err;
+  EXPECT_EQ(testing::count_of(t.err, "warning"), 1u) << t.err;
   EXPECT_NE(t.err.find("warning: --val-split 5000: not below the 300 training images; held out "
                        "30 (10%) instead"),
             std::string::npos)
