@@ -198,6 +198,16 @@ TEST(FineTune, FrozenLayersStayBitIdenticalAndTheRestTrain) {
     }
   }
   EXPECT_GE(changed, 4) << "both dense layers' weights and biases train";
+  // Resumed, the run freezes the same layers again and keeps the source's normalization.
+  core::Settings flags;
+  flags.set("epochs", "2", core::Source::kFlag);
+  train(resume_options(o.out_dir, flags), {});
+  const auto resumed = tensors_of(o.out_dir + "/checkpoints/last.pt");
+  EXPECT_TRUE(torch::equal(before.at("0.weight"), resumed.at("0.weight")));
+  EXPECT_TRUE(torch::equal(before.at("1.running_var"), resumed.at("1.running_var")));
+  EXPECT_FALSE(torch::equal(after.at("5.weight"), resumed.at("5.weight")));
+  EXPECT_EQ(load_checkpoint(o.out_dir).meta.normalization.to_json(),
+            load_checkpoint(src.out_dir).meta.normalization.to_json());
   const auto config = config_of(o.out_dir);
   EXPECT_EQ(config["options"]["freeze"], 2);
   EXPECT_EQ(config["options"]["init_from"], src.out_dir);
