@@ -320,7 +320,8 @@ TEST(LrFind, SweepsRisingRatesStopsOnDivergenceAndWritesItsFiles) {
   EXPECT_LE(r.suggested_lr, o.end);
   EXPECT_GE(r.min_loss_lr, o.start);
   EXPECT_LE(r.min_loss_lr, o.end);
-  // The suggestion lies before the loss took off: below the rate the sweep stopped at.
+  // The suggestion lies on the way down, before the loss took off.
+  EXPECT_LE(r.suggested_lr, r.min_loss_lr);
   EXPECT_LT(r.suggested_lr, r.points.back().lr);
   EXPECT_EQ(lr_find_command(o, report::write_lr_find_png), 0);
   const auto csv = lines_of(core::read_file(o.out_dir + "/lr_find.csv"));

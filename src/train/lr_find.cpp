@@ -37,17 +37,20 @@ data::TensorSplit training_images(const TrainOptions& o, const data::DatasetInfo
   return data::subset(all, torch::tensor(torch::ArrayRef<int64_t>(parts.train), torch::kInt64));
 }
 
-// The rate of the steepest fall of the smoothed loss against log10(rate): central differences
+// The rate of the steepest fall of the smoothed loss against log10(rate) on the way down to its
+// minimum (after it, a loss falling back from a spike is no rate to train at): central differences
 // inside, one-sided at the ends, skipping the first tenth of the points (the noisiest, where the
 // average has seen few batches).
 double steepest_rate(const std::vector<LrFindPoint>& p) {
+  size_t lowest = 0;
+  for (size_t i = 1; i < p.size(); ++i) {
+    if (p[i].smoothed < p[lowest].smoothed) lowest = i;
+  }
   const size_t n = p.size();
-  if (n < 3) return p.front().lr;
-  size_t best = 0;
+  size_t best = lowest;
   double best_slope = INFINITY;
-  for (size_t i = n / 10; i < n; ++i) {
+  for (size_t i = std::min(n / 10, lowest); i <= lowest && n > 1; ++i) {
     const size_t lo = i == 0 ? 0 : i - 1, hi = i + 1 < n ? i + 1 : i;
-    if (hi == lo) continue;
     const double slope =
         (p[hi].smoothed - p[lo].smoothed) / (std::log10(p[hi].lr) - std::log10(p[lo].lr));
     if (slope < best_slope) best_slope = slope, best = i;

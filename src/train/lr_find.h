@@ -28,8 +28,9 @@ struct LrFindResult {
   std::vector<LrFindPoint> points;  // rising rates; a NaN step is not among them
   bool stopped_early = false;
   std::string stop_reason;  // empty when every step ran
-  double suggested_lr = 0;  // the steepest descent of the smoothed loss over log(rate)
-  double min_loss_lr = 0;   // the rate of the lowest smoothed loss (its tenth is a second opinion)
+  // The steepest descent of the smoothed loss over log(rate), at or before its minimum.
+  double suggested_lr = 0;
+  double min_loss_lr = 0;  // the rate of the lowest smoothed loss (its tenth is a second opinion)
 };
 
 // Throws core::UsageError naming the flag unless 0 < start < end <= 100 and 2 <= steps <= 100000.
