@@ -93,6 +93,14 @@ TEST(ValSplit, FractionAndOversizedCountHoldOutATenth) {
   train(o, {});
   EXPECT_EQ(config_of(o.out_dir)["val_size"], 60);
   EXPECT_EQ(config_of(o.out_dir)["train_size"], 240);
+  // --resume reads the fraction back from config.json and holds out the same images.
+  core::Settings flags;
+  flags.set("epochs", "2", core::Source::kFlag);
+  flags.set("data_root", t.data.path(), core::Source::kFlag);
+  const TrainResult resumed = train(resume_options(o.out_dir, flags), {});
+  EXPECT_EQ(resumed.history.size(), 1u);
+  EXPECT_EQ(config_of(o.out_dir)["val_size"], 60);
+  EXPECT_DOUBLE_EQ(config_of(o.out_dir)["options"]["val_split"].get<double>(), 0.2);
   o = t.options("oversized");
   o.val_split = 5000;  // the default, above the 300 images
   train(o, {});
@@ -151,6 +159,7 @@ TEST(MetricsCsv, OneRowPerEpochAndAResumeNeitherDuplicatesNorLoses) {
                           core::read_file(o.out_dir + "/metrics.csv") + rows[2] + "\n");
   core::Settings flags;
   flags.set("epochs", "3", core::Source::kFlag);
+  flags.set("data_root", t.data.path(), core::Source::kFlag);
   TrainOptions r = resume_options(o.out_dir, flags);
   {
     MetricsLog log(r.out_dir + "/metrics.jsonl");
@@ -201,6 +210,7 @@ TEST(FineTune, FrozenLayersStayBitIdenticalAndTheRestTrain) {
   // Resumed, the run freezes the same layers again and keeps the source's normalization.
   core::Settings flags;
   flags.set("epochs", "2", core::Source::kFlag);
+  flags.set("data_root", t.data.path(), core::Source::kFlag);
   train(resume_options(o.out_dir, flags), {});
   const auto resumed = tensors_of(o.out_dir + "/checkpoints/last.pt");
   EXPECT_TRUE(torch::equal(before.at("0.weight"), resumed.at("0.weight")));

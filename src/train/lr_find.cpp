@@ -31,7 +31,9 @@ data::TensorSplit training_images(const TrainOptions& o, const data::DatasetInfo
   const data::RawSplit raw = data::load_raw_split(o.data_root, info, data::Split::kTrain);
   const data::TensorSplit all = data::to_tensors(raw, o.train_limit);
   norm = data::make_normalization(o.normalization, all.images);
-  const int64_t val = val_count_of(o.val_split, all.size());
+  std::string note;
+  const int64_t val = val_count_of(o.val_split, all.size(), &note);
+  if (!note.empty()) std::fprintf(stderr, "%s\n", note.c_str());
   const auto parts =
       data::partition(all, val, split_seed_of(o), o.val_strategy, int(info.class_names.size()));
   return data::subset(all, torch::tensor(torch::ArrayRef<int64_t>(parts.train), torch::kInt64));
