@@ -183,6 +183,20 @@ TEST_F(Cli, ResumeEqualsUninterrupted) {
   ASSERT_EQ(rk.code, 0) << rk.err;
   EXPECT_NE(rk.out.find("resuming at epoch 2, batch 1 of 12"), std::string::npos) << rk.out;
   EXPECT_EQ(metrics_without_timing(c), expected);
+  // metrics.csv follows metrics.jsonl through both interruptions: every epoch once, same values.
+  auto csv_without_timing = [](const std::string& run) {
+    std::vector<std::string> rows;
+    std::istringstream in(core::read_file(run + "/metrics.csv"));
+    for (std::string line; std::getline(in, line);) {
+      size_t cut = 0;
+      for (int i = 0; i < 8 && cut != std::string::npos; ++i) cut = line.find(',', cut + 1);
+      rows.push_back(line.substr(0, cut));  // epoch to lr; seconds and images/s vary
+    }
+    return rows;
+  };
+  ASSERT_EQ(csv_without_timing(a).size(), 4u);
+  EXPECT_EQ(csv_without_timing(b), csv_without_timing(a));
+  EXPECT_EQ(csv_without_timing(c), csv_without_timing(a));
   Result ea = digitlab("evaluate " + a + " --json"), ec = digitlab("evaluate " + c + " --json");
   ASSERT_EQ(ea.code, 0);
   EXPECT_EQ(nlohmann::json::parse(ea.out)["loss"], nlohmann::json::parse(ec.out)["loss"]);
