@@ -183,6 +183,20 @@ TEST_F(Cli, ResumeEqualsUninterrupted) {
   ASSERT_EQ(rk.code, 0) << rk.err;
   EXPECT_NE(rk.out.find("resuming at epoch 2, batch 1 of 12"), std::string::npos) << rk.out;
   EXPECT_EQ(metrics_without_timing(c), expected);
+  // metrics.csv follows metrics.jsonl through both interruptions: every epoch once, same values.
+  auto csv_without_timing = [](const std::string& run) {
+    std::vector<std::string> rows;
+    std::istringstream in(core::read_file(run + "/metrics.csv"));
+    for (std::string line; std::getline(in, line);) {
+      size_t cut = 0;
+      for (int i = 0; i < 8 && cut != std::string::npos; ++i) cut = line.find(',', cut + 1);
+      rows.push_back(line.substr(0, cut));  // epoch to lr; seconds and images/s vary
+    }
+    return rows;
+  };
+  ASSERT_EQ(csv_without_timing(a).size(), 4u);
+  EXPECT_EQ(csv_without_timing(b), csv_without_timing(a));
+  EXPECT_EQ(csv_without_timing(c), csv_without_timing(a));
   Result ea = digitlab("evaluate " + a + " --json"), ec = digitlab("evaluate " + c + " --json");
   ASSERT_EQ(ea.code, 0);
   EXPECT_EQ(nlohmann::json::parse(ea.out)["loss"], nlohmann::json::parse(ec.out)["loss"]);
@@ -598,7 +612,7 @@ TEST_F(Cli, TrainThenEvaluateWritesTheRunDirectory) {
   EXPECT_NE(text.out.find("test accuracy: "), std::string::npos);
 
   // Options that fail once the data is read leave the existing run as it was.
-  Result bad_split = digitlab("train --overwrite --val-split 100000 --out " + out);
+  Result bad_split = digitlab("train --overwrite --val-split 0.99999 --out " + out);
   EXPECT_EQ(bad_split.code, 2);
   EXPECT_TRUE(core::file_exists(out + "/checkpoints/best.pt"));
   EXPECT_EQ(count_lines(core::read_file(out + "/metrics.jsonl")), 2u);
@@ -614,6 +628,39 @@ TEST_F(Cli, TrainThenEvaluateWritesTheRunDirectory) {
   Result again = digitlab("train --epochs 1 --out " + out);
   EXPECT_EQ(again.code, 2);
   EXPECT_NE(again.err.find("--overwrite"), std::string::npos);
+}
+
+// The training conveniences through the program: an oversized holdout warns and shrinks, an
+// epoch checkpoint evaluates, lr-find prints one JSON document, and --help lists the new flags.
+TEST_F(Cli, TrainConveniencesFromTheCommandLine) {
+  const std::string out = runs_ / "small";
+  Result t = digitlab(
+      "train --arch 16-10 --epochs 1 --train-limit 300 --save-every 1 "
+      "--tensorboard false --out " +
+      out);
+  ASSERT_EQ(t.code, 0) << t.err;
+  EXPECT_EQ(testing::count_of(t.err, "warning"), 1u) << t.err;
+  EXPECT_NE(t.err.find("warning: --val-split 5000: not below the 300 training images; held out "
+                       "30 (10%) instead"),
+            std::string::npos)
+      << t.err;
+  EXPECT_EQ(count_lines(core::read_file(out + "/metrics.csv")), 2u);
+  Result ev = digitlab("evaluate " + out + "/checkpoints/epoch-001.pt --split val --json");
+  ASSERT_EQ(ev.code, 0) << ev.err;
+  EXPECT_EQ(nlohmann::json::parse(ev.out)["count"], 30);
+  Result lr = digitlab(
+      "lr-find --arch 16-10 --train-limit 300 --val-split 0.1 --steps 20 --json "
+      "--out " +
+      (runs_ / "lr"));
+  ASSERT_EQ(lr.code, 0) << lr.err;
+  const auto doc = nlohmann::json::parse(lr.out);
+  EXPECT_GE(doc["suggested_lr"].get<double>(), 1e-7);
+  EXPECT_LE(doc["suggested_lr"].get<double>(), 10);
+  EXPECT_TRUE(core::file_exists(runs_ / "lr/lr_find.png"));
+  Result help = digitlab("train --help");
+  for (const char* flag : {"--init-from", "--freeze", "--save-every", "--val-split"}) {
+    EXPECT_NE(help.out.find(flag), std::string::npos) << flag;
+  }
 }
 
 // Ensembles end to end: members alone and combined, the saved ensemble evaluated, predicted and

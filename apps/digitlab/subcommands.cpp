@@ -3,6 +3,7 @@
 
 #include <cstdio>
 #include <cstdlib>
+#include <set>
 #include <sstream>
 
 #include <CLI/CLI.hpp>
@@ -20,9 +21,11 @@
 #include "export/export.h"
 #include "models/zoo.h"
 #include "read/piece_set.h"
+#include "report/lr_find_plot.h"
 #include "report/report_commands.h"
 #include "reproduce/reproduce.h"
 #include "serve/serve.h"
+#include "train/lr_find.h"
 #include "train/train_commands.h"
 #include "tune/tune.h"
 
@@ -362,6 +365,71 @@ class TrainCommand : public Command {
   std::string config_, resume_;
 };
 
+// The train flags that shape a sweep's steps (model, data, batch, optimizer, seed...); the rest
+// (epochs, schedules, logs, checkpoints) mean nothing to one short sweep.
+bool lr_find_flag(const std::string& key) {
+  static const std::set<std::string> kSkipped = {"epochs",
+                                                 "lr",
+                                                 "lr_schedule",
+                                                 "lr_step",
+                                                 "lr_gamma",
+                                                 "lr_patience",
+                                                 "lr_min",
+                                                 "warmup_epochs",
+                                                 "test_every",
+                                                 "tensorboard",
+                                                 "tb_every_steps",
+                                                 "tb_histograms",
+                                                 "tb_images",
+                                                 "dist_timeout",
+                                                 "early_stopping",
+                                                 "monitor",
+                                                 "min_delta",
+                                                 "restore_best",
+                                                 "out",
+                                                 "overwrite",
+                                                 "save_every",
+                                                 "init_from",
+                                                 "freeze"};
+  return kSkipped.count(key) == 0;
+}
+
+class LrFindCommand : public Command {
+ public:
+  void declare(CLI::App& c) override {
+    for (const auto& d : train::train_option_table()) {
+      if (!lr_find_flag(d.key)) continue;
+      std::string flag = "--" + d.key, help = d.help;
+      std::replace(flag.begin(), flag.end(), '_', '-');
+      if (!d.default_text.empty()) help += " (default " + d.default_text + ")";
+      given_[d.key] = d.is_switch ? c.add_flag(flag, switches_[d.key], help)
+                                  : c.add_option(flag, values_[d.key], help);
+    }
+    c.add_option("--start", o_.start, "first learning rate (default 1e-7)");
+    c.add_option("--end", o_.end, "last learning rate, reached at the last step (default 10)");
+    c.add_option("--steps", o_.steps,
+                 "steps, one batch each, rates rising exponentially (default 100)");
+    c.add_option("--out", o_.out_dir,
+                 "folder for lr_find.csv and lr_find.png (default runs/lr-find-<model>-<time>)");
+    c.add_flag("--json", o_.json, "one JSON document on stdout");
+  }
+  int run(const Context& ctx) override {
+    train::TrainLayers layers;
+    for (const auto& [key, opt] : given_) {
+      if (opt->count() > 0) layers.flags[key] = switches_.count(key) ? "true" : values_[key];
+    }
+    layers.flags["data_root"] = ctx.data_root;
+    o_.train = train::train_options_from(train::layer_train_settings(layers));
+    return train::lr_find_command(o_, report::write_lr_find_png);
+  }
+
+ private:
+  train::LrFindOptions o_;
+  std::map<std::string, std::string> values_;
+  std::map<std::string, bool> switches_;
+  std::map<std::string, CLI::Option*> given_;
+};
+
 class TuneCommand : public Command {
  public:
   void declare(CLI::App& c) override {
@@ -661,6 +729,9 @@ const std::vector<Subcommand>& subcommands() {
       {"bench", "measure speed: loader, models, time to accuracy", make<BenchCommand>},
       {"reproduce", "re-run a study's result table", make<ReproduceCommand>},
       {"train", "train a model", make<TrainCommand>},
+      {"lr-find",
+       "learning-rate range test: loss over exponentially rising rates, a suggested --lr, a plot",
+       make<LrFindCommand>},
       {"tune", "search hyperparameters (grid, random or Hyperband); every trial is a train run",
        make<TuneCommand>},
       {"launch",

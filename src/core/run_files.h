@@ -6,6 +6,7 @@ namespace digitlab::core::run_files {
 
 constexpr const char* kConfig = "config.json";       // options, spec, data, versions
 constexpr const char* kMetrics = "metrics.jsonl";    // one JSON object per epoch (and step)
+constexpr const char* kMetricsCsv = "metrics.csv";   // the same epochs as CSV rows
 constexpr const char* kCheckpoints = "checkpoints";  // folder of the two checkpoints
 constexpr const char* kBestCheckpoint = "checkpoints/best.pt";
 constexpr const char* kLastCheckpoint = "checkpoints/last.pt";  // with the state to resume

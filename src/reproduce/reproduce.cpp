@@ -74,7 +74,7 @@ train::TrainOptions row_options(const Table& t, const Row& r, const ReproduceOpt
   if (o.quick) {
     to.epochs = 1;
     to.train_limit = kQuickImages;
-    to.val_split = std::min<int64_t>(to.val_split, 500);
+    to.val_split = std::min(to.val_split, 500.0);
     to.early_stopping.patience = 0;
     to.test_every = 0;
   }

@@ -83,8 +83,8 @@ data::TensorSplit load_eval_split(const LoadedCheckpoint& ck, const std::string&
   const TrainOptions t = train_options_from_json(ck.meta.options);
   const data::TensorSplit all =
       data::to_tensors(data::load_raw_split(data_root, info, data::Split::kTrain), t.train_limit);
-  const auto parts = data::partition(all, t.val_split, split_seed_of(t), t.val_strategy,
-                                     int(info.class_names.size()));
+  const auto parts = data::partition(all, val_count_of(t.val_split, all.size()), split_seed_of(t),
+                                     t.val_strategy, int(info.class_names.size()));
   if (parts.val.empty()) {
     throw core::UsageError("--split val: " + ck.path + " was trained without a validation split");
   }

@@ -113,4 +113,46 @@ void MetricsLog::on_epoch_end(const EpochEnd& e) {
   core::write_file_atomic(path_, text_);
 }
 
+const std::vector<std::string>& metrics_csv_columns() {
+  static const std::vector<std::string> kColumns = {
+      "epoch",     "train_loss", "train_acc", "val_loss", "val_acc",
+      "test_loss", "test_acc",   "lr",        "seconds",  "images_per_second"};
+  return kColumns;
+}
+
+namespace {
+
+// One CSV row of an epoch's metrics.jsonl object; numbers are written as the JSON has them.
+std::string csv_row(const nlohmann::json& j) {
+  std::string row;
+  const auto& columns = metrics_csv_columns();
+  for (size_t i = 0; i < columns.size(); ++i) {
+    if (i > 0) row += ",";
+    const auto it = j.find(columns[i]);
+    if (it != j.end() && (it->is_number() || it->is_boolean())) row += it->dump();
+  }
+  return row + "\n";
+}
+
+std::string csv_header() {
+  std::string h;
+  for (const auto& c : metrics_csv_columns()) h += (h.empty() ? "" : ",") + c;
+  return h + "\n";
+}
+
+}  // namespace
+
+MetricsCsv::MetricsCsv(std::string path) : path_(std::move(path)) {}
+
+void MetricsCsv::on_train_begin(const TrainBegin& e) {
+  // As MetricsLog: the checkpoint's history, so an epoch trained again is not listed twice.
+  text_ = csv_header();
+  for (const auto& j : e.previous_epochs) text_ += csv_row(j);
+}
+
+void MetricsCsv::on_epoch_end(const EpochEnd& e) {
+  text_ += csv_row(e.to_json());
+  core::write_file_atomic(path_, text_);
+}
+
 }  // namespace digitlab::train

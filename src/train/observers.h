@@ -36,6 +36,23 @@ class MetricsLog : public Observer {
   std::string text_;
 };
 
+// Rewrites RUN_DIR/metrics.csv (Keras' CSVLogger: a header row, then one row per epoch with the
+// fields of metrics.jsonl, empty where not measured) atomically after every epoch. A resumed run
+// rebuilds it from the same history as metrics.jsonl, so the two files list the same epochs.
+class MetricsCsv : public Observer {
+ public:
+  explicit MetricsCsv(std::string path);
+  void on_train_begin(const TrainBegin& e) override;
+  void on_epoch_end(const EpochEnd& e) override;
+
+ private:
+  std::string path_;
+  std::string text_;
+};
+
+// The columns of metrics.csv, in order.
+const std::vector<std::string>& metrics_csv_columns();
+
 // Formats seconds as M:SS or H:MM:SS.
 std::string format_duration(double seconds);
 

@@ -2,6 +2,7 @@
 #include "train/options.h"
 
 #include <algorithm>
+#include <cmath>
 #include <cstdio>
 #include <type_traits>
 
@@ -148,10 +149,37 @@ TrainOptionDef split_seed_option() {
   return d;
 }
 
+// A fraction or a whole count in one number. config.json keeps a count whole (5000, as before
+// fractions existed), so older runs and their checkpoints compare and resume unchanged.
+TrainOptionDef val_split_option() {
+  TrainOptionDef d =
+      field("val_split",
+            "training images held out for validation: a fraction in (0, 1) (0.1 = 10%) or a "
+            "whole count; a count not below the training images is cut to 10% with a warning",
+            DIGITLAB_FIELD(val_split));
+  d.write = [](const TrainOptions& o, json& j) {
+    if (o.val_split == std::floor(o.val_split) && std::fabs(o.val_split) < 9e15) {
+      j["val_split"] = static_cast<int64_t>(o.val_split);
+    } else {
+      j["val_split"] = o.val_split;
+    }
+  };
+  return d;
+}
+
 std::vector<TrainOptionDef> make_table() {
   std::vector<TrainOptionDef> t = {
       field("model", "zoo model name (see 'digitlab models')", DIGITLAB_FIELD(model)),
       field("arch", "architecture spec, e.g. C32-P-C64-P-128-10", DIGITLAB_FIELD(arch)),
+      field("init_from",
+            "fine-tune: start from this run's (its best.pt) or checkpoint's weights, same "
+            "architecture (a different class count gets a new output layer); the run uses that "
+            "model's normalization, which its weights expect",
+            DIGITLAB_FIELD(init_from)),
+      field("freeze",
+            "with --init-from: keep the first N weight layers (conv, dense, batch norm in spec "
+            "order) fixed",
+            DIGITLAB_FIELD(freeze)),
       field("dataset", "mnist or fashion-mnist", DIGITLAB_FIELD(dataset)),
       field("epochs", "epochs to train", DIGITLAB_FIELD(epochs)),
       field("batch_size", "batch size", DIGITLAB_FIELD(batch_size)),
@@ -181,7 +209,7 @@ std::vector<TrainOptionDef> make_table() {
             DIGITLAB_FIELD(label_smoothing)),
       field("momentum", "momentum for sgd/rmsprop", DIGITLAB_FIELD(momentum)),
       field("weight_decay", "L2 weight decay", DIGITLAB_FIELD(weight_decay)),
-      field("val_split", "training images held out for validation", DIGITLAB_FIELD(val_split)),
+      val_split_option(),
       field("val_strategy", "random or stratified (each class keeps its share)",
             DIGITLAB_FIELD(val_strategy)),
       augment_option(),
@@ -234,6 +262,9 @@ std::vector<TrainOptionDef> make_table() {
             "print the layer table (as 'digitlab summary' does) before training starts; changes "
             "nothing else",
             DIGITLAB_FIELD(summary)),
+      field("save_every",
+            "also keep checkpoints/epoch-NNN.pt every N epochs (epochs divisible by N); 0 = off",
+            DIGITLAB_FIELD(save_every)),
   };
   for (auto& d : t) {
     if (d.key == "model") d.default_text = models::kDefaultModel;
@@ -326,6 +357,24 @@ void validate_stopping(const TrainOptions& o) {
   }
 }
 
+// A fraction in (0, 1) or a whole count; 1.5 is neither.
+void validate_val_split(double v) {
+  if (v < 0) throw UsageError("--val-split: must not be negative");
+  if (v >= 1 && v != std::floor(v)) {
+    throw UsageError("--val-split: " + text_of(v) +
+                     " is neither a fraction in (0, 1) nor a whole count of images");
+  }
+  if (v > 1e12) throw UsageError("--val-split: " + text_of(v) + " is too large");
+}
+
+void validate_fine_tuning(const TrainOptions& o) {
+  if (o.save_every < 0) throw UsageError("--save-every: must be 0 (off) or more");
+  if (o.freeze < 0) throw UsageError("--freeze: must not be negative");
+  if (o.freeze > 0 && o.init_from.empty()) {
+    throw UsageError("--freeze: keeps pretrained layers fixed; give --init-from RUN|CHECKPOINT");
+  }
+}
+
 }  // namespace
 
 void validate_runtime(int threads, const std::string& precision, const std::string& device) {
@@ -347,7 +396,7 @@ void validate(const TrainOptions& o) {
   }
   if (o.momentum < 0 || o.momentum >= 1) throw UsageError("--momentum: must be in [0, 1)");
   if (o.weight_decay < 0) throw UsageError("--weight-decay: must not be negative");
-  if (o.val_split < 0) throw UsageError("--val-split: must not be negative");
+  validate_val_split(o.val_split);
   check_member("--val-strategy", o.val_strategy, {"random", "stratified"});
   validate_runtime(o.threads, o.precision, o.device);
   check_member("--init", o.init, {"torch", "glorot"});
@@ -355,6 +404,29 @@ void validate(const TrainOptions& o) {
   if (o.train_limit < 0) throw UsageError("--train-limit: must not be negative");
   validate_logging(o);
   validate_stopping(o);
+  validate_fine_tuning(o);
+}
+
+int64_t val_count_of(double val_split, int64_t n, std::string* note) {
+  const std::string flag = "--val-split " + text_of(val_split);
+  int64_t count = 0;
+  if (val_split > 0 && val_split < 1) {
+    count = std::max<int64_t>(1, std::llround(val_split * double(n)));
+  } else {
+    count = static_cast<int64_t>(val_split);
+    if (count > 0 && count >= n) {
+      count = std::llround(0.1 * double(n));
+      if (note) {
+        *note = "warning: " + flag + ": not below the " + std::to_string(n) +
+                " training images; held out " + std::to_string(count) + " (10%) instead";
+      }
+    }
+  }
+  if (count > 0 && count >= n) {
+    throw UsageError(flag + ": holds out " + std::to_string(count) + " of the " +
+                     std::to_string(n) + " training images, leaving none to train on");
+  }
+  return count;
 }
 
 TrainOptions train_options_from(const core::Settings& s) {

@@ -42,7 +42,9 @@ struct TrainOptions {
   double label_smoothing = 0.0;  // training loss only (softmax, logsoftmax heads), in [0, 1)
   double momentum = 0.0;
   double weight_decay = 0.0;
-  int64_t val_split = 5000;             // images held out of the training split
+  // Images held out of the training split for validation: a fraction in (0, 1) of them (0.1 =
+  // 10%, Keras' validation_split) or a whole count (0 = none); val_count_of() resolves it.
+  double val_split = 5000;
   std::string val_strategy = "random";  // random, or stratified (each class keeps its share)
   std::string augment = "none";         // data::parse_augment text, canonical
   int workers = 1;                      // loader threads making batches ahead of the step
@@ -71,7 +73,14 @@ struct TrainOptions {
   std::string out_dir;
   bool overwrite = false;
   bool summary = false;  // print the layer table before training (changes nothing else)
-  std::string resume;    // run directory to continue from its checkpoints/last.pt
+  std::string resume;  // run directory to continue from its checkpoints/last.pt
+  // >0: also keep checkpoints/epoch-NNN.pt after every epoch divisible by N.
+  int save_every = 0;
+  // Fine-tuning: a run directory or checkpoint whose weights replace the random initialization
+  // (and whose normalization the run uses), and how many of its first weight layers (conv,
+  // dense, batch norm, in spec order) stay fixed.
+  std::string init_from;
+  int freeze = 0;
   // Test hook (DIGITLAB_TEST_FAULT=STEP:SIGNAL): the process sends itself SIGNAL right after
   // global step STEP, so tests interrupt or kill a run at an exact point. 0 = off.
   int64_t fault_step = 0;
@@ -85,6 +94,12 @@ struct TrainOptions {
 
 // The seed that draws the run's validation split: split_seed when set, else seed.
 uint64_t split_seed_of(const TrainOptions& o);
+
+// The images `val_split` holds out of `n` training images: the count itself, or a fraction of
+// n rounded (at least 1). Requires a validated val_split. A count of n or more is cut to 10% of
+// n, with `note` (when given) set to one line saying what was held out instead. Throws
+// core::UsageError naming --val-split when what is held out leaves no training image.
+int64_t val_count_of(double val_split, int64_t n, std::string* note = nullptr);
 
 // The largest batch any command accepts (train, bench, evaluate).
 constexpr int64_t kMaxBatchSize = 65536;

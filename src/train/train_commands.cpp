@@ -29,9 +29,10 @@ int train_command(const TrainOptions& options, std::string* run_dir, Collective*
     std::fflush(stdout);
   }
   MetricsLog log(core::join_path(o.out_dir, core::run_files::kMetrics));
+  MetricsCsv csv(core::join_path(o.out_dir, core::run_files::kMetricsCsv));
   std::vector<Observer*> observers;
-  if (lead) observers = {&progress, &log};  // the other ranks train silently
-  core::InterruptGuard interrupts;          // Ctrl-C and SIGTERM save a checkpoint before exiting
+  if (lead) observers = {&progress, &log, &csv};  // the other ranks train silently
+  core::InterruptGuard interrupts;  // Ctrl-C and SIGTERM save a checkpoint before exiting
   std::unique_ptr<TensorBoardLog> tensorboard;
   if (o.tensorboard && lead) {
     tensorboard = std::make_unique<TensorBoardLog>(

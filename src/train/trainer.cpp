@@ -6,6 +6,7 @@
 #include <cctype>
 #include <chrono>
 #include <cmath>
+#include <cstdio>
 #include <ctime>
 #include <filesystem>
 #include <memory>
@@ -27,7 +28,9 @@
 #include "train/collective.h"
 #include "train/early_stopping.h"
 #include "train/evaluate.h"
+#include "train/fine_tune.h"
 #include "train/observers.h"
+#include "train/optimizer.h"
 #include "train/precision.h"
 #include "train/runtime.h"
 #include "train/schedule.h"
@@ -136,26 +139,6 @@ double seconds_since(Clock::time_point t) {
   return std::chrono::duration<double>(Clock::now() - t).count();
 }
 
-std::unique_ptr<torch::optim::Optimizer> make_optimizer(const TrainOptions& o,
-                                                        torch::nn::Sequential& net) {
-  auto params = net->parameters();
-  if (o.optimizer == "adam") {
-    return std::make_unique<torch::optim::Adam>(
-        params, torch::optim::AdamOptions(o.lr).weight_decay(o.weight_decay));
-  }
-  if (o.optimizer == "adamw") {
-    return std::make_unique<torch::optim::AdamW>(
-        params, torch::optim::AdamWOptions(o.lr).weight_decay(o.weight_decay));
-  }
-  if (o.optimizer == "rmsprop") {
-    return std::make_unique<torch::optim::RMSprop>(
-        params,
-        torch::optim::RMSpropOptions(o.lr).momentum(o.momentum).weight_decay(o.weight_decay));
-  }
-  return std::make_unique<torch::optim::SGD>(
-      params, torch::optim::SGDOptions(o.lr).momentum(o.momentum).weight_decay(o.weight_decay));
-}
-
 std::string default_run_dir(const std::string& model) {
   std::time_t now = std::time(nullptr);
   char buf[32];
@@ -187,9 +170,18 @@ void prepare_run_dir(const TrainOptions& o) {
   core::make_dirs(core::join_path(o.out_dir, core::run_files::kCheckpoints));
   if (used) {
     for (const char* f : {core::run_files::kBestCheckpoint, core::run_files::kLastCheckpoint,
-                          core::run_files::kMetrics}) {
+                          core::run_files::kMetrics, core::run_files::kMetricsCsv}) {
       std::remove(core::join_path(o.out_dir, f).c_str());
     }
+    // The earlier run's --save-every checkpoints would pass for this run's epochs.
+    std::error_code ec;
+    std::vector<std::filesystem::path> stale;
+    const std::string checkpoints = core::join_path(o.out_dir, core::run_files::kCheckpoints);
+    for (std::filesystem::directory_iterator it(checkpoints, ec), end; !ec && it != end;
+         it.increment(ec)) {
+      if (it->path().filename().string().rfind("epoch-", 0) == 0) stale.push_back(it->path());
+    }
+    for (const auto& p : stale) std::filesystem::remove(p, ec);
     for (const char* d : {"tensorboard", "report", "eval"}) {
       std::error_code ec;
       std::filesystem::remove_all(core::join_path(o.out_dir, d), ec);
@@ -317,6 +309,8 @@ class Run {
   data::Normalization norm_;
   data::TensorSplit train_set_, val_set_, test_set_;
   bool has_val_ = false;
+  // Fine-tuning: the source's normalization (or, resumed, the one last.pt trained with).
+  std::optional<data::Normalization> init_norm_;
   torch::nn::Sequential net_{nullptr};
   bool channels_last_ = false;
   models::KnnImpl* knn_ = nullptr;
@@ -373,9 +367,12 @@ void Run::setup_options() {
 void Run::setup_data() {
   const data::RawSplit raw = data::load_raw_split(o_.data_root, *info_, data::Split::kTrain);
   const data::TensorSplit all = data::to_tensors(raw, o_.train_limit);
-  norm_ = data::make_normalization(o_.normalization, all.images);
+  norm_ = init_norm_ ? *init_norm_ : data::make_normalization(o_.normalization, all.images);
+  std::string note;
+  const int64_t val_count = val_count_of(o_.val_split, all.size(), &note);
+  if (!note.empty() && lead_) std::fprintf(stderr, "%s\n", note.c_str());
   const data::TrainValIndices parts =
-      data::partition(all, o_.val_split, split_seed_of(o_), o_.val_strategy, int(num_classes_));
+      data::partition(all, val_count, split_seed_of(o_), o_.val_strategy, int(num_classes_));
   auto as_index = [](const std::vector<int64_t>& v) {
     return torch::tensor(torch::ArrayRef<int64_t>(v), torch::kInt64);
   };
@@ -417,7 +414,16 @@ void Run::setup_model() {
     const CheckpointMeta saved = load_weights_for_resume(last_path_, net_);
     check_resumed_options(saved.options);
     resume_ = saved.resume;
+    if (!o_.init_from.empty()) init_norm_ = saved.normalization;
+  } else if (!o_.init_from.empty()) {
+    if (spec_.is_knn()) {
+      throw core::UsageError("--init-from: k-nearest neighbours has no weights to start from");
+    }
+    const InitSource source = init_from(o_.init_from, spec_, num_classes_, net_);
+    init_norm_ = source.normalization;
+    if (!source.note.empty() && lead_) std::fprintf(stderr, "%s\n", source.note.c_str());
   }
+  freeze_layers(net_, o_.freeze);
   net_->to(device_);
   channels_last_ = use_channels_last(net_);
   knn_ = models::find_knn(net_);
@@ -597,6 +603,7 @@ TrainResult Run::run() {
 
 void Run::train_batches(int epoch, int64_t first, Clock::time_point t0) {
   net_->train();
+  keep_frozen_statistics(net_, o_.freeze);
   int64_t b = first;
   if (knn_) {
     knn_->fit(train_set_.images, train_set_.labels, norm_.scale(), norm_.shift());
@@ -731,6 +738,13 @@ bool Run::end_epoch(int epoch, Clock::time_point t0) {
   if (ee.improved && lead_) {
     save_checkpoint(core::join_path(o_.out_dir, core::run_files::kBestCheckpoint), net_, meta_);
   }
+  if (o_.save_every > 0 && epoch % o_.save_every == 0 && lead_) {
+    char name[32];
+    std::snprintf(name, sizeof name, "epoch-%03d.pt", epoch);
+    save_checkpoint(
+        core::join_path(core::join_path(o_.out_dir, core::run_files::kCheckpoints), name), net_,
+        meta_);
+  }
   result_.history.push_back(ee);
   if (!knn_) {
     meta_.resume = resume_state(epoch + 1, 0);
@@ -748,6 +762,10 @@ bool Run::end_epoch(int epoch, Clock::time_point t0) {
 }  // namespace
 
 void resolve_model(TrainOptions& o) {
+  if (o.arch.empty() && o.model.empty() && !o.init_from.empty()) {
+    const int64_t classes = int64_t(data::find_dataset(o.dataset).class_names.size());
+    o.arch = init_spec(o.init_from, classes, o.model);
+  }
   if (o.arch.empty()) {
     if (o.model.empty()) o.model = models::kDefaultModel;
     o.arch = models::find_model(o.model).spec;
