@@ -857,6 +857,97 @@ TEST_F(Cli, PreviewWritesALabelledPng) {
   EXPECT_EQ(be32(20), 3u * (84 + 6) + 6);
 }
 
+TEST_F(Cli, PreviewDrawsALabelledMosaicByDefault) {
+  auto size_of = [](const std::string& png) {
+    const std::string b = core::read_file(png);
+    auto be32 = [&](size_t at) {
+      return uint32_t(uint8_t(b[at])) << 24 | uint32_t(uint8_t(b[at + 1])) << 16 |
+             uint32_t(uint8_t(b[at + 2])) << 8 | uint32_t(uint8_t(b[at + 3]));
+    };
+    return std::make_pair(be32(16), be32(20));
+  };
+  const std::string png = io_ / "mosaic.png";
+  Result r = digitlab("preview --out " + png);
+  ASSERT_EQ(r.code, 0) << r.err;
+  EXPECT_NE(r.out.find("8x8 mosaic"), std::string::npos) << r.out;
+  // 8 columns and 8 rows of 56-pixel images over a 20-pixel label, 6 pixels apart.
+  EXPECT_EQ(size_of(png), std::make_pair(8u * 62 + 6, 8u * 82 + 6));
+  ASSERT_EQ(digitlab("preview --augment none --grid 5x2 --out " + png).code, 0);
+  EXPECT_EQ(size_of(png), std::make_pair(5u * 62 + 6, 2u * 82 + 6));
+  Result bad = digitlab("preview --grid 8by8 --out " + png);
+  EXPECT_EQ(bad.code, 2);
+  EXPECT_NE(bad.err.find("--grid: '8by8' is not COLUMNSxROWS"), std::string::npos) << bad.err;
+  Result both = digitlab("preview --grid 4x4 --augment seed002 --out " + png);
+  EXPECT_EQ(both.code, 2);
+  EXPECT_NE(both.err.find("use --rows and --variants"), std::string::npos) << both.err;
+}
+
+TEST_F(Cli, EvaluateReportsAveragesCurvesProbabilitiesAndSaliency) {
+  const std::string out = runs_ / "small";
+  ASSERT_EQ(digitlab("train --arch C4-P-16-10 --epochs 2 --val-split 100 --batch-size 50 "
+                     "--threads 2 --out " +
+                     out)
+                .code,
+            0);
+  Result text = digitlab("evaluate " + out);
+  ASSERT_EQ(text.code, 0) << text.err;
+  const nlohmann::json ck = nlohmann::json::parse(core::read_file(out + "/eval/summary.json"));
+  const int epoch = ck["epoch"].get<int>();
+  EXPECT_NE(text.out.find("scored " + out + "/checkpoints/best.pt (epoch " + std::to_string(epoch) +
+                          " of 2, best validation loss)"),
+            std::string::npos)
+      << text.out;
+  for (const char* row : {"macro avg", "weighted avg", "roc auc", "avg prec"}) {
+    EXPECT_NE(text.out.find(row), std::string::npos) << row << "\n" << text.out;
+  }
+  Result e = digitlab("evaluate " + out + " --json");
+  ASSERT_EQ(e.code, 0) << e.err;
+  const auto j = nlohmann::json::parse(e.out);
+  EXPECT_EQ(j["checkpoint_choice"], "best validation loss");
+  EXPECT_EQ(j["epochs"], 2);
+  EXPECT_EQ(j["macro_avg"]["support"], 200);
+  // Support-weighted recall is accuracy; macro F1 is the mean of the classes' F1.
+  EXPECT_NEAR(j["weighted_avg"]["recall"].get<double>(), j["accuracy"].get<double>(), 1e-12);
+  double f1 = 0, auc = 0;
+  for (const auto& c : j["per_class"]) {
+    f1 += c["f1"].get<double>() / 10;
+    auc += c["roc_auc"].get<double>() / 10;
+    EXPECT_GE(c["roc_auc"].get<double>(), 0.5) << c;  // trained, it ranks its own class higher
+    EXPECT_LE(c["average_precision"].get<double>(), 1.0) << c;
+  }
+  EXPECT_NEAR(j["macro_avg"]["f1"].get<double>(), f1, 1e-12);
+  EXPECT_NEAR(j["macro_roc_auc"].get<double>(), auc, 1e-12);
+
+  // Every class's probability after the four columns readers already know; they sum to 1.
+  std::istringstream csv(core::read_file(out + "/eval/predictions.csv"));
+  std::string line;
+  std::getline(csv, line);
+  EXPECT_EQ(line, "index,label,predicted,confidence,p_0,p_1,p_2,p_3,p_4,p_5,p_6,p_7,p_8,p_9");
+  int rows = 0;
+  while (std::getline(csv, line)) {
+    std::vector<double> f;
+    std::stringstream fields(line);
+    for (std::string v; std::getline(fields, v, ',');) f.push_back(std::stod(v));
+    ASSERT_EQ(f.size(), 14u) << line;
+    double sum = 0;
+    for (int c = 0; c < 10; ++c) sum += f[size_t(4 + c)];
+    EXPECT_NEAR(sum, 1.0, 1e-4) << line;
+    EXPECT_NEAR(f[size_t(4 + int(f[2]))], f[3], 1e-5) << line;  // confidence is p_predicted
+    ++rows;
+  }
+  EXPECT_EQ(rows, 200);
+
+  const std::string sal = core::read_file(out + "/eval/saliency.png");
+  EXPECT_EQ(sal.substr(1, 3), "PNG");
+  const std::string page = core::read_file(out + "/report/index.html");
+  for (const char* part :
+       {"<svg id=\"roc-chart\"", "<svg id=\"pr-chart\"",
+        "<img id=\"saliency-image\" src=\"data:image/png;base64,", "macro avg", "weighted avg"}) {
+    EXPECT_NE(page.find(part), std::string::npos) << part;
+  }
+  EXPECT_TRUE(core::file_exists(out + "/report/roc_pr.png"));
+}
+
 TEST_F(Cli, AugmentedTrainingFromAConfigTable) {
   core::write_file_atomic(io_ / "aug.toml",
                           "epochs = 1\nval_split = 100\nval_strategy = \"stratified\"\n"
