@@ -2,6 +2,7 @@
 #include "train/evaluate.h"
 
 #include <cstdio>
+#include <filesystem>
 #include <iostream>
 
 #include "core/error.h"
@@ -134,7 +135,9 @@ std::string predictions_csv(const torch::Tensor& probs, const torch::Tensor& pre
 // after a long run the console shows the last epoch, while a run directory scores its best.
 std::string checkpoint_choice(const LoadedCheckpoint& ck) {
   if (!ck.meta.members.is_null()) return "ensemble of " + std::to_string(ck.meta.members.size());
-  if (!ck.meta.resume.is_null()) return "last epoch";
+  // last.pt carries the resume state, except a k-NN's, which has none to carry.
+  const std::string file = std::filesystem::path(ck.path).filename().string();
+  if (!ck.meta.resume.is_null() || file == "last.pt") return "last epoch";
   try {
     const nlohmann::json& o = ck.meta.options;
     if (o.is_object() && o.value("val_split", int64_t(0)) == 0) return "last epoch, no validation";
