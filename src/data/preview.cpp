@@ -125,20 +125,27 @@ GrayImage number_sheet(const RawSplit& split, int rows, uint64_t seed,
 
 int preview_command(const PreviewOptions& o) {
   if (o.out.empty()) throw core::UsageError("--out: required (a .png file)");
-  if (o.rows < 1 || o.rows > 64) throw core::UsageError("--rows: must be 1 to 64");
-  if (o.variants < 0 || o.variants > 16) throw core::UsageError("--variants: must be 0 to 16");
+  const int image_rows = o.rows == -1 ? 8 : o.rows, variants = o.variants == -1 ? 6 : o.variants;
+  if (image_rows < 1 || image_rows > 64) throw core::UsageError("--rows: must be 1 to 64");
+  if (variants < 0 || variants > 16) throw core::UsageError("--variants: must be 0 to 16");
   const AugmentSpec spec = parse_augment(o.augment);
   const auto [cols, rows] = parse_grid(o.grid.empty() ? "8x8" : o.grid);
-  if (!o.grid.empty() && spec.enabled()) {
-    throw core::UsageError("--grid: lays out images without augmentation; with --augment '" +
-                           o.augment + "' use --rows and --variants");
+  if (!o.grid.empty() && (spec.enabled() || o.numbers)) {
+    throw core::UsageError(
+        std::string("--grid: lays out images without augmentation; with ") +
+        (o.numbers ? "--numbers use --rows" : "--augment use --rows and --variants"));
+  }
+  if (!spec.enabled() && !o.numbers && (o.rows != -1 || o.variants != -1)) {
+    throw core::UsageError(std::string(o.rows != -1 ? "--rows" : "--variants") +
+                           ": lays out augmentation draws; give --augment SPEC, or --grid "
+                           "COLUMNSxROWS for the mosaic");
   }
   const DatasetInfo& info = find_dataset(o.dataset);
   const RawSplit split = load_raw_split(o.data_root, info, Split::kTrain);
   if (o.numbers) {
     std::vector<std::string> texts;
-    write_png(o.out, number_sheet(split, o.rows, o.seed, texts));
-    std::printf("wrote %s: %d numbers composed from %s training images:", o.out.c_str(), o.rows,
+    write_png(o.out, number_sheet(split, image_rows, o.seed, texts));
+    std::printf("wrote %s: %d numbers composed from %s training images:", o.out.c_str(), image_rows,
                 info.name.c_str());
     for (const auto& t : texts) std::printf(" %s", t.c_str());
     std::printf("\n");
@@ -150,9 +157,9 @@ int preview_command(const PreviewOptions& o) {
                 cols, rows, info.name.c_str());
     return 0;
   }
-  write_png(o.out, preview_grid(split, spec, o.rows, o.variants, o.seed));
+  write_png(o.out, preview_grid(split, spec, image_rows, variants, o.seed));
   std::printf("wrote %s: %d %s training images (label, original, then %d draws of '%s')\n",
-              o.out.c_str(), o.rows, info.name.c_str(), o.variants, to_string(spec).c_str());
+              o.out.c_str(), image_rows, info.name.c_str(), variants, to_string(spec).c_str());
   return 0;
 }
 

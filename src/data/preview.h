@@ -19,8 +19,10 @@ struct PreviewOptions {
   std::string augment = "none";  // "none": the mosaic; a spec: rows of augmentation draws
   std::string grid;              // mosaic "COLSxROWS"; empty means 8x8
   std::string out;
-  int rows = 8;      // images (with an augmentation)
-  int variants = 6;  // augmented versions of each
+  // Unset (-1) they are 8 and 6; set, they belong to an augmentation or --numbers, and the mosaic
+  // refuses them rather than ignore them.
+  int rows = -1;      // images (with an augmentation or --numbers)
+  int variants = -1;  // augmented versions of each
   uint64_t seed = 42;
   bool numbers = false;  // composed numbers (data/number_render.h) instead of augmentations
 };
