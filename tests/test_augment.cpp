@@ -1,11 +1,16 @@
-// Augmentation: spec parsing and errors, identity at zero strength, determinism, geometry.
+// Augmentation: spec parsing and errors, identity at zero strength, determinism, geometry; the
+// preview mosaic.
 #include <gtest/gtest.h>
 
+#include <algorithm>
 #include <cmath>
+#include <string>
+#include <utility>
 #include <vector>
 
 #include "core/error.h"
 #include "data/augment.h"
+#include "data/preview.h"
 
 namespace digitlab::data {
 namespace {
@@ -231,6 +236,77 @@ TEST(Augment, ElasticDistortionGrowsWithAlphaAndKeepsTheDigitNearby) {
   EXPECT_EQ(none, 0.0);
   EXPECT_GT(weak, 0.0);
   EXPECT_GT(strong, 2 * weak);
+}
+
+// `n` flat 28x28 images, image i all of value 10 + 10 i, labelled i % 10.
+RawSplit flat_images(int n) {
+  RawSplit s;
+  s.images.dims = {uint32_t(n), kH, kW};
+  s.labels.dims = {uint32_t(n)};
+  for (int i = 0; i < n; ++i) {
+    s.images.data.insert(s.images.data.end(), size_t(kH * kW), uint8_t(10 + 10 * i));
+    s.labels.data.push_back(uint8_t(i % 10));
+  }
+  return s;
+}
+
+TEST(PreviewMosaic, SizeDistinctImagesAndALabelUnderEach) {
+  const RawSplit split = flat_images(20);
+  const std::vector<std::string> names = {"0", "1", "2", "3", "4", "5", "6", "7", "8", "9"};
+  const GrayImage m = preview_mosaic(split, names, 4, 3, 7);
+  EXPECT_EQ(m.width, 4 * (56 + 6) + 6);
+  EXPECT_EQ(m.height, 3 * (56 + 20 + 6) + 6);
+  std::vector<int> seen;
+  for (int r = 0; r < 3; ++r) {
+    for (int c = 0; c < 4; ++c) {
+      const int x = 6 + c * 62, y = 6 + r * 82;
+      const int value = m.pixels[size_t((y + 28) * m.width + x + 28)];
+      EXPECT_EQ((value - 10) % 10, 0) << "cell " << c << "," << r << " holds no image";
+      seen.push_back(value);
+      // The label strip holds white digit strokes, and the digit is the image's label.
+      int lit = 0;
+      for (int yy = y + 56; yy < y + 76; ++yy) {
+        for (int xx = x; xx < x + 56; ++xx) lit += m.pixels[size_t(yy * m.width + xx)] == 255;
+      }
+      EXPECT_GT(lit, 10) << "no label under cell " << c << "," << r;
+      GrayImage expected(56, 20, 112);
+      draw_text(expected, (56 - 10) / 2, 3, std::to_string(((value - 10) / 10) % 10), 2, 255);
+      int expected_lit = 0;
+      for (uint8_t p : expected.pixels) expected_lit += p == 255;
+      EXPECT_EQ(lit, expected_lit) << "cell " << c << "," << r;
+    }
+  }
+  std::sort(seen.begin(), seen.end());
+  EXPECT_EQ(std::unique(seen.begin(), seen.end()), seen.end()) << "an image appears twice";
+  // The same seed picks the same images; another seed others.
+  EXPECT_EQ(preview_mosaic(split, names, 4, 3, 7).pixels, m.pixels);
+  EXPECT_NE(preview_mosaic(split, names, 4, 3, 8).pixels, m.pixels);
+}
+
+TEST(PreviewMosaic, FewerImagesThanCellsShowsEachOnceAndOddNamesByIndex) {
+  const RawSplit split = flat_images(5);
+  const GrayImage m =
+      preview_mosaic(split, {"a", "b", "c", "d", "e", "f", "g", "h", "i", "j"}, 3, 3, 1);
+  int filled = 0, labelled = 0;
+  for (int i = 0; i < 9; ++i) {
+    const int x = 6 + (i % 3) * 62, y = 6 + (i / 3) * 82;
+    filled += m.pixels[size_t((y + 28) * m.width + x + 28)] != 112;
+    int lit = 0;
+    for (int yy = y + 56; yy < y + 76; ++yy) {
+      for (int xx = x; xx < x + 56; ++xx) lit += m.pixels[size_t(yy * m.width + xx)] == 255;
+    }
+    labelled += lit > 0;  // names the font cannot draw fall back to the class index
+  }
+  EXPECT_EQ(filled, 5);
+  EXPECT_EQ(labelled, 5);
+}
+
+TEST(PreviewMosaic, GridIsColumnsByRows) {
+  EXPECT_EQ(parse_grid("8x8"), std::make_pair(8, 8));
+  EXPECT_EQ(parse_grid("12x3"), std::make_pair(12, 3));
+  for (const char* bad : {"", "8", "0x4", "65x1", "8x", "x8", "8x8x8", "-1x4", "ax4"}) {
+    EXPECT_THROW(parse_grid(bad), core::UsageError) << bad;
+  }
 }
 
 }  // namespace

@@ -865,6 +865,10 @@ TEST_F(Cli, UsageErrorsExitTwo) {
            {"train --augment rotate=", "--augment: rotate: '' is not a number"},
            {"train --val-strategy even", "--val-strategy: unknown 'even'"},
            {"preview --augment rotate=-1", "--augment: rotate: '-1' is out of range"},
+           {"preview --grid 8by8", "--grid: '8by8' is not COLUMNSxROWS with each 1 to 64"},
+           {"preview --grid 4x4 --augment seed002", "with --augment use --rows and --variants"},
+           // Without an augmentation there are no draws: refused, not ignored.
+           {"preview --variants 3", "--variants: lays out augmentation draws; give --augment"},
            {"frobnicate", "unknown command 'frobnicate'"},
            {"", "A subcommand is required"},
        }) {
@@ -935,6 +939,92 @@ TEST_F(Cli, PreviewWritesALabelledPng) {
   // Label column, original and 4 variants of 84 px with gaps; 3 rows of 84 px with gaps.
   EXPECT_EQ(be32(16), 30u + 5 * (84 + 6) + 12);
   EXPECT_EQ(be32(20), 3u * (84 + 6) + 6);
+}
+
+TEST_F(Cli, PreviewDrawsALabelledMosaicByDefault) {
+  auto size_of = [](const std::string& png) {
+    const std::string b = core::read_file(png);
+    auto be32 = [&](size_t at) {
+      return uint32_t(uint8_t(b[at])) << 24 | uint32_t(uint8_t(b[at + 1])) << 16 |
+             uint32_t(uint8_t(b[at + 2])) << 8 | uint32_t(uint8_t(b[at + 3]));
+    };
+    return std::make_pair(be32(16), be32(20));
+  };
+  const std::string png = io_ / "mosaic.png";
+  Result r = digitlab("preview --out " + png);
+  ASSERT_EQ(r.code, 0) << r.err;
+  EXPECT_NE(r.out.find("8x8 mosaic"), std::string::npos) << r.out;
+  // 8 columns and 8 rows of 56-pixel images over a 20-pixel label, 6 pixels apart.
+  EXPECT_EQ(size_of(png), std::make_pair(8u * 62 + 6, 8u * 82 + 6));
+  ASSERT_EQ(digitlab("preview --augment none --grid 5x2 --out " + png).code, 0);
+  EXPECT_EQ(size_of(png), std::make_pair(5u * 62 + 6, 2u * 82 + 6));
+}
+
+TEST_F(Cli, EvaluateReportsAveragesCurvesProbabilitiesAndSaliency) {
+  const std::string out = runs_ / "small";
+  ASSERT_EQ(digitlab("train --arch C4-P-16-10 --epochs 1 --train-limit 300 --val-split 100 "
+                     "--batch-size 50 --threads 2 --out " +
+                     out)
+                .code,
+            0);
+  Result text = digitlab("evaluate " + out);
+  ASSERT_EQ(text.code, 0) << text.err;
+  EXPECT_NE(
+      text.out.find("scored " + out + "/checkpoints/best.pt (epoch 1 of 1, best validation loss)"),
+      std::string::npos)
+      << text.out;
+  for (const char* row : {"macro avg", "weighted avg", "roc auc", "avg prec"}) {
+    EXPECT_NE(text.out.find(row), std::string::npos) << row << "\n" << text.out;
+  }
+  // eval/summary.json is what --json prints.
+  const auto j = nlohmann::json::parse(core::read_file(out + "/eval/summary.json"));
+  EXPECT_EQ(j["checkpoint_choice"], "best validation loss");
+  EXPECT_EQ(j["epochs"], 1);
+  Result last = digitlab("evaluate " + out + "/checkpoints/last.pt");
+  EXPECT_NE(last.out.find("scored " + out + "/checkpoints/last.pt (epoch 1 of 1, last epoch)"),
+            std::string::npos)
+      << last.out;
+  EXPECT_EQ(j["macro_avg"]["support"], 200);
+  // Support-weighted recall is accuracy; macro F1 is the mean of the classes' F1.
+  EXPECT_NEAR(j["weighted_avg"]["recall"].get<double>(), j["accuracy"].get<double>(), 1e-12);
+  double f1 = 0, auc = 0;
+  for (const auto& c : j["per_class"]) {
+    f1 += c["f1"].get<double>() / 10;
+    auc += c["roc_auc"].get<double>() / 10;
+    EXPECT_GE(c["roc_auc"].get<double>(), 0.5) << c;  // trained, it ranks its own class higher
+    EXPECT_LE(c["average_precision"].get<double>(), 1.0) << c;
+  }
+  EXPECT_NEAR(j["macro_avg"]["f1"].get<double>(), f1, 1e-12);
+  EXPECT_NEAR(j["macro_roc_auc"].get<double>(), auc, 1e-12);
+
+  // Every class's probability after the four columns readers already know; they sum to 1.
+  std::istringstream csv(core::read_file(out + "/eval/predictions.csv"));
+  std::string line;
+  std::getline(csv, line);
+  EXPECT_EQ(line, "index,label,predicted,confidence,p_0,p_1,p_2,p_3,p_4,p_5,p_6,p_7,p_8,p_9");
+  int rows = 0;
+  while (std::getline(csv, line)) {
+    std::vector<double> f;
+    std::stringstream fields(line);
+    for (std::string v; std::getline(fields, v, ',');) f.push_back(std::stod(v));
+    ASSERT_EQ(f.size(), 14u) << line;
+    double sum = 0;
+    for (int c = 0; c < 10; ++c) sum += f[size_t(4 + c)];
+    EXPECT_NEAR(sum, 1.0, 1e-4) << line;
+    EXPECT_NEAR(f[size_t(4 + int(f[2]))], f[3], 1e-5) << line;  // confidence is p_predicted
+    ++rows;
+  }
+  EXPECT_EQ(rows, 200);
+
+  const std::string sal = core::read_file(out + "/eval/saliency.png");
+  EXPECT_EQ(sal.substr(1, 3), "PNG");
+  const std::string page = core::read_file(out + "/report/index.html");
+  for (const char* part :
+       {"<svg id=\"roc-chart\"", "<svg id=\"pr-chart\"",
+        "<img id=\"saliency-image\" src=\"data:image/png;base64,", "macro avg", "weighted avg"}) {
+    EXPECT_NE(page.find(part), std::string::npos) << part;
+  }
+  EXPECT_TRUE(core::file_exists(out + "/report/roc_pr.png"));
 }
 
 TEST_F(Cli, AugmentedTrainingFromAConfigTable) {

@@ -219,7 +219,7 @@ TEST(ReportHelpers, MostConfusedAndMisclassifiedOrder) {
   EXPECT_EQ(pairs[0].first, std::make_pair(4, 9));
   EXPECT_EQ(pairs[0].second, 17);
   EXPECT_EQ(pairs[1].first, std::make_pair(7, 2));
-  std::vector<report::Prediction> p = {{0, 1, 1, 0.9}, {1, 2, 3, 0.6}, {2, 4, 9, 0.95}};
+  std::vector<report::Prediction> p = {{0, 1, 1, 0.9, {}}, {1, 2, 3, 0.6, {}}, {2, 4, 9, 0.95, {}}};
   const auto wrong = report::misclassified(p, 10);
   ASSERT_EQ(wrong.size(), 2u);
   EXPECT_EQ(wrong[0].index, 2);
@@ -352,6 +352,93 @@ TEST(Report, WritesASelfContainedPageWithChartsAndImages) {
   for (const auto& e : std::filesystem::directory_iterator(tmp / "run/report")) {
     EXPECT_EQ(e.path().filename().string().find(".tmp"), std::string::npos) << e.path();
   }
+}
+
+// Rewrites the run's predictions with probability columns: image i (label i % 10) gives its own
+// class `own` and spreads the rest evenly, except class 0, whose images score below everyone else.
+void write_probabilities(const std::string& dir, int n) {
+  std::string pred = "index,label,predicted,confidence,p_0,p_1,p_2,p_3,p_4,p_5,p_6,p_7,p_8,p_9\n";
+  for (int i = 0; i < n; ++i) {
+    const int label = i % 10;
+    const double own = label == 0 ? 0.001 : 0.4 + 0.01 * i;
+    std::vector<double> p(10, (1 - own) / 9);
+    p[size_t(label)] = own;
+    const int predicted = int(std::max_element(p.begin(), p.end()) - p.begin());
+    pred += std::to_string(i) + "," + std::to_string(label) + "," + std::to_string(predicted) +
+            "," + std::to_string(p[size_t(predicted)]);
+    for (double v : p) pred += "," + std::to_string(v);
+    pred += "\n";
+  }
+  write(dir + "/eval/predictions.csv", pred);
+}
+
+TEST(Report, RocAndPrCurvesPerClassAveragesAndSaliency) {
+  TempDir tmp;
+  const std::string data_root = tmp / "data";
+  testing::write_synthetic_mnist(data_root, 20, 50);
+  make_run(tmp / "run", true);
+  write_probabilities(tmp / "run", 50);
+  json summary = json::parse(core::read_file(tmp / "run/eval/summary.json"));
+  summary["macro_avg"] = {{"precision", 0.5432}, {"recall", 0.6}, {"f1", 0.55}, {"support", 50}};
+  summary["weighted_avg"] = {{"precision", 0.4321}, {"recall", 0.6}, {"f1", 0.5}, {"support", 50}};
+  summary["macro_roc_auc"] = 0.9123;
+  summary["per_class"][3]["roc_auc"] = 0.9876;
+  write(tmp / "run/eval/summary.json", summary.dump());
+
+  const report::RunData run = report::read_run(tmp / "run");
+  EXPECT_TRUE(run.warnings.empty()) << run.warnings.front();
+  ASSERT_TRUE(run.has_probabilities);
+  ASSERT_EQ(run.predictions[7].probabilities.size(), 10u);
+  EXPECT_DOUBLE_EQ(run.per_class[3].roc_auc, 0.9876);
+  EXPECT_TRUE(std::isnan(run.per_class[4].roc_auc));
+  // Class 1..9 images rank first for their class (AUC 1); class 0's rank last (AUC 0).
+  const report::LineChart roc = report::roc_chart(run), pr = report::pr_chart(run);
+  ASSERT_EQ(roc.series.size(), 10u);
+  ASSERT_EQ(pr.series.size(), 10u);
+  EXPECT_EQ(roc.series[0].name, "0 0.000");
+  EXPECT_EQ(roc.series[5].name, "5 1.000");
+  EXPECT_EQ(roc.series[5].x.front(), 0.0);
+  EXPECT_EQ(roc.series[5].y.back(), 1.0);
+  EXPECT_EQ(pr.series[5].name, "5 1.000");
+
+  report::ReportOptions o;
+  o.data_root = data_root;
+  report::ReportResult r = report::write_report(tmp / "run", o);
+  std::string html = core::read_file(r.html_path);
+  const std::string curves = section(html, "roc-pr");
+  EXPECT_EQ(count(svg_with_id(curves, "roc-chart"), "<polyline class=\"series class-"), 10u);
+  EXPECT_EQ(count(svg_with_id(curves, "pr-chart"), "<polyline class=\"series class-"), 10u);
+  const std::string table = section(html, "per-class");
+  for (const char* v : {"0.5432", "0.4321", "0.9123", "0.9876", "macro avg", "weighted avg"}) {
+    EXPECT_NE(table.find(v), std::string::npos) << v;
+  }
+  ASSERT_EQ(r.png_paths.size(), 3u);
+  const Decoded png = decode_png(tmp / "run/report/roc_pr.png");
+  EXPECT_EQ(png.w, 1040);
+  EXPECT_NE(section(html, "saliency").find("digitlab evaluate"), std::string::npos);
+
+  // With eval/saliency.png the page shows it; a file that is no PNG is a warning instead.
+  write(tmp / "run/eval/saliency.png", core::read_file(tmp / "run/report/roc_pr.png"));
+  html = core::read_file(report::write_report(tmp / "run", o).html_path);
+  EXPECT_NE(section(html, "saliency").find("<img id=\"saliency-image\" src=\"data:image/png"),
+            std::string::npos);
+  write(tmp / "run/eval/saliency.png", "not a picture");
+  r = report::write_report(tmp / "run", o);
+  ASSERT_EQ(r.warnings.size(), 1u);
+  EXPECT_EQ(r.warnings[0], "eval/saliency.png: not a PNG image; left out");
+
+  // A field that is not a number: the line is skipped and named.
+  std::string pred = core::read_file(tmp / "run/eval/predictions.csv");
+  pred.replace(pred.find(",0.", pred.find("\n3,")), 3, ",x.");
+  write(tmp / "run/eval/predictions.csv", pred);
+  const report::RunData bad = report::read_run(tmp / "run");
+  EXPECT_EQ(bad.predictions.size(), 49u);
+  ASSERT_FALSE(bad.warnings.empty());
+  EXPECT_EQ(bad.warnings[0].rfind("eval/predictions.csv line 5: not "
+                                  "index,label,predicted,confidence,p_0..p_9; 1 line skipped",
+                                  0),
+            0u)
+      << bad.warnings[0];
 }
 
 TEST(Report, TruncatedMetricsStillGiveAReportAndAWarning) {

@@ -22,6 +22,7 @@
 #include "train/evaluate.h"
 #include "train/precision.h"
 #include "train/train_commands.h"
+#include "train/saliency.h"
 #include "train/trainer.h"
 
 namespace digitlab::train {
@@ -53,6 +54,38 @@ struct SyntheticRuns {
     return o;
   }
 };
+
+TEST(Saliency, OneNonNegativeMapPerImageScaledToItsPeak) {
+  torch::manual_seed(3);
+  auto net = models::build_network(models::parse_spec("C4-P-16-10"));
+  net->eval();
+  const torch::Tensor images = torch::randint(0, 256, {5, 28, 28}, torch::kUInt8);
+  const torch::Tensor classes = torch::tensor({0, 3, 9, 3, 1}, torch::kInt64);
+  data::Normalization norm;
+  norm.mean = 0.13, norm.std = 0.31;
+  const torch::Tensor maps = train::saliency_maps(net, images, classes, norm);
+  ASSERT_EQ(maps.sizes(), (std::vector<int64_t>{5, 28, 28}));
+  EXPECT_EQ(maps.scalar_type(), torch::kFloat32);
+  EXPECT_GE(maps.min().item<float>(), 0.0f);
+  for (int64_t i = 0; i < 5; ++i) {
+    EXPECT_FLOAT_EQ(maps[i].max().item<float>(), 1.0f) << i;
+    EXPECT_GT(maps[i].std().item<float>(), 0.01f) << "map " << i << " is constant";
+  }
+  // The eval mode stays, and the parameters gather no gradient.
+  EXPECT_FALSE(net->is_training());
+  for (const auto& p : net->parameters()) EXPECT_FALSE(p.grad().defined());
+  // Another class of the same image explains it differently.
+  const torch::Tensor other =
+      train::saliency_maps(net, images.narrow(0, 0, 1), torch::tensor({5}, torch::kInt64), norm);
+  EXPECT_FALSE(torch::allclose(other[0], maps[0]));
+
+  const std::vector<int64_t> picks =
+      train::saliency_picks(torch::tensor({0, 1, 2, 3, 4, 5}, torch::kInt64),
+                            torch::tensor({0, 7, 2, 7, 4, 5}, torch::kInt64), 4);
+  EXPECT_EQ(picks, (std::vector<int64_t>{1, 3, 0, 2}));  // the two mistakes, then right ones
+  const std::string png = train::saliency_png(images, maps, {0, 1, 2, 3, 4}, {0, 3, 9, 3, 1});
+  EXPECT_EQ(png.substr(1, 3), "PNG");
+}
 
 TEST(Train, ShortRunOnAnMnistSliceReaches95Percent) {
   const std::string root = testing::real_data_root();

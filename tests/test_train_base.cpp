@@ -43,6 +43,94 @@ TEST(Metrics, ConfusionScores) {
   EXPECT_EQ(empty.scores(1).f1, 0.0);
 }
 
+TEST(Metrics, MacroAndWeightedAveragesAsScikitLearnPrintsThem) {
+  ConfusionMatrix cm(3);
+  cm.add(0, 0, 8);
+  cm.add(0, 1, 2);
+  cm.add(1, 1, 5);
+  cm.add(2, 2, 3);
+  cm.add(2, 0, 2);
+  // Per class (precision, recall, F1, support): (.8, .8, .8, 10), (5/7, 1, 5/6, 5), (1, .6, .75,
+  // 5).
+  const AveragedScores a = average_scores(cm);
+  EXPECT_DOUBLE_EQ(a.macro.precision, (0.8 + 5.0 / 7.0 + 1.0) / 3.0);
+  EXPECT_DOUBLE_EQ(a.macro.recall, 0.8);
+  EXPECT_DOUBLE_EQ(a.macro.f1, (0.8 + 5.0 / 6.0 + 0.75) / 3.0);
+  EXPECT_DOUBLE_EQ(a.weighted.precision, (8.0 + 25.0 / 7.0 + 5.0) / 20.0);
+  EXPECT_DOUBLE_EQ(a.weighted.recall, cm.accuracy());  // support-weighted recall is accuracy
+  EXPECT_DOUBLE_EQ(a.weighted.f1, (8.0 + 25.0 / 6.0 + 3.75) / 20.0);
+  EXPECT_EQ(a.macro.support, 20);
+  EXPECT_EQ(a.weighted.support, 20);
+  const AveragedScores none = average_scores(ConfusionMatrix(2));
+  EXPECT_EQ(none.weighted.f1, 0.0);
+  EXPECT_EQ(none.macro.precision, 0.0);
+}
+
+TEST(Metrics, RocAndAveragePrecisionOfFourScores) {
+  // scikit-learn's documented example: roc_auc_score 0.75, average_precision_score 0.8333.
+  const std::vector<double> scores = {0.1, 0.4, 0.35, 0.8};
+  const std::vector<bool> positive = {false, false, true, true};
+  const RocCurve roc = roc_curve(scores, positive);
+  EXPECT_DOUBLE_EQ(roc.auc, 0.75);
+  EXPECT_EQ(roc.fpr, (std::vector<double>{0, 0, 0.5, 0.5, 1}));
+  EXPECT_EQ(roc.tpr, (std::vector<double>{0, 0.5, 0.5, 1, 1}));
+  const PrCurve pr = pr_curve(scores, positive);
+  EXPECT_DOUBLE_EQ(pr.average_precision, 0.5 * 1.0 + 0.5 * (2.0 / 3.0));
+  EXPECT_EQ(pr.recall, (std::vector<double>{0, 0.5, 0.5, 1, 1}));
+  EXPECT_DOUBLE_EQ(pr.precision[3], 2.0 / 3.0);
+  EXPECT_DOUBLE_EQ(pr.precision[4], 0.5);
+}
+
+TEST(Metrics, TiedScoresAreOneThreshold) {
+  // 0.9 (pos), then 0.5 twice (one pos, one neg): one diagonal step, as scikit-learn draws it.
+  const std::vector<double> scores = {0.9, 0.5, 0.5, 0.1};
+  const std::vector<bool> positive = {true, true, false, false};
+  const RocCurve roc = roc_curve(scores, positive);
+  EXPECT_EQ(roc.fpr, (std::vector<double>{0, 0, 0.5, 1}));
+  EXPECT_EQ(roc.tpr, (std::vector<double>{0, 0.5, 1, 1}));
+  EXPECT_DOUBLE_EQ(roc.auc, 0.5 * 0.75 + 0.5);
+  EXPECT_DOUBLE_EQ(pr_curve(scores, positive).average_precision, 0.5 + 0.5 * (2.0 / 3.0));
+  // All scores equal: chance level for both.
+  const std::vector<double> flat = {0.3, 0.3, 0.3, 0.3};
+  const std::vector<bool> half = {true, false, true, false};
+  EXPECT_DOUBLE_EQ(roc_curve(flat, half).auc, 0.5);
+  EXPECT_DOUBLE_EQ(pr_curve(flat, half).average_precision, 0.5);
+  // Without positives (or negatives) the curves are undefined.
+  EXPECT_TRUE(std::isnan(roc_curve(flat, {false, false, false, false}).auc));
+  EXPECT_TRUE(std::isnan(roc_curve(flat, {true, true, true, true}).auc));
+  EXPECT_TRUE(std::isnan(pr_curve(flat, {false, false, false, false}).average_precision));
+  EXPECT_THROW(roc_curve(flat, {true}), std::invalid_argument);
+}
+
+TEST(Metrics, OneVsRestAveragesTheDefinedClasses) {
+  // Class 0 is ranked perfectly, class 1 backwards, class 2 never occurs.
+  const std::vector<std::vector<double>> p = {
+      {0.9, 0.05, 0.05}, {0.6, 0.3, 0.1}, {0.2, 0.01, 0.79}};
+  const std::vector<int> labels = {0, 0, 1};
+  const OneVsRest o = one_vs_rest(p, labels, 3);
+  ASSERT_EQ(o.roc.size(), 3u);
+  EXPECT_DOUBLE_EQ(o.roc[0].auc, 1.0);
+  EXPECT_DOUBLE_EQ(o.roc[1].auc, 0.0);
+  EXPECT_TRUE(std::isnan(o.roc[2].auc));
+  EXPECT_DOUBLE_EQ(o.macro_roc_auc, 0.5);
+  EXPECT_DOUBLE_EQ(o.pr[0].average_precision, 1.0);
+  EXPECT_DOUBLE_EQ(o.pr[1].average_precision, 1.0 / 3.0);
+  EXPECT_DOUBLE_EQ(o.macro_average_precision, (1.0 + 1.0 / 3.0) / 2.0);
+  EXPECT_THROW(one_vs_rest({{0.5}}, {0}, 2), std::invalid_argument);
+}
+
+TEST(Metrics, ThinnedCurvesKeepTheEndsAndVisibleSteps) {
+  std::vector<double> x, y;
+  for (int i = 0; i <= 10000; ++i) x.push_back(i / 10000.0), y.push_back(std::sqrt(i / 10000.0));
+  const auto t = thin_curve(x, y, 100);
+  EXPECT_LE(t.size(), 202u);
+  EXPECT_GE(t.size(), 50u);
+  EXPECT_EQ(t.front(), std::make_pair(0.0, 0.0));
+  EXPECT_EQ(t.back(), std::make_pair(1.0, 1.0));
+  EXPECT_EQ(thin_curve({0.5}, {0.5}).size(), 1u);
+  EXPECT_TRUE(thin_curve({}, {}).empty());
+}
+
 TEST(EarlyStopping, PatienceOnLoss) {
   EarlyStoppingOptions o;
   o.patience = 2;

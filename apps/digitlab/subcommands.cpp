@@ -129,9 +129,11 @@ class PreviewCommand : public Command {
  public:
   void declare(CLI::App& c) override {
     c.add_option("--dataset", o_.dataset, "mnist or fashion-mnist (default mnist)");
-    c.add_option("--augment", o_.augment, "augmentation spec (default seed002)");
+    c.add_option("--augment", o_.augment,
+                 "augmentation spec: rows of an image beside its draws (default none: the mosaic)");
+    c.add_option("--grid", o_.grid, "mosaic COLUMNSxROWS, each image once, labelled (default 8x8)");
     c.add_option("--out", o_.out, "PNG file to write")->required();
-    c.add_option("--rows", o_.rows, "images, one per row (default 8)");
+    c.add_option("--rows", o_.rows, "with --augment: images, one per row (default 8)");
     c.add_option("--variants", o_.variants, "augmented versions of each (default 6)");
     c.add_option("--seed", o_.seed, "which images and draws (default 42)");
     c.add_flag("--numbers", o_.numbers,
@@ -725,7 +727,8 @@ const std::vector<Subcommand>& subcommands() {
       {"models", "list the model zoo", make<ModelsCommand>},
       {"summary", "layer table of a model: output shapes and parameter counts (Keras' summary)",
        make<SummaryCommand>},
-      {"preview", "PNG grid of training images and augmentations", make<PreviewCommand>},
+      {"preview", "PNG mosaic of labelled training images, or of augmentations",
+       make<PreviewCommand>},
       {"bench", "measure speed: loader, models, time to accuracy", make<BenchCommand>},
       {"reproduce", "re-run a study's result table", make<ReproduceCommand>},
       {"train", "train a model", make<TrainCommand>},

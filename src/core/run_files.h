@@ -15,6 +15,7 @@ constexpr const char* kReport = "report";                       // report/index.
 constexpr const char* kEval = "eval";                           // what `evaluate` wrote
 constexpr const char* kEvalSummary = "eval/summary.json";
 constexpr const char* kEvalConfusion = "eval/confusion.csv";
-constexpr const char* kEvalPredictions = "eval/predictions.csv";
+constexpr const char* kEvalPredictions = "eval/predictions.csv";  // with p_0..p_K-1 columns
+constexpr const char* kEvalSaliency = "eval/saliency.png";        // saliency of a few images
 
 }  // namespace digitlab::core::run_files

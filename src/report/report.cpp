@@ -12,6 +12,7 @@
 #include "data/registry.h"
 #include "data/store.h"
 #include "report/html.h"
+#include "train/metrics.h"
 
 namespace digitlab::report {
 using nlohmann::json;
@@ -19,6 +20,12 @@ using nlohmann::json;
 namespace {
 
 constexpr Rgb kTrainColor{31, 119, 180}, kValColor{255, 127, 14}, kTestColor{44, 160, 44};
+
+std::optional<double> number_in(const json& j, const char* key) {
+  auto it = j.find(key);
+  if (it == j.end() || !it->is_number()) return std::nullopt;
+  return it->get<double>();
+}
 
 std::string fixed(std::optional<double> v, int decimals) {
   if (!v || !std::isfinite(*v)) return "";
@@ -230,22 +237,70 @@ std::string per_class_section(const RunData& run) {
            "</section>\n";
   }
   h += "<table class=\"per-class\"><thead><tr><th>class</th><th class=\"l\">name</th>"
-       "<th>precision</th><th>recall</th><th>F1</th><th>support</th></tr></thead><tbody>\n";
+       "<th>precision</th><th>recall</th><th>F1</th><th>support</th><th>ROC AUC</th>"
+       "<th>avg precision</th></tr></thead><tbody>\n";
   for (const ClassScore& c : run.per_class) {
     h += "<tr><td>" + std::to_string(c.cls) + "</td><td class=\"l\">" + html_escape(c.name) +
          "</td><td>" + fixed(c.precision, 4) + "</td><td>" + fixed(c.recall, 4) + "</td><td>" +
-         fixed(c.f1, 4) + "</td><td>" + std::to_string(c.support) + "</td></tr>\n";
+         fixed(c.f1, 4) + "</td><td>" + std::to_string(c.support) + "</td><td>" +
+         fixed(c.roc_auc, 4) + "</td><td>" + fixed(c.average_precision, 4) + "</td></tr>\n";
   }
-  h += "</tbody>";
+  h += "</tbody><tfoot>";
+  const std::string count =
+      run.summary.contains("count") && run.summary["count"].is_number_integer()
+          ? std::to_string(run.summary["count"].get<int64_t>())
+          : std::string();
   if (run.test_accuracy) {
-    h += "<tfoot><tr><td class=\"l\" colspan=\"2\">accuracy</td><td colspan=\"3\">" +
-         fixed(run.test_accuracy, 4) + "</td><td>";
-    if (auto n = run.summary.find("count"); n != run.summary.end() && n->is_number_integer()) {
-      h += std::to_string(n->get<int64_t>());
-    }
-    h += "</td></tr></tfoot>";
+    h += "<tr class=\"accuracy\"><td class=\"l\" colspan=\"2\">accuracy</td><td colspan=\"3\">" +
+         fixed(run.test_accuracy, 4) + "</td><td>" + count + "</td><td></td><td></td></tr>";
   }
-  return h + "</table>\n</section>\n";
+  // scikit-learn's averages: macro treats every class alike, weighted follows the support.
+  for (const char* avg : {"macro_avg", "weighted_avg"}) {
+    auto a = run.summary.find(avg);
+    if (a == run.summary.end() || !a->is_object()) continue;
+    const bool macro = std::string(avg) == "macro_avg";
+    h += std::string("<tr class=\"") + (macro ? "macro" : "weighted") +
+         "\"><td class=\"l\" colspan=\"2\">" + (macro ? "macro avg" : "weighted avg") +
+         "</td><td>" + fixed(number_in(*a, "precision"), 4) + "</td><td>" +
+         fixed(number_in(*a, "recall"), 4) + "</td><td>" + fixed(number_in(*a, "f1"), 4) +
+         "</td><td>" + count + "</td><td>" +
+         (macro ? fixed(number_in(run.summary, "macro_roc_auc"), 4) : "") + "</td><td>" +
+         (macro ? fixed(number_in(run.summary, "macro_average_precision"), 4) : "") + "</td></tr>";
+  }
+  return h + "</tfoot></table>\n</section>\n";
+}
+
+std::string roc_pr_section(const RunData& run) {
+  std::string h =
+      "<section id=\"roc-pr\">\n<h2>ROC and precision-recall curves (test set, one "
+      "class against the rest)</h2>\n";
+  if (!run.has_probabilities) {
+    return h +
+           missing("No class probabilities (p_0.. columns of eval/predictions.csv)",
+                   evaluate_command(run)) +
+           "</section>\n";
+  }
+  h += "<div class=\"charts\">\n" + line_chart_svg(roc_chart(run), "roc-chart") + "\n" +
+       line_chart_svg(pr_chart(run), "pr-chart") + "\n</div>\n";
+  h += "<p class=\"meta\">Legends give each class's ROC AUC (trapezoidal rule) and average "
+       "precision (scikit-learn's definition).</p>\n";
+  h += "<p class=\"files\">As an image: <a href=\"roc_pr.png\">roc_pr.png</a></p>\n";
+  return h + "</section>\n";
+}
+
+std::string saliency_section(const RunData& run) {
+  std::string h = "<section id=\"saliency\">\n<h2>Saliency</h2>\n";
+  if (run.saliency_png.empty()) {
+    return h + missing("No saliency maps (eval/saliency.png)", evaluate_command(run)) +
+           "</section>\n";
+  }
+  h += "<p class=\"meta\">A few test images (misclassified ones first), each beside the size of "
+       "the gradient of the predicted class's score with respect to its pixels, scaled to its "
+       "largest value (black: none, through red and yellow, to white: the most). Under each: true "
+       "class - predicted class.</p>\n";
+  h += "<img id=\"saliency-image\" src=\"" + png_data_uri(run.saliency_png) +
+       "\" alt=\"test images beside their saliency maps\">\n";
+  return h + "</section>\n";
 }
 
 std::string configuration_section(const RunData& run) {
@@ -386,6 +441,58 @@ LineChart accuracy_chart(const RunData& run) {
   return c;
 }
 
+namespace {
+
+// The curves of every class, from the predictions' probabilities; none without them.
+train::OneVsRest class_curves(const RunData& run) {
+  if (!run.has_probabilities) return {};
+  const int k = int(run.predictions.front().probabilities.size());
+  std::vector<std::vector<double>> probs;
+  std::vector<int> labels;
+  probs.reserve(run.predictions.size());
+  for (const Prediction& p : run.predictions) {
+    probs.push_back(p.probabilities);
+    labels.push_back(p.label < k ? p.label : -1);  // a label beyond the columns: never positive
+  }
+  return train::one_vs_rest(probs, labels, k);
+}
+
+LineChart curve_chart(const RunData& run, bool roc) {
+  LineChart c;
+  c.title = roc ? "ROC (one vs rest)" : "Precision-recall (one vs rest)";
+  c.x_label = roc ? "false positive rate" : "recall";
+  c.y_label = roc ? "true positive rate" : "precision";
+  c.integer_x = false;
+  const train::OneVsRest curves = class_curves(run);
+  const size_t k = roc ? curves.roc.size() : curves.pr.size();
+  for (size_t i = 0; i < k; ++i) {
+    const double area = roc ? curves.roc[i].auc : curves.pr[i].average_precision;
+    if (std::isnan(area)) continue;  // a class absent from the test set has no curve
+    Series s;
+    s.name = class_label(run, int(i)) + " " + fixed(area, 3);
+    s.color = palette(i);
+    s.css_class = "series class-" + std::to_string(i);
+    const auto points = roc ? train::thin_curve(curves.roc[i].fpr, curves.roc[i].tpr)
+                            : train::thin_curve(curves.pr[i].recall, curves.pr[i].precision);
+    for (const auto& [x, y] : points) s.x.push_back(x), s.y.push_back(y);
+    c.series.push_back(std::move(s));
+  }
+  return c;
+}
+
+}  // namespace
+
+LineChart roc_chart(const RunData& run) { return curve_chart(run, true); }
+LineChart pr_chart(const RunData& run) { return curve_chart(run, false); }
+
+std::string roc_pr_png(const RunData& run) {
+  const LineChart roc = roc_chart(run), pr = pr_chart(run);
+  RasterCanvas canvas(int(roc.width + pr.width), int(std::max(roc.height, pr.height)));
+  draw_line_chart(canvas, roc, 0, 0);
+  draw_line_chart(canvas, pr, roc.width, 0);
+  return data::encode_png(canvas.width(), canvas.height(), 3, canvas.pixels(), "roc_pr.png");
+}
+
 std::string curves_png(const RunData& run) {
   const LineChart loss = loss_chart(run), acc = accuracy_chart(run);
   RasterCanvas canvas(int(loss.width + acc.width), int(std::max(loss.height, acc.height)));
@@ -413,8 +520,10 @@ std::string report_html(const RunData& run, const std::vector<MisclassifiedImage
   h += warnings_section(warnings);
   h += curves_section(run);
   h += confusion_section(run);
+  h += roc_pr_section(run);
   h += most_confused_section(run);
   h += misclassified_section(run, shown, images_note);
+  h += saliency_section(run);
   h += per_class_section(run);
   h += configuration_section(run);
   h += timings_section(run);
@@ -444,6 +553,11 @@ ReportResult write_report(const std::string& run_dir, const ReportOptions& optio
     const std::string confusion = core::join_path(dir, "confusion.png");
     core::write_file_atomic(confusion, confusion_png(run));
     result.png_paths.push_back(confusion);
+  }
+  if (run.has_probabilities) {
+    const std::string roc_pr = core::join_path(dir, "roc_pr.png");
+    core::write_file_atomic(roc_pr, roc_pr_png(run));
+    result.png_paths.push_back(roc_pr);
   }
   result.html_path = core::join_path(dir, "index.html");
   // The page lists the run's warnings; the images note has its own place in the grid section.

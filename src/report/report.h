@@ -19,15 +19,17 @@ struct ReportOptions {
 
 struct ReportResult {
   std::string html_path;               // <run_dir>/report/index.html
-  std::vector<std::string> png_paths;  // curves.png, and confusion.png when there is a matrix
+  std::vector<std::string> png_paths;  // curves.png, confusion.png and roc_pr.png when drawn
   std::vector<std::string> warnings;   // one line each: what was missing or unreadable
 };
 
 // Writes <run_dir>/report/index.html, report/curves.png and (with eval/ files)
-// report/confusion.png. The page needs nothing else: CSS, SVG charts and images are inline (images
+// report/confusion.png, and (with probabilities in eval/predictions.csv) report/roc_pr.png. The
+// page needs nothing else: CSS, SVG charts and images are inline (images
 // as data: URIs) and it names no URL. Sections and their stable ids: "summary", "warnings" (only
 // when there are any), "curves" with svg#loss-chart and svg#accuracy-chart, "confusion" with
-// svg#confusion-heatmap, "most-confused", "misclassified", "per-class", "configuration", "timings".
+// svg#confusion-heatmap, "roc-pr" with svg#roc-chart and svg#pr-chart, "most-confused",
+// "misclassified", "saliency" with img#saliency-image, "per-class", "configuration", "timings".
 // A section whose input is missing says which command produces it. Requires: read_run(run_dir)
 // succeeds (else its core::RuntimeError propagates). Guarantees: every file is written through a
 // temporary name and a rename; a failed write throws core::RuntimeError naming the file. Unreadable
@@ -58,6 +60,15 @@ std::vector<Prediction> misclassified(const std::vector<Prediction>& predictions
 // Loss and accuracy charts of a run (accuracy in percent): train and validation lines, test dots.
 LineChart loss_chart(const RunData& run);
 LineChart accuracy_chart(const RunData& run);
+
+// One-vs-rest ROC (false positive rate, true positive rate) and precision-recall (recall,
+// precision) curves of every class from the predictions' probabilities, one series per class
+// named with its area (ROC AUC / average precision); no series without probabilities.
+LineChart roc_chart(const RunData& run);
+LineChart pr_chart(const RunData& run);
+
+// Renders the ROC and PR charts side by side as PNG bytes.
+std::string roc_pr_png(const RunData& run);
 
 // Renders the loss and accuracy charts side by side / the confusion heatmap as PNG bytes.
 std::string curves_png(const RunData& run);

@@ -152,6 +152,8 @@ void read_summary(RunData& run, const std::string& content) {
       s.recall = number(c, "recall").value_or(NAN);
       s.f1 = number(c, "f1").value_or(NAN);
       s.support = int64_t(number(c, "support").value_or(0));
+      s.roc_auc = number(c, "roc_auc").value_or(NAN);
+      s.average_precision = number(c, "average_precision").value_or(NAN);
       run.per_class.push_back(s);
       run.class_names.push_back(s.name);
     }
@@ -202,27 +204,41 @@ void read_confusion_csv(RunData& run, const std::string& content) {
 
 void read_predictions(RunData& run, const std::string& content) {
   const std::vector<std::string> lines = core::split_lines(content);
-  size_t bad = 0, first_bad = 0;
+  size_t bad = 0, first_bad = 0, columns = 4;
   for (size_t i = 0; i < lines.size(); ++i) {
-    if (core::blank_line(lines[i]) || (i == 0 && lines[i].rfind("index", 0) == 0)) continue;
+    if (core::blank_line(lines[i])) continue;
     bool ok = true;
     const std::vector<std::string> f = split_csv(lines[i], ok);
+    if (i == 0 && lines[i].rfind("index", 0) == 0) {
+      // Columns after the first four are p_0..p_K-1, the probability of every class.
+      columns = f.size() >= 6 ? f.size() : 4;
+      continue;
+    }
     Prediction p;
     int64_t label = 0, predicted = 0;
-    if (ok && f.size() == 4 && parse_int(f[0], p.index) && parse_int(f[1], label) &&
-        parse_int(f[2], predicted) && parse_double(f[3], p.confidence) && p.index >= 0 &&
-        label >= 0 && predicted >= 0 && label < 1000000 && predicted < 1000000) {
+    ok = ok && f.size() == columns && parse_int(f[0], p.index) && parse_int(f[1], label) &&
+         parse_int(f[2], predicted) && parse_double(f[3], p.confidence) && p.index >= 0 &&
+         label >= 0 && predicted >= 0 && label < 1000000 && predicted < 1000000;
+    for (size_t c = 4; ok && c < f.size(); ++c) {
+      double v = 0;
+      ok = parse_double(f[c], v);
+      p.probabilities.push_back(v);
+    }
+    if (ok) {
       p.label = int(label), p.predicted = int(predicted);
-      run.predictions.push_back(p);
+      run.predictions.push_back(std::move(p));
     } else if (bad++ == 0) {
       first_bad = i + 1;
     }
   }
   run.has_predictions = true;
+  run.has_probabilities = columns > 4 && !run.predictions.empty();
   if (bad > 0) {
-    run.warnings.push_back("eval/predictions.csv line " + std::to_string(first_bad) +
-                           ": not index,label,predicted,confidence; " + std::to_string(bad) +
-                           (bad == 1 ? " line" : " lines") + " skipped");
+    run.warnings.push_back(
+        "eval/predictions.csv line " + std::to_string(first_bad) + ": not " +
+        (columns > 4 ? "index,label,predicted,confidence,p_0..p_" + std::to_string(columns - 5)
+                     : std::string("index,label,predicted,confidence")) +
+        "; " + std::to_string(bad) + (bad == 1 ? " line" : " lines") + " skipped");
   }
 }
 
@@ -271,6 +287,14 @@ RunData read_run(const std::string& run_dir) {
   if (auto t = read_if_present(core::join_path(run_dir, files::kEvalPredictions),
                                files::kEvalPredictions, run.warnings)) {
     read_predictions(run, *t);
+  }
+  const std::string saliency = core::join_path(run_dir, files::kEvalSaliency);
+  if (auto t = read_if_present(saliency, files::kEvalSaliency, run.warnings)) {
+    if (t->size() > 8 && t->compare(1, 3, "PNG") == 0) {
+      run.saliency_png = *t;
+    } else {
+      run.warnings.push_back(std::string(files::kEvalSaliency) + ": not a PNG image; left out");
+    }
   }
   return run;
 }

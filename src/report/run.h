@@ -1,6 +1,7 @@
 // Reading a run directory tolerantly: config, per-epoch metrics and evaluation files.
 #pragma once
 
+#include <cmath>
 #include <cstdint>
 #include <optional>
 #include <string>
@@ -19,6 +20,7 @@ struct Prediction {
   int64_t index = 0;
   int label = 0, predicted = 0;
   double confidence = 0;
+  std::vector<double> probabilities;  // p_0..p_K-1 when the file has them, else empty
 };
 
 struct ClassScore {
@@ -26,6 +28,7 @@ struct ClassScore {
   std::string name;
   double precision = 0, recall = 0, f1 = 0;
   int64_t support = 0;
+  double roc_auc = NAN, average_precision = NAN;  // one-vs-rest; NaN when not in the file
 };
 
 // Everything read from a run directory. Each part is empty when its file is missing; problems
@@ -50,6 +53,9 @@ struct RunData {
   std::vector<std::vector<int64_t>> confusion;  // [true][predicted]; empty when unknown
   bool has_predictions = false;
   std::vector<Prediction> predictions;
+  // Every prediction has the same number (>= 2) of class probabilities, so curves can be drawn.
+  bool has_probabilities = false;
+  std::string saliency_png;  // eval/saliency.png as read; empty when missing
 
   std::vector<std::string> warnings;
 };

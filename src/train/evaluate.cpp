@@ -2,6 +2,7 @@
 #include "train/evaluate.h"
 
 #include <cstdio>
+#include <filesystem>
 #include <iostream>
 
 #include "core/error.h"
@@ -12,6 +13,7 @@
 #include "train/checkpoint.h"
 #include "train/precision.h"
 #include "train/runtime.h"
+#include "train/saliency.h"
 #include "train/train_commands.h"
 
 namespace digitlab::train {
@@ -104,19 +106,117 @@ SplitPredictions predict_checkpoint(LoadedCheckpoint& ck, const data::TensorSpli
 
 namespace {
 
-std::string predictions_csv(const SplitPredictions& p, const torch::Tensor& labels) {
-  std::string out = "index,label,predicted,confidence\n";
-  auto conf = std::get<0>(p.probabilities.max(1));
+// The existing columns first, so readers of the four-column file keep working, then every
+// class's probability.
+std::string predictions_csv(const torch::Tensor& probs, const torch::Tensor& predicted,
+                            const torch::Tensor& labels) {
+  const int64_t k = probs.size(1);
+  std::string out = "index,label,predicted,confidence";
+  for (int64_t c = 0; c < k; ++c) out += ",p_" + std::to_string(c);
+  out += "\n";
   auto l = labels.accessor<int64_t, 1>();
-  auto pr = p.predicted.accessor<int64_t, 1>();
-  auto c = conf.accessor<float, 1>();
-  char buf[96];
+  auto pr = predicted.accessor<int64_t, 1>();
+  auto p = probs.accessor<float, 2>();
+  char buf[64];
   for (int64_t i = 0; i < labels.size(0); ++i) {
-    std::snprintf(buf, sizeof(buf), "%lld,%lld,%lld,%.6f\n", static_cast<long long>(i),
-                  static_cast<long long>(l[i]), static_cast<long long>(pr[i]), c[i]);
+    std::snprintf(buf, sizeof(buf), "%lld,%lld,%lld,%.6f", static_cast<long long>(i),
+                  static_cast<long long>(l[i]), static_cast<long long>(pr[i]), p[i][pr[i]]);
     out += buf;
+    for (int64_t c = 0; c < k; ++c) {
+      std::snprintf(buf, sizeof(buf), ",%.6g", p[i][c]);
+      out += buf;
+    }
+    out += "\n";
   }
   return out;
+}
+
+// Which weights a checkpoint holds and why evaluate was given them, e.g. "best validation loss":
+// after a long run the console shows the last epoch, while a run directory scores its best.
+std::string checkpoint_choice(const LoadedCheckpoint& ck) {
+  if (!ck.meta.members.is_null()) return "ensemble of " + std::to_string(ck.meta.members.size());
+  // last.pt carries the resume state, except a k-NN's, which has none to carry.
+  const std::string file = std::filesystem::path(ck.path).filename().string();
+  if (!ck.meta.resume.is_null() || file == "last.pt") return "last epoch";
+  try {
+    const nlohmann::json& o = ck.meta.options;
+    if (o.is_object() && o.value("val_split", int64_t(0)) == 0) return "last epoch, no validation";
+    const std::string monitor =
+        o.is_object() ? o.value("/early_stopping/monitor"_json_pointer, std::string("val_loss"))
+                      : std::string("val_loss");
+    return monitor == "val_acc" ? "best validation accuracy" : "best validation loss";
+  } catch (const nlohmann::json::exception&) {
+    return "best validation loss";
+  }
+}
+
+int planned_epochs(const LoadedCheckpoint& ck) {
+  try {
+    if (ck.meta.options.is_object()) return ck.meta.options.value("epochs", 0);
+  } catch (const nlohmann::json::exception&) {
+  }
+  return 0;
+}
+
+nlohmann::json scores_json(const ClassScores& s) {
+  return {{"precision", s.precision}, {"recall", s.recall}, {"f1", s.f1}, {"support", s.support}};
+}
+
+// The picked test images and their saliency as eval/<prefix>saliency.png. A network without
+// gradients (k-NN, or one that fails inside torch) only loses the picture: one line on stderr.
+void write_saliency(LoadedCheckpoint& ck, const data::TensorSplit& split, const SplitPredictions& p,
+                    const std::string& path) {
+  if (models::find_knn(ck.net)) return;
+  const std::vector<int64_t> picks = saliency_picks(split.labels, p.predicted, 8);
+  if (picks.empty()) return;
+  const torch::Tensor idx = torch::tensor(torch::ArrayRef<int64_t>(picks), torch::kInt64);
+  const torch::Tensor images = split.images.index_select(0, idx);
+  const torch::Tensor predicted = p.predicted.index_select(0, idx);
+  try {
+    const torch::Tensor maps = saliency_maps(ck.net, images, predicted, ck.meta.normalization);
+    std::vector<int64_t> labels(picks.size()), preds(picks.size());
+    for (size_t i = 0; i < picks.size(); ++i) {
+      labels[i] = split.labels[picks[i]].item<int64_t>();
+      preds[i] = predicted[long(i)].item<int64_t>();
+    }
+    core::write_file_atomic(path, saliency_png(images, maps, labels, preds));
+  } catch (const c10::Error& e) {
+    std::fprintf(stderr, "warning: %s: no saliency maps (%s)\n", ck.path.c_str(),
+                 core::one_line(e.what_without_backtrace()).c_str());
+  }
+}
+
+void print_report(const nlohmann::json& summary, const ConfusionMatrix& cm,
+                  const data::DatasetInfo& info, const OneVsRest& curves) {
+  const int k = cm.num_classes();
+  std::printf("\nconfusion matrix (rows: true class, columns: predicted)\n      ");
+  for (int j = 0; j < k; ++j) std::printf("%6d", j);
+  std::printf("\n");
+  for (int i = 0; i < k; ++i) {
+    std::printf("  %2d  ", i);
+    for (int j = 0; j < k; ++j) std::printf("%6lld", static_cast<long long>(cm.at(i, j)));
+    std::printf("\n");
+  }
+  std::printf("\n  %-12s %9s %9s %9s %8s %9s %9s\n", "class", "precision", "recall", "f1",
+              "support", "roc auc", "avg prec");
+  for (int c = 0; c < k; ++c) {
+    const ClassScores s = cm.scores(c);
+    std::printf("  %-12s %9.4f %9.4f %9.4f %8lld %9.4f %9.4f\n",
+                info.class_names[size_t(c)].c_str(), s.precision, s.recall, s.f1,
+                static_cast<long long>(s.support), curves.roc[size_t(c)].auc,
+                curves.pr[size_t(c)].average_precision);
+  }
+  const AveragedScores a = average_scores(cm);
+  std::printf("\n  %-12s %9s %9s %9.4f %8lld\n", "accuracy", "", "", cm.accuracy(),
+              static_cast<long long>(cm.total()));
+  std::printf("  %-12s %9.4f %9.4f %9.4f %8lld %9.4f %9.4f\n", "macro avg", a.macro.precision,
+              a.macro.recall, a.macro.f1, static_cast<long long>(a.macro.support),
+              curves.macro_roc_auc, curves.macro_average_precision);
+  std::printf("  %-12s %9.4f %9.4f %9.4f %8lld\n", "weighted avg", a.weighted.precision,
+              a.weighted.recall, a.weighted.f1, static_cast<long long>(a.weighted.support));
+  const std::string split = summary["split"].get<std::string>();
+  std::printf("\n%s loss %.4f\n%s accuracy: %.2f%%\n", split.c_str(), summary["loss"].get<double>(),
+              split.c_str(), 100 * cm.accuracy());
 }
 
 }  // namespace
@@ -136,17 +236,29 @@ int evaluate_command(const EvalOptions& o) {
   auto l = split.labels.accessor<int64_t, 1>();
   auto pr = p.predicted.accessor<int64_t, 1>();
   for (int64_t i = 0; i < split.size(); ++i) cm.add(int(l[i]), int(pr[i]));
+  const torch::Tensor probs = split.size() > 0
+                                  ? p.probabilities.to(torch::kCPU, torch::kFloat32).contiguous()
+                                  : torch::zeros({0, k});
+  std::vector<std::vector<double>> prob_rows(size_t(split.size()));
+  std::vector<int> label_vec(size_t(split.size()));
+  auto pa = probs.accessor<float, 2>();
+  for (int64_t i = 0; i < split.size(); ++i) {
+    prob_rows[size_t(i)].assign(pa[i].data(), pa[i].data() + k);
+    label_vec[size_t(i)] = int(l[i]);
+  }
+  const OneVsRest curves = one_vs_rest(prob_rows, label_vec, k);
 
   nlohmann::json per_class = nlohmann::json::array();
   for (int c = 0; c < k; ++c) {
-    ClassScores s = cm.scores(c);
-    per_class.push_back({{"class", c},
-                         {"name", info.class_names[size_t(c)]},
-                         {"precision", s.precision},
-                         {"recall", s.recall},
-                         {"f1", s.f1},
-                         {"support", s.support}});
+    nlohmann::json s = scores_json(cm.scores(c));
+    s["class"] = c;
+    s["name"] = info.class_names[size_t(c)];
+    s["roc_auc"] = curves.roc[size_t(c)].auc;
+    s["average_precision"] = curves.pr[size_t(c)].average_precision;
+    per_class.push_back(s);
   }
+  const AveragedScores avg = average_scores(cm);
+  const std::string chosen = checkpoint_choice(ck);
   nlohmann::json summary = {{"checkpoint", ck.path},  {"model", ck.meta.model},
                             {"spec", ck.meta.spec},   {"epoch", ck.meta.epoch},
                             {"dataset", info.name},   {"split", o.split},
@@ -154,6 +266,12 @@ int evaluate_command(const EvalOptions& o) {
                             {"loss", p.loss},         {"confusion", cm.to_json()},
                             {"per_class", per_class}, {"precision", precision.name},
                             {"device", device.str()}, {"tta", o.tta}};
+  summary["epochs"] = planned_epochs(ck);
+  summary["checkpoint_choice"] = chosen;
+  summary["macro_avg"] = scores_json(avg.macro);
+  summary["weighted_avg"] = scores_json(avg.weighted);
+  summary["macro_roc_auc"] = curves.macro_roc_auc;
+  summary["macro_average_precision"] = curves.macro_average_precision;
 
   if (o.write_files && core::dir_exists(o.target)) {
     const std::string dir = core::join_path(o.target, core::run_files::kEval);
@@ -163,33 +281,24 @@ int evaluate_command(const EvalOptions& o) {
     core::write_file_atomic(core::join_path(dir, prefix + "confusion.csv"),
                             cm.to_csv(info.class_names));
     core::write_file_atomic(core::join_path(dir, prefix + "predictions.csv"),
-                            predictions_csv(p, split.labels));
+                            predictions_csv(probs, p.predicted, split.labels));
+    write_saliency(ck, split, p, core::join_path(dir, prefix + "saliency.png"));
   }
 
   if (o.json) {
     std::cout << summary.dump(2) << "\n";
     return 0;
   }
-  std::printf("%s (%s, epoch %d) on the %s %s split: %lld images, %s %s (%s)\n", ck.path.c_str(),
-              ck.meta.model.c_str(), ck.meta.epoch, info.name.c_str(), o.split.c_str(),
+  const std::string of = summary["epochs"].get<int>() > 0
+                             ? " of " + std::to_string(summary["epochs"].get<int>())
+                             : std::string();
+  std::printf("scored %s (epoch %d%s, %s)\n", ck.path.c_str(), ck.meta.epoch, of.c_str(),
+              chosen.c_str());
+  std::printf("%s (%s) on the %s %s split: %lld images, %s %s (%s)\n", ck.meta.model.c_str(),
+              ck.meta.spec.c_str(), info.name.c_str(), o.split.c_str(),
               static_cast<long long>(split.size()), device.str().c_str(), precision.name.c_str(),
               precision.reason.c_str());
-  std::printf("\nconfusion matrix (rows: true class, columns: predicted)\n      ");
-  for (int j = 0; j < k; ++j) std::printf("%6d", j);
-  std::printf("\n");
-  for (int i = 0; i < k; ++i) {
-    std::printf("  %2d  ", i);
-    for (int j = 0; j < k; ++j) std::printf("%6lld", static_cast<long long>(cm.at(i, j)));
-    std::printf("\n");
-  }
-  std::printf("\n  %-12s %9s %9s %9s %8s\n", "class", "precision", "recall", "f1", "support");
-  for (int c = 0; c < k; ++c) {
-    ClassScores s = cm.scores(c);
-    std::printf("  %-12s %9.4f %9.4f %9.4f %8lld\n", info.class_names[size_t(c)].c_str(),
-                s.precision, s.recall, s.f1, static_cast<long long>(s.support));
-  }
-  std::printf("\n%s loss %.4f\n%s accuracy: %.2f%%\n", o.split.c_str(), p.loss, o.split.c_str(),
-              100 * cm.accuracy());
+  print_report(summary, cm, info, curves);
   return 0;
 }
 

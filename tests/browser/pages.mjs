@@ -32,7 +32,8 @@ async function pointCounts(svg) {
 
 await page.goto(pathToFileURL(reportPath).href);
 for (const s of ['#summary', 'svg#loss-chart', 'svg#accuracy-chart', 'svg#confusion-heatmap',
-                 '#most-confused', '#misclassified', '#per-class', '#configuration', '#timings']) {
+                 'svg#roc-chart', 'svg#pr-chart', '#most-confused', '#misclassified',
+                 'img#saliency-image', '#per-class', '#configuration', '#timings']) {
   await rendered(s, 40, 20);
 }
 const epochs = Number(process.env.EPOCHS || 0);
@@ -51,6 +52,21 @@ if (images.length === 0) failures.push('#misclassified: no images');
 if (images.some((i) => !i.ok)) failures.push('#misclassified: an image did not decode as 28 pixels wide');
 const perClassRows = await page.$$eval('#per-class tr', (els) => els.length);
 if (perClassRows < 11) failures.push(`#per-class: ${perClassRows} rows, expected a header and 10 classes`);
+for (const avg of ['macro', 'weighted']) {
+  const row = await page.$(`#per-class tfoot tr.${avg}`);
+  if (!row) failures.push(`#per-class: no ${avg} average row`);
+}
+// One curve per class in each chart, from (0,0) to (1,1) for ROC, each with its area in the legend.
+for (const svg of ['svg#roc-chart', 'svg#pr-chart']) {
+  const counts = await pointCounts(svg);
+  if (counts.length !== 10) failures.push(`${svg}: ${counts.length} curves, expected 10 classes`);
+  if (counts.some((c) => c < 2)) failures.push(`${svg}: a curve of fewer than 2 points (${counts})`);
+  const legend = await page.$eval(svg, (e) => e.textContent).catch(() => '');
+  if (!/0\.\d{3}|1\.000/.test(legend)) failures.push(`${svg}: no areas in the legend`);
+}
+const saliency = await page.$eval('img#saliency-image', (e) =>
+  ({ ok: e.complete && e.naturalWidth > 200 && e.naturalHeight > 80 })).catch(() => ({ ok: false }));
+if (!saliency.ok) failures.push('img#saliency-image: did not load as a sheet of images and maps');
 if (shotDir) await page.screenshot({ path: `${shotDir}/report.png`, fullPage: true });
 
 await page.goto(pathToFileURL(comparePath).href);
