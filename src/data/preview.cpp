@@ -72,7 +72,7 @@ int preview_command(const PreviewOptions& o) {
   if (o.rows < 1 || o.rows > 64) throw core::UsageError("--rows: must be 1 to 64");
   if (o.variants < 0 || o.variants > 16) throw core::UsageError("--variants: must be 0 to 16");
   const AugmentSpec spec = parse_augment(o.augment);
-  const DatasetInfo& info = find_dataset(o.dataset);
+  const DatasetInfo info = find_dataset(o.dataset, o.data_root);
   const RawSplit split = load_raw_split(o.data_root, info, Split::kTrain);
   if (o.numbers) {
     std::vector<std::string> texts;
