@@ -338,7 +338,7 @@ void Importer::finish_classes() {
     for (size_t c = 0; c < k; ++c) {
       if (s_.class_names[c].empty()) s_.class_names[c] = std::to_string(c);
       if (train[c] == 0) {
-        problem(o_.source + ": class " + s_.class_names[c] + " has no training images",
+        problem(o_.source + ": class '" + s_.class_names[c] + "' has no training images",
                 "empty class");
       }
     }
@@ -348,8 +348,8 @@ void Importer::finish_classes() {
   std::vector<std::string> kept;
   for (size_t c = 0; c < k; ++c) {
     if (train[c] == 0) {
-      problem(o_.source + ": class " + s_.class_names[c] + " has no training images", "empty class",
-              1);
+      problem(o_.source + ": class '" + s_.class_names[c] + "' has no training images",
+              "empty class", 1);
       continue;
     }
     new_label[c] = int(kept.size());
