@@ -138,6 +138,14 @@ TEST(Import, NamedClassFoldersWithBadInputsSkippedAndCounted) {
   core::write_file_atomic(root / "mine/t10k-labels-idx1-ubyte", bytes);
   EXPECT_EQ(data::verify_files(root.path(), info)[3].state, data::FileCheck::State::kMismatch);
   ASSERT_EQ(data::imported_datasets(root.path()).size(), 1u);
+  ::testing::internal::CaptureStdout();  // "all" means the fetched data sets only
+  EXPECT_EQ(data::verify_command(root.path(), "all"), 1);
+  EXPECT_EQ(::testing::internal::GetCapturedStdout().find("mine"), std::string::npos);
+  ::testing::internal::CaptureStdout();
+  EXPECT_EQ(data::verify_command(root.path(), "mine"), 1);
+  EXPECT_NE(::testing::internal::GetCapturedStdout().find("MISMATCH  " + root.path() +
+                                                          "/mine/t10k-labels-idx1-ubyte"),
+            std::string::npos);
   EXPECT_EQ(listing(root.path()), std::vector<std::string>{"mine"});
 }
 

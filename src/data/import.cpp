@@ -209,6 +209,7 @@ int byte_value(const std::string& field) {
 }
 
 void Importer::read_csv() {
+  if (!fs::is_regular_file(o_.source)) throw RuntimeError(o_.source + ": not a CSV file");
   const std::vector<std::string> lines = core::split_lines(core::read_file(o_.source));
   if (lines.empty()) throw RuntimeError(o_.source + ": empty");
   const std::vector<std::string> header = split_fields(lines[0]);

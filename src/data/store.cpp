@@ -204,7 +204,8 @@ int verify_command(const std::string& data_root, const std::string& dataset) {
     }
   }
   if (rc != 0)
-    std::cerr << "data verify: some files are missing or changed; run 'digitlab data fetch'\n";
+    std::cerr << "data verify: some files are missing or changed; run 'digitlab data fetch' (for "
+                 "an imported data set, 'digitlab data import' again)\n";
   return rc;
 }
 
