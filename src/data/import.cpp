@@ -14,6 +14,7 @@
 
 #include "core/error.h"
 #include "core/files.h"
+#include "core/interrupt.h"
 #include "core/sha256.h"
 #include "data/decode.h"
 #include "data/digit_prep.h"
@@ -80,6 +81,9 @@ class Importer {
 
   // Prepares `image` as predict does and keeps it, unless it holds no ink.
   void add(const GrayImage& image, const std::string& origin, int label, int split) {
+    if (const int sig = core::interrupt_signal()) {
+      throw core::Interrupted(sig, "data import: stopped; nothing written");
+    }
     PrepOptions prep;
     prep.polarity = polarity_;
     PreparedDigit d = prepare_digit(image, prep);
@@ -94,8 +98,9 @@ class Importer {
   std::vector<std::pair<std::string, int>> class_folders(const fs::path& dir);
   void read_csv();
   void read_idx_files();
-  void read_idx_split(const std::string& images_path, const std::string& labels_path, int split,
-                      const IdxArray* train_images);
+  std::vector<uint32_t> read_idx_split(const std::string& images_path,
+                                       const std::string& labels_path, int split,
+                                       const std::vector<uint32_t>& train_dims);
   void finish_classes();
   void assign_test_split();
 
@@ -279,23 +284,27 @@ std::string pick_idx(const std::string& dir, const std::vector<std::string>& nam
   return found.empty() ? "" : core::join_path(dir, found);
 }
 
-void Importer::read_idx_split(const std::string& images_path, const std::string& labels_path,
-                              int split, const IdxArray* train_images) {
+// Adds one split's images; returns their dims. Test images whose size differs from
+// `train_dims` (when given) are skipped.
+std::vector<uint32_t> Importer::read_idx_split(const std::string& images_path,
+                                               const std::string& labels_path, int split,
+                                               const std::vector<uint32_t>& train_dims) {
   const IdxArray images = read_idx(images_path), labels = read_idx(labels_path);
   check_image_label_pair(images, images_path, labels, labels_path, 256);
   const uint32_t rows = images.dims[1], cols = images.dims[2];
-  if (train_images && (train_images->dims[1] != rows || train_images->dims[2] != cols)) {
+  if (!train_dims.empty() && (train_dims[1] != rows || train_dims[2] != cols)) {
     problem(images_path + ": images of " + std::to_string(rows) + "x" + std::to_string(cols) +
-                ", the training images are " + std::to_string(train_images->dims[1]) + "x" +
-                std::to_string(train_images->dims[2]) + " (unequal sizes)",
+                ", the training images are " + std::to_string(train_dims[1]) + "x" +
+                std::to_string(train_dims[2]) + " (unequal sizes)",
             "unequal size", images.count());
-    return;
+    return images.dims;
   }
   for (size_t i = 0; i < images.count(); ++i) {
     GrayImage image(int(cols), int(rows), 0);
     std::copy_n(images.data.begin() + long(i * rows * cols), rows * cols, image.pixels.begin());
     add(image, images_path + " image " + std::to_string(i), labels.data[i], split);
   }
+  return images.dims;
 }
 
 void Importer::read_idx_files() {
@@ -317,11 +326,8 @@ void Importer::read_idx_files() {
     throw RuntimeError(o_.source + ": " + (test_images.empty() ? test_labels : test_images) +
                        " without its " + (test_images.empty() ? "images" : "labels") + " file");
   }
-  read_idx_split(train_images, train_labels, kTrain, nullptr);
-  if (!test_images.empty()) {
-    const IdxArray train = read_idx(train_images);
-    read_idx_split(test_images, test_labels, kTest, &train);
-  }
+  const std::vector<uint32_t> train_dims = read_idx_split(train_images, train_labels, kTrain, {});
+  if (!test_images.empty()) read_idx_split(test_images, test_labels, kTest, train_dims);
   s_.test_from_source =
       std::any_of(items_.begin(), items_.end(), [](const Item& it) { return it.split == kTest; });
 }
@@ -474,6 +480,9 @@ void write_dataset(const std::string& tmp, const std::string& dir, const ImportO
     manifest["files"][f.name] = core::sha256_file(core::join_path(tmp, f.name));
   }
   core::write_file_atomic(core::join_path(tmp, kManifestName), manifest.dump(2) + "\n");
+  if (const int sig = core::interrupt_signal()) {
+    throw core::Interrupted(sig, "data import: stopped; nothing written");
+  }
   const std::string old = tmp + ".old";
   const bool had_old = fs::exists(dir);
   std::error_code ec;
@@ -505,6 +514,7 @@ std::string guess_format(const std::string& source) {
 ImportSummary import_dataset(const ImportOptions& o) {
   const std::string dir = core::join_path(o.data_root, o.name);
   check_options(o, dir);
+  core::InterruptGuard guard;  // Ctrl-C stops between images and removes the temporary folder
   Importer importer(o);
   ImportSummary s = importer.read();
   size_t with_images = 0;
