@@ -173,6 +173,17 @@ TEST(Import, NumberedFoldersAndTheSourcesOwnSplits) {
   EXPECT_EQ(g.train_counts[2] + g.test_counts[2], 0u);
 }
 
+TEST(Import, NamedClassesOfTheTestFolderFollowTheTrainingFolder) {
+  TempDir src, root;
+  write_class_folders(src / "train", {"a", "b"}, 4);
+  write_class_folders(src / "test", {"a", "b", "c"}, 2, 3);
+  const data::ImportSummary s = data::import_dataset(options(src.path(), root.path()));
+  EXPECT_EQ(s.class_names, (std::vector<std::string>{"a", "b"}));
+  EXPECT_EQ(s.train_counts, (std::vector<size_t>{4, 4}));
+  EXPECT_EQ(s.test_counts, (std::vector<size_t>{2, 2}));
+  EXPECT_EQ(s.skipped, (std::map<std::string, size_t>{{"bad class folder", 1}}));
+}
+
 TEST(Import, StrictFailsOnTheFirstBadInputAndWritesNothing) {
   TempDir src, root;
   write_class_folders(src.path(), {"a", "b"}, 5);

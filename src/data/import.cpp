@@ -109,6 +109,7 @@ class Importer {
   ImportSummary s_;
   std::vector<Item> items_;
   bool numbered_ = true;  // labels are numbers from the source, not indices of sorted names
+  bool classes_decided_ = false;
   std::vector<std::string> folder_names_;  // named classes: the folder names, sorted
 };
 
@@ -125,7 +126,8 @@ std::vector<std::pair<std::string, int>> Importer::class_folders(const fs::path&
     }
   }
   std::sort(names.begin(), names.end());
-  if (folder_names_.empty()) {
+  if (!classes_decided_) {  // the training folder decides; test/ follows it
+    classes_decided_ = true;
     numbered_ = std::any_of(names.begin(), names.end(), whole_number);
     if (!numbered_) folder_names_ = names;
   }
