@@ -518,7 +518,12 @@ ImportSummary import_dataset(const ImportOptions& o) {
   check_options(o, dir);
   core::InterruptGuard guard;  // Ctrl-C stops between images and removes the temporary folder
   Importer importer(o);
-  ImportSummary s = importer.read();
+  ImportSummary s;
+  try {
+    s = importer.read();
+  } catch (const fs::filesystem_error& e) {  // an unreadable folder, say
+    throw RuntimeError(e.path1().string() + ": " + e.code().message());
+  }
   size_t with_images = 0;
   for (size_t c = 0; c < s.class_names.size(); ++c) with_images += s.train_counts[c] > 0;
   if (importer.items().empty()) throw RuntimeError(o.source + ": no images to import");
