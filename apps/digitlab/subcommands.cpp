@@ -111,8 +111,8 @@ class DataCommand : public Command {
                       "numbers composed from the training digits (default 8000; a sixth as many "
                       "from the test digits)");
     make_->add_option("--fonts", fonts_,
-                      "font files or folders (.ttf, .otf; comma-separated) whose digits join "
-                      "the training digits");
+                      "font files or folders (.ttf, .otf; comma-separated): mnist-pieces: their "
+                      "digits join the training digits; font-digits: the fonts drawn");
     info_->add_flag("--json", json_, "one JSON document on stdout");
   }
   int run(const Context& ctx) override {
@@ -125,6 +125,7 @@ class DataCommand : public Command {
       return data::make_font_digits_command(split_list(fonts_), font_out_, per_digit_, 42);
     }
     if (*make_) {
+      if (!font_out_.empty()) throw core::UsageError("--out: only for --dataset font-digits");
       if (dataset_ != "mnist-pieces") {
         throw core::UsageError("--dataset: only mnist-pieces and font-digits are made, not '" +
                                dataset_ + "'");
