@@ -152,7 +152,7 @@ std::vector<TrainOptionDef> make_table() {
   std::vector<TrainOptionDef> t = {
       field("model", "zoo model name (see 'digitlab models')", DIGITLAB_FIELD(model)),
       field("arch", "architecture spec, e.g. C32-P-C64-P-128-10", DIGITLAB_FIELD(arch)),
-      field("dataset", "mnist, fashion-mnist or an imported data set", DIGITLAB_FIELD(dataset)),
+      field("dataset", "mnist or fashion-mnist", DIGITLAB_FIELD(dataset)),
       field("epochs", "epochs to train", DIGITLAB_FIELD(epochs)),
       field("batch_size", "batch size", DIGITLAB_FIELD(batch_size)),
       field("optimizer", "adam, adamw, sgd or rmsprop", DIGITLAB_FIELD(optimizer)),
