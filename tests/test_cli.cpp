@@ -1271,6 +1271,48 @@ TEST_F(Cli, MissingTargetsAndDataExitOne) {
   EXPECT_NE(v.out.find("MISMATCH"), std::string::npos);
 }
 
+// A folder of three classes with names, not digits: imported, then trained, evaluated and
+// predicted with --dataset and the run (test_import.cpp has the bad inputs).
+TEST_F(Cli, ImportedFolderTrainsEvaluatesAndPredictsByName) {
+  const std::vector<std::string> names = {"bar", "dash", "ring"};
+  TempDir src;
+  for (int c = 0; c < 3; ++c) {
+    std::filesystem::create_directories(src / names[size_t(c)]);
+    for (int i = 0; i < 12; ++i) {  // dark ink on light paper, as photographed
+      data::GrayImage g(28 + i % 5, 28, 230);
+      const int x0 = 6 + i % 4, y0 = 5 + i % 3;
+      for (int y = 0; y < 16; ++y) {
+        for (int x = 0; x < 16; ++x) {
+          const bool ring = (x < 3 || y < 3 || x > 12 || y > 12);
+          const bool ink = c == 0 ? x < 3 : c == 1 ? y < 3 : ring;
+          if (ink) g.at(x0 + x, y0 + y) = 20;
+        }
+      }
+      data::write_png(src / (names[size_t(c)] + "/" + std::to_string(i) + ".png"), g);
+    }
+  }
+  Result imp = digitlab("data import " + src.path() + " --name shapes");
+  ASSERT_EQ(imp.code, 0) << imp.err;
+  EXPECT_NE(imp.out.find("30 training and 6 test images of 28x28, 3 classes"), std::string::npos)
+      << imp.out;
+  const std::string run = runs_ / "shapes";
+  Result t = digitlab(
+      "train --dataset shapes --arch 16-3 --epochs 1 --val-split 6 --lr 0.01 "
+      "--tensorboard false --out " +
+      run);
+  ASSERT_EQ(t.code, 0) << t.err;
+  Result e = digitlab("evaluate " + run + " --json");
+  ASSERT_EQ(e.code, 0) << e.err;
+  const auto j = nlohmann::json::parse(e.out);
+  EXPECT_EQ(j["dataset"], "shapes");
+  ASSERT_EQ(j["per_class"].size(), 3u);
+  EXPECT_EQ(j["per_class"][2]["name"], "ring");
+  Result p = digitlab("predict --model " + run + " --json " + (src / "ring/0.png"));
+  ASSERT_EQ(p.code, 0) << p.err;
+  const auto label = nlohmann::json::parse(p.out)[0]["label"].get<std::string>();
+  EXPECT_TRUE(label == "bar" || label == "dash" || label == "ring") << p.out;
+}
+
 TEST_F(Cli, ModelsAndDataInfoJson) {
   Result m = digitlab("models --json");
   ASSERT_EQ(m.code, 0);

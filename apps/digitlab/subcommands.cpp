@@ -13,6 +13,8 @@
 #include "core/files.h"
 #include "core/process.h"
 #include "core/settings.h"
+#include "data/font_digits.h"
+#include "data/import.h"
 #include "data/loader_bench.h"
 #include "data/preview.h"
 #include "data/store.h"
@@ -82,22 +84,54 @@ class DataCommand : public Command {
     make_ = c.add_subcommand("make",
                              "make a data set from others: mnist-pieces (what `read` "
                              "shows its classifier, for training one for it)");
+    import_ = c.add_subcommand("import",
+                               "bring in a data set of your own: class folders of images, a "
+                               "Kaggle-style CSV, or IDX files");
     for (auto* s : {fetch_, verify_, info_}) {
-      s->add_option("--dataset", dataset_, "mnist, fashion-mnist or all (default all)");
+      s->add_option("--dataset", dataset_,
+                    "mnist, fashion-mnist, an imported data set, or all (default all)");
     }
-    make_->add_option("--dataset", dataset_, "mnist-pieces")->required();
+    import_
+        ->add_option("source", import_o_.source, "folder of class folders or IDX files, or a .csv")
+        ->required();
+    import_->add_option("--name", import_o_.name, "the data set's name for --dataset")->required();
+    import_->add_option("--format", import_o_.format,
+                        "folder, csv or idx (default: what the source looks like)");
+    import_->add_option("--size", import_o_.size, "side of the images written (default 28)");
+    import_->add_option("--invert", import_o_.invert,
+                        "dark ink on light paper: auto (per image, as predict), yes, no "
+                        "(default auto)");
+    import_->add_flag("--strict", import_o_.strict, "the first bad input fails the import");
+    import_->add_option("--test-share", import_o_.test_share,
+                        "share of each class for the test split when the source has none "
+                        "(default 0.2)");
+    import_->add_option("--seed", import_o_.seed, "which images the test share takes (default 42)");
+    make_->add_option("--dataset", dataset_, "mnist-pieces or font-digits")->required();
+    make_->add_option("--out", font_out_, "font-digits: the image folder to write");
+    make_->add_option("--per-digit", per_digit_,
+                      "font-digits: images of each digit, spread over the fonts (default 100)");
     make_->add_option("--numbers", pieces_.train_numbers,
                       "numbers composed from the training digits (default 8000; a sixth as many "
                       "from the test digits)");
     make_->add_option("--fonts", fonts_,
-                      "font files or folders (.ttf, .otf; comma-separated) whose digits join "
-                      "the training digits");
+                      "font files or folders (.ttf, .otf; comma-separated): mnist-pieces: their "
+                      "digits join the training digits; font-digits: the fonts drawn");
     info_->add_flag("--json", json_, "one JSON document on stdout");
   }
   int run(const Context& ctx) override {
+    if (*import_) {
+      import_o_.data_root = ctx.data_root;
+      return data::import_command(import_o_);
+    }
+    if (*make_ && dataset_ == "font-digits") {
+      if (fonts_.empty()) throw core::UsageError("--fonts: required for font-digits");
+      return data::make_font_digits_command(split_list(fonts_), font_out_, per_digit_, 42);
+    }
     if (*make_) {
+      if (!font_out_.empty()) throw core::UsageError("--out: only for --dataset font-digits");
       if (dataset_ != "mnist-pieces") {
-        throw core::UsageError("--dataset: only mnist-pieces is made, not '" + dataset_ + "'");
+        throw core::UsageError("--dataset: only mnist-pieces and font-digits are made, not '" +
+                               dataset_ + "'");
       }
       pieces_.test_numbers = std::max(1, pieces_.train_numbers / 6);
       if (!fonts_.empty()) pieces_.fonts = split_list(fonts_);
@@ -109,8 +143,12 @@ class DataCommand : public Command {
   }
 
  private:
-  CLI::App *fetch_ = nullptr, *verify_ = nullptr, *info_ = nullptr, *make_ = nullptr;
+  CLI::App *fetch_ = nullptr, *verify_ = nullptr, *info_ = nullptr, *make_ = nullptr,
+           *import_ = nullptr;
   read::PieceSetOptions pieces_;
+  data::ImportOptions import_o_;
+  std::string font_out_;
+  int per_digit_ = 100;
   std::string fonts_;
   std::string dataset_;
   bool json_ = false;
@@ -128,7 +166,8 @@ class ModelsCommand : public Command {
 class PreviewCommand : public Command {
  public:
   void declare(CLI::App& c) override {
-    c.add_option("--dataset", o_.dataset, "mnist or fashion-mnist (default mnist)");
+    c.add_option("--dataset", o_.dataset,
+                 "mnist, fashion-mnist or an imported data set (default mnist)");
     c.add_option("--augment", o_.augment,
                  "augmentation spec: rows of an image beside its draws (default none: the mosaic)");
     c.add_option("--grid", o_.grid, "mosaic COLUMNSxROWS, each image once, labelled (default 8x8)");
@@ -681,7 +720,10 @@ class SummaryCommand : public Command {
                  "mnist)");
     c.add_flag("--json", o_.json, "one JSON document on stdout");
   }
-  int run(const Context&) override { return train::summary_command(o_); }
+  int run(const Context& ctx) override {
+    o_.data_root = ctx.data_root;
+    return train::summary_command(o_);
+  }
 
  private:
   train::SummaryOptions o_;

@@ -3,8 +3,11 @@
 
 #include <stb/stb_truetype.h>
 
+#include <unistd.h>
+
 #include <algorithm>
 #include <cmath>
+#include <cstdio>
 #include <filesystem>
 #include <random>
 
@@ -137,6 +140,49 @@ RawSplit font_digit_split(const std::vector<std::string>& font_files, int varian
     }
   }
   return split;
+}
+
+int make_font_digits_command(const std::vector<std::string>& fonts, const std::string& out,
+                             int per_digit, uint64_t seed) {
+  namespace fs = std::filesystem;
+  if (out.empty()) throw core::UsageError("--out: required (the folder to write)");
+  if (per_digit < 1 || per_digit > 10000) throw core::UsageError("--per-digit: must be 1 to 10000");
+  std::error_code ec;
+  if (fs::exists(out, ec) && !(fs::is_directory(out, ec) && fs::is_empty(out, ec))) {
+    throw core::UsageError("--out: " + out + " exists and is not an empty folder");
+  }
+  const std::vector<std::string> files = font_files(fonts);
+  const std::string tmp =
+      fs::path(out).lexically_normal().string() + ".tmp-" + std::to_string(::getpid());
+  try {
+    for (int d = 0; d < 10; ++d) core::make_dirs(core::join_path(tmp, std::to_string(d)));
+    const int n = int(files.size());
+    for (int f = 0; f < n; ++f) {
+      const int variants = per_digit / n + (f < per_digit % n ? 1 : 0);
+      if (variants == 0) continue;
+      const RawSplit split = font_digit_split({files[size_t(f)]}, variants, seed + uint64_t(f));
+      const std::string stem = fs::path(files[size_t(f)]).stem().string();
+      for (size_t i = 0; i < split.labels.count(); ++i) {
+        GrayImage paper(28, 28, 0);  // ink dark on white, as written on paper
+        for (size_t p = 0; p < 784; ++p)
+          paper.pixels[p] = uint8_t(255 - split.images.data[i * 784 + p]);
+        char name[32];
+        std::snprintf(name, sizeof name, "-%04zu.png", i % size_t(variants));
+        write_png(core::join_path(core::join_path(tmp, std::to_string(split.labels.data[i])),
+                                  stem + name),
+                  paper);
+      }
+    }
+    if (fs::exists(out, ec)) fs::remove(out, ec);  // the empty folder makes way
+    fs::rename(tmp, out, ec);
+    if (ec) throw core::RuntimeError(out + ": cannot be written (" + ec.message() + ")");
+  } catch (...) {
+    fs::remove_all(tmp, ec);
+    throw;
+  }
+  std::printf("wrote %s: %d images of each digit (0-9) from %zu fonts, dark ink on white\n",
+              out.c_str(), per_digit, files.size());
+  return 0;
 }
 
 }  // namespace digitlab::data

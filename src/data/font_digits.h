@@ -25,4 +25,14 @@ void append_split(RawSplit& split, const RawSplit& more);
 
 RawSplit font_digit_split(const std::vector<std::string>& font_files, int variants, uint64_t seed);
 
+// `digitlab data make --dataset font-digits`: an image folder OUT/0 ... OUT/9 of 28x28 PNG files
+// as a user's own digits would be (dark ink on white paper), `per_digit` images of each digit
+// spread evenly over the fonts (font_digit_split's versions, drawn with `seed`), named
+// FONT-N.png. Requires per_digit from 1 to 10000 and an `out` that does not exist or is an empty
+// folder (otherwise core::UsageError); font problems as font_files and font_digit_split say.
+// Guarantees all of OUT or, on an error, nothing: the folder is filled under a temporary name.
+// Returns the exit code.
+int make_font_digits_command(const std::vector<std::string>& fonts, const std::string& out,
+                             int per_digit, uint64_t seed);
+
 }  // namespace digitlab::data

@@ -13,7 +13,7 @@
 namespace digitlab::data {
 
 int loader_bench_command(const LoaderBenchOptions& o) {
-  const DatasetInfo& info = find_dataset(o.dataset);
+  const DatasetInfo info = find_dataset(o.dataset, o.data_root);
   const TensorSplit split = to_tensors(load_raw_split(o.data_root, info, Split::kTrain));
   std::vector<std::string> specs = {"none", "seed002", "seed002,elastic=34:4"};
   if (!o.augment.empty()) specs = {o.augment};

@@ -140,7 +140,7 @@ int preview_command(const PreviewOptions& o) {
                            ": lays out augmentation draws; give --augment SPEC, or --grid "
                            "COLUMNSxROWS for the mosaic");
   }
-  const DatasetInfo& info = find_dataset(o.dataset);
+  const DatasetInfo info = find_dataset(o.dataset, o.data_root);
   const RawSplit split = load_raw_split(o.data_root, info, Split::kTrain);
   if (o.numbers) {
     std::vector<std::string> texts;

@@ -1,7 +1,12 @@
 // Data set registry; the checksums match scripts/datasets.sha256 (a test keeps them in step).
 #include "data/registry.h"
 
+#include <algorithm>
+#include <filesystem>
+
 #include "core/error.h"
+#include "core/files.h"
+#include "core/json.h"
 
 namespace digitlab::data {
 
@@ -48,13 +53,95 @@ const std::vector<DatasetInfo>& datasets() {
   return kDatasets;
 }
 
-const DatasetInfo& find_dataset(const std::string& name) {
+bool valid_import_name(const std::string& name) {
+  if (name.empty() || name.size() > 64 || name[0] == '-') return false;
+  for (char c : name) {
+    if (!((c >= 'a' && c <= 'z') || (c >= '0' && c <= '9') || c == '-' || c == '_')) return false;
+  }
+  for (const auto& d : datasets()) {
+    if (d.name == name) return false;
+  }
+  return true;
+}
+
+namespace {
+
+// An imported data set as its manifest describes it; the manifest must name its classes and
+// the SHA-256 of the four IDX files, which have mnist's names.
+DatasetInfo read_manifest(const std::string& data_root, const std::string& name) {
+  const std::string path = core::join_path(core::join_path(data_root, name), kManifestName);
+  std::string why;
+  const nlohmann::json m = core::parse_json(core::read_file(path), &why);
+  auto bad = [&](const std::string& problem) {
+    return core::RuntimeError(path + ": " + problem + "; run 'digitlab data import' again");
+  };
+  if (m.is_discarded()) throw bad("not JSON (" + why + ")");
+  if (!m.is_object() || !m.contains("classes") || !m["classes"].is_array() ||
+      m["classes"].size() < 2 || m["classes"].size() > 256) {
+    throw bad("\"classes\" must be a list of 2 to 256 names");
+  }
+  const DatasetInfo& mnist = datasets().front();
+  DatasetInfo d;
+  d.name = name;
+  d.dir = name;
+  d.imported = true;
+  for (const auto& c : m["classes"]) {
+    if (!c.is_string()) throw bad("\"classes\" must hold strings");
+    d.class_names.push_back(c.get<std::string>());
+  }
+  d.train_images = mnist.train_images, d.train_labels = mnist.train_labels;
+  d.test_images = mnist.test_images, d.test_labels = mnist.test_labels;
+  for (DatasetFile* f : {&d.train_images, &d.train_labels, &d.test_images, &d.test_labels}) {
+    const auto files = m.value("files", nlohmann::json::object());
+    if (!files.is_object() || !files.contains(f->name) || !files[f->name].is_string() ||
+        files[f->name].get<std::string>().size() != 64) {
+      throw bad("no SHA-256 for " + f->name + " under \"files\"");
+    }
+    f->sha256 = files[f->name].get<std::string>();
+  }
+  const auto source = m.value("source", nlohmann::json());
+  d.source = "imported from " + (source.is_string() ? source.get<std::string>() : "elsewhere");
+  return d;
+}
+
+// Names of the sub-folders of `data_root` that hold a manifest, sorted.
+std::vector<std::string> imported_names(const std::string& data_root) {
+  std::vector<std::string> names;
+  std::error_code ec;
+  for (const auto& e : std::filesystem::directory_iterator(data_root, ec)) {
+    const std::string name = e.path().filename().string();
+    if (e.is_directory(ec) && valid_import_name(name) &&
+        core::file_exists(core::join_path(e.path().string(), kManifestName))) {
+      names.push_back(name);
+    }
+  }
+  std::sort(names.begin(), names.end());
+  return names;
+}
+
+}  // namespace
+
+std::vector<DatasetInfo> imported_datasets(const std::string& data_root) {
+  std::vector<DatasetInfo> out;
+  for (const auto& name : imported_names(data_root)) out.push_back(read_manifest(data_root, name));
+  return out;
+}
+
+DatasetInfo find_dataset(const std::string& name, const std::string& data_root) {
   std::string known;
   for (const auto& d : datasets()) {
     if (d.name == name) return d;
     known += (known.empty() ? "" : ", ") + d.name;
   }
-  throw core::UsageError("--dataset: unknown data set '" + name + "' (known: " + known + ")");
+  if (!data_root.empty() && valid_import_name(name) &&
+      core::file_exists(core::join_path(core::join_path(data_root, name), kManifestName))) {
+    return read_manifest(data_root, name);
+  }
+  if (!data_root.empty()) {
+    for (const auto& n : imported_names(data_root)) known += ", " + n;
+  }
+  throw core::UsageError("--dataset: unknown data set '" + name + "' (known: " + known +
+                         "; 'digitlab data import' brings in others)");
 }
 
 }  // namespace digitlab::data

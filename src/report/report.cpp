@@ -358,7 +358,8 @@ std::vector<MisclassifiedImage> load_images(const RunData& run,
   }
   data::RawSplit split;
   try {
-    split = data::load_raw_split(data_root, data::find_dataset(run.dataset), data::Split::kTest);
+    split = data::load_raw_split(data_root, data::find_dataset(run.dataset, data_root),
+                                 data::Split::kTest);
   } catch (const core::Error& e) {
     note = "test images not shown: " + core::one_line(e.what());
     return out;

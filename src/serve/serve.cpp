@@ -110,8 +110,8 @@ int scan_bench_command(const ScanBenchOptions& o) {
   if (o.count < 1) throw core::UsageError("--count: must be 1 or more");
   train::configure_threads(o.threads);
   TorchPredictor predictor(o.model, "auto");
-  const data::DatasetInfo& info =
-      data::find_dataset(predictor.model_info()["dataset"].get<std::string>());
+  const data::DatasetInfo info =
+      data::find_dataset(predictor.model_info()["dataset"].get<std::string>(), o.data_root);
   const data::RawSplit test = data::load_raw_split(o.data_root, info, data::Split::kTest);
   const int n = std::min<int>(o.count, int(test.images.count()));
   const uint8_t* digits = test.images.data.data();

@@ -77,7 +77,7 @@ int ensemble_command(const EnsembleOptions& o) {
     }
     members.push_back(std::move(ck));
   }
-  const data::DatasetInfo& info = data::find_dataset(members.front().meta.dataset);
+  const data::DatasetInfo info = data::find_dataset(members.front().meta.dataset, o.data_root);
   const data::TensorSplit split = load_eval_split(members.front(), o.split, o.data_root, info);
 
   // The saved ensemble: fp32 copies of the members' weights, before any inference conversion.

@@ -228,7 +228,7 @@ int evaluate_command(const EvalOptions& o) {
   const PrecisionChoice precision = choose_precision(o.precision, ck.spec, device);
   if (!models::find_knn(ck.net)) ck.net->to(device);
   prepare_for_inference(ck.net, precision.precision);
-  const data::DatasetInfo& info = data::find_dataset(ck.meta.dataset);
+  const data::DatasetInfo info = data::find_dataset(ck.meta.dataset, o.data_root);
   const data::TensorSplit split = load_eval_split(ck, o.split, o.data_root, info);
   const SplitPredictions p = predict_checkpoint(ck, split, o.batch_size, o.tta);
   const int k = static_cast<int>(info.class_names.size());

@@ -137,7 +137,7 @@ LrFindResult lr_find(const LrFindOptions& o) {
   resolve_model(t);
   const models::ArchSpec spec = models::parse_spec(t.arch);
   if (spec.is_knn()) throw core::UsageError("lr-find: k-nearest neighbours has no learning rate");
-  const data::DatasetInfo& info = data::find_dataset(t.dataset);
+  const data::DatasetInfo info = data::find_dataset(t.dataset, t.data_root);
   configure_threads(t.threads);
   const torch::Device device = choose_device(t.device);
   const bool bf16 = choose_precision(t.precision, spec, device).precision == Precision::kBf16;

@@ -66,8 +66,8 @@ int summary_command(const SummaryOptions& o) {
   } else {
     name = o.model.empty() ? "custom" : o.model;
     spec = o.model.empty() ? o.arch : models::find_model(o.model).spec;
-    classes =
-        int64_t(data::find_dataset(o.dataset.empty() ? "mnist" : o.dataset).class_names.size());
+    classes = int64_t(data::find_dataset(o.dataset.empty() ? "mnist" : o.dataset, o.data_root)
+                          .class_names.size());
   }
   if (o.json) {
     const models::ModelSummary s = models::summarize(models::parse_spec(spec), classes);

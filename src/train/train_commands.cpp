@@ -24,7 +24,7 @@ int train_command(const TrainOptions& options, std::string* run_dir, Collective*
   TrainOptions o = options;
   resolve_model(o);
   if (o.summary && lead) {
-    const int64_t classes = int64_t(data::find_dataset(o.dataset).class_names.size());
+    const int64_t classes = int64_t(data::find_dataset(o.dataset, o.data_root).class_names.size());
     std::fputs(summary_text(o.model, o.arch, classes).c_str(), stdout);
     std::fflush(stdout);
   }

@@ -35,6 +35,7 @@ struct SummaryOptions {
   std::string target;   // a run directory (the checkpoint evaluate reads) or checkpoint file
   std::string dataset;  // class count for model/arch; empty: mnist (a run has its own)
   bool json = false;    // one JSON document instead of the table
+  std::string data_root = "data";  // where an imported data set named by `dataset` lives
 };
 
 // `digitlab summary`: the layer table of a network (models::summarize), as text or JSON, on

@@ -297,7 +297,7 @@ class Run {
   const int rank_, world_;
   const bool lead_;  // writes the run directory
   models::ArchSpec spec_;
-  const data::DatasetInfo* info_ = nullptr;
+  data::DatasetInfo info_;
   int64_t num_classes_ = 0, parameters_ = 0;
   bool resuming_ = false;
   std::string last_path_;
@@ -337,8 +337,8 @@ void Run::setup_options() {
   spec_ = models::parse_spec(o_.arch);
   if (spec_.is_knn()) o_.epochs = 1;  // fitting k-nearest neighbours is storing the training set
   models::check_label_smoothing(spec_, o_.label_smoothing);
-  info_ = &data::find_dataset(o_.dataset);
-  num_classes_ = int64_t(info_->class_names.size());
+  info_ = data::find_dataset(o_.dataset, o_.data_root);
+  num_classes_ = int64_t(info_.class_names.size());
   parameters_ = models::count_parameters(spec_, num_classes_);
   resuming_ = !o_.resume.empty();
   last_path_ = core::join_path(o_.out_dir, core::run_files::kLastCheckpoint);
@@ -365,7 +365,12 @@ void Run::setup_options() {
 
 // The whole training split as uint8, partitioned once; batches are gathered per step.
 void Run::setup_data() {
-  const data::RawSplit raw = data::load_raw_split(o_.data_root, *info_, data::Split::kTrain);
+  const data::RawSplit raw = data::load_raw_split(o_.data_root, info_, data::Split::kTrain);
+  if (raw.images.dims[1] != 28 || raw.images.dims[2] != 28) {  // every model takes MNIST's size
+    throw core::RuntimeError(raw.images_path + ": images of " + std::to_string(raw.images.dims[1]) +
+                             "x" + std::to_string(raw.images.dims[2]) +
+                             "; the models take 28x28 (import with --size 28)");
+  }
   const data::TensorSplit all = data::to_tensors(raw, o_.train_limit);
   norm_ = init_norm_ ? *init_norm_ : data::make_normalization(o_.normalization, all.images);
   std::string note;
@@ -380,7 +385,7 @@ void Run::setup_data() {
   has_val_ = !parts.val.empty();
   if (has_val_) val_set_ = data::subset(all, as_index(parts.val));
   if (o_.test_every > 0) {
-    test_set_ = data::to_tensors(data::load_raw_split(o_.data_root, *info_, data::Split::kTest));
+    test_set_ = data::to_tensors(data::load_raw_split(o_.data_root, info_, data::Split::kTest));
   }
   if (!spec_.is_knn() && o_.drop_last && int64_t(parts.train.size()) < o_.batch_size * world_) {
     throw core::UsageError("--drop-last: the " + std::to_string(parts.train.size()) +
@@ -454,7 +459,7 @@ void Run::write_config() {
       {"model", o_.model},
       {"spec", models::to_string(spec_)},
       {"parameters", parameters_},
-      {"dataset", info_->name},
+      {"dataset", info_.name},
       {"normalization", norm_.to_json()},
       {"train_size", train_set_.size()},
       {"val_size", has_val_ ? val_set_.size() : 0},
@@ -468,8 +473,8 @@ void Run::write_config() {
   }
   meta_.model = o_.model;
   meta_.spec = config["spec"];
-  meta_.dataset = info_->name;
-  meta_.class_names = info_->class_names;
+  meta_.dataset = info_.name;
+  meta_.class_names = info_.class_names;
   meta_.normalization = norm_;
   meta_.options = config["options"];
   meta_.parameters = parameters_;
@@ -488,7 +493,7 @@ void Run::setup_loader() {
   loader_ = std::make_unique<data::Loader>(train_set_, lo);
   begin_.model = o_.model;
   begin_.spec = meta_.spec;
-  begin_.dataset = info_->name;
+  begin_.dataset = info_.name;
   begin_.out_dir = o_.out_dir;
   begin_.optimizer = o_.optimizer;
   begin_.parameters = parameters_;
@@ -763,7 +768,7 @@ bool Run::end_epoch(int epoch, Clock::time_point t0) {
 
 void resolve_model(TrainOptions& o) {
   if (o.arch.empty() && o.model.empty() && !o.init_from.empty()) {
-    const int64_t classes = int64_t(data::find_dataset(o.dataset).class_names.size());
+    const int64_t classes = int64_t(data::find_dataset(o.dataset, o.data_root).class_names.size());
     o.arch = init_spec(o.init_from, classes, o.model);
   }
   if (o.arch.empty()) {
