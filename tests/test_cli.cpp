@@ -1307,6 +1307,18 @@ TEST_F(Cli, ImportedFolderTrainsEvaluatesAndPredictsByName) {
   EXPECT_EQ(j["dataset"], "shapes");
   ASSERT_EQ(j["per_class"].size(), 3u);
   EXPECT_EQ(j["per_class"][2]["name"], "ring");
+  // The same images under another name score the same, and their files sit beside the run's own;
+  // a data set of other classes is refused.
+  ASSERT_EQ(digitlab("data import " + src.path() + " --name shapes-again").code, 0);
+  Result other = digitlab("evaluate " + run + " --dataset shapes-again --json");
+  ASSERT_EQ(other.code, 0) << other.err;
+  EXPECT_EQ(nlohmann::json::parse(other.out)["accuracy"], j["accuracy"]);
+  EXPECT_TRUE(std::filesystem::exists(run + "/eval/shapes-again_summary.json"));
+  EXPECT_TRUE(std::filesystem::exists(run + "/eval/summary.json"));
+  Result mismatch = digitlab("evaluate " + run + " --dataset mnist");
+  EXPECT_EQ(mismatch.code, 2);
+  EXPECT_NE(mismatch.err.find("--dataset mnist: has 10 classes, the model 3"), std::string::npos)
+      << mismatch.err;
   Result p = digitlab("predict --model " + run + " --json " + (src / "ring/0.png"));
   ASSERT_EQ(p.code, 0) << p.err;
   const auto label = nlohmann::json::parse(p.out)[0]["label"].get<std::string>();

@@ -546,6 +546,9 @@ class EvaluateCommand : public Command {
   void declare(CLI::App& c) override {
     c.add_option("target", o_.target, "run directory or checkpoint file")->required();
     c.add_option("--split", o_.split, "test or val (default test)");
+    c.add_option("--dataset", o_.dataset,
+                 "score on another data set's test split with the same classes (an imported "
+                 "one: your own digits); default the run's own; files go to eval/NAME_*");
     add_runtime_flags(c, flags_, kThreads | kJson | kPrecision | kDevice);
     c.add_flag("--tta", o_.tta,
                "test-time augmentation: average over the image and its 1-pixel shifts");
@@ -560,7 +563,8 @@ class EvaluateCommand : public Command {
     o_.precision = flags_.precision;
     o_.device = flags_.device;
     const int code = train::evaluate_command(o_);
-    if (code == 0 && o_.write_files && o_.split == "test" && core::dir_exists(o_.target)) {
+    if (code == 0 && o_.write_files && o_.split == "test" && o_.dataset.empty() &&
+        core::dir_exists(o_.target)) {
       report::report_after(o_.target, o_.data_root);
     }
     return code;

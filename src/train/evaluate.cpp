@@ -93,6 +93,30 @@ data::TensorSplit load_eval_split(const LoadedCheckpoint& ck, const std::string&
   return data::subset(all, torch::tensor(torch::ArrayRef<int64_t>(parts.val), torch::kInt64));
 }
 
+namespace {
+
+// The data set evaluate scores on: the run's own, or `o.dataset`, whose test split must hold
+// 28x28 images of as many classes as the model has.
+data::DatasetInfo eval_dataset(const LoadedCheckpoint& ck, const EvalOptions& o) {
+  if (o.dataset.empty() || o.dataset == ck.meta.dataset) {
+    return data::find_dataset(ck.meta.dataset, o.data_root);
+  }
+  if (o.split != "test") {
+    throw core::UsageError("--split " + o.split +
+                           ": only the run's own data set has it; --dataset " + o.dataset +
+                           " is scored on its test split");
+  }
+  data::DatasetInfo info = data::find_dataset(o.dataset, o.data_root);
+  if (info.class_names.size() != ck.meta.class_names.size()) {
+    throw core::UsageError("--dataset " + o.dataset + ": has " +
+                           std::to_string(info.class_names.size()) + " classes, the model " +
+                           std::to_string(ck.meta.class_names.size()));
+  }
+  return info;
+}
+
+}  // namespace
+
 SplitPredictions predict_checkpoint(LoadedCheckpoint& ck, const data::TensorSplit& split,
                                     int64_t batch_size, bool tta) {
   try {
@@ -228,8 +252,13 @@ int evaluate_command(const EvalOptions& o) {
   const PrecisionChoice precision = choose_precision(o.precision, ck.spec, device);
   if (!models::find_knn(ck.net)) ck.net->to(device);
   prepare_for_inference(ck.net, precision.precision);
-  const data::DatasetInfo info = data::find_dataset(ck.meta.dataset, o.data_root);
+  const data::DatasetInfo info = eval_dataset(ck, o);
   const data::TensorSplit split = load_eval_split(ck, o.split, o.data_root, info);
+  if (split.size() > 0 && (split.images.size(1) != 28 || split.images.size(2) != 28)) {
+    throw core::UsageError("--dataset " + info.name + ": its images are " +
+                           std::to_string(split.images.size(2)) + "x" +
+                           std::to_string(split.images.size(1)) + " pixels; models take 28x28");
+  }
   const SplitPredictions p = predict_checkpoint(ck, split, o.batch_size, o.tta);
   const int k = static_cast<int>(info.class_names.size());
   ConfusionMatrix cm(k);
@@ -275,7 +304,9 @@ int evaluate_command(const EvalOptions& o) {
 
   if (o.write_files && core::dir_exists(o.target)) {
     const std::string dir = core::join_path(o.target, core::run_files::kEval);
-    const std::string prefix = o.split == "test" ? "" : o.split + "_";
+    // Another data set's results sit beside the run's own, never over them.
+    const std::string prefix = (info.name == ck.meta.dataset ? "" : info.name + "_") +
+                               (o.split == "test" ? "" : o.split + "_");
     core::make_dirs(dir);
     core::write_file_atomic(core::join_path(dir, prefix + "summary.json"), summary.dump(2) + "\n");
     core::write_file_atomic(core::join_path(dir, prefix + "confusion.csv"),

@@ -73,7 +73,7 @@ struct TrainOptions {
   std::string out_dir;
   bool overwrite = false;
   bool summary = false;  // print the layer table before training (changes nothing else)
-  std::string resume;  // run directory to continue from its checkpoints/last.pt
+  std::string resume;    // run directory to continue from its checkpoints/last.pt
   // >0: also keep checkpoints/epoch-NNN.pt after every epoch divisible by N.
   int save_every = 0;
   // Fine-tuning: a run directory or checkpoint whose weights replace the random initialization
@@ -173,6 +173,9 @@ TrainOptions train_options_from_json(const nlohmann::json& j);
 struct EvalOptions {
   std::string target;  // run directory or checkpoint file
   std::string split = "test";
+  // Another data set's test split to score the model on (the same classes, e.g. one's own digits
+  // brought in by `data import`); empty: the run's own data set.
+  std::string dataset;
   bool json = false;
   std::string data_root = "data";
   int threads = 0;
