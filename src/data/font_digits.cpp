@@ -161,7 +161,14 @@ int make_font_digits_command(const std::vector<std::string>& fonts, const std::s
       const int variants = per_digit / n + (f < per_digit % n ? 1 : 0);
       if (variants == 0) continue;
       const RawSplit split = font_digit_split({files[size_t(f)]}, variants, seed + uint64_t(f));
-      const std::string stem = fs::path(files[size_t(f)]).stem().string();
+      // Two fonts of one file name (a/Foo.ttf, b/Foo.ttf) must not overwrite each other's images.
+      std::string stem = fs::path(files[size_t(f)]).stem().string();
+      for (int g = 0; g < n; ++g) {
+        if (g != f && fs::path(files[size_t(g)]).stem().string() == stem) {
+          stem += "-" + std::to_string(f);
+          break;
+        }
+      }
       for (size_t i = 0; i < split.labels.count(); ++i) {
         GrayImage paper(28, 28, 0);  // ink dark on white, as written on paper
         for (size_t p = 0; p < 784; ++p)

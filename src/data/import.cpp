@@ -147,6 +147,11 @@ std::vector<std::pair<std::string, int>> Importer::class_folders(const fs::path&
                                   folder_names_.begin());
       if (numbered_ && s_.class_names.size() <= size_t(label)) s_.class_names.resize(label + 1);
       if (numbered_ && s_.class_names[size_t(label)].empty()) s_.class_names[size_t(label)] = n;
+      if (numbered_ && s_.class_names[size_t(label)] != n) {
+        problem(path + ": the same class number as folder " + s_.class_names[size_t(label)],
+                "bad class folder");
+        continue;
+      }
       out.push_back({path, label});
     }
   }

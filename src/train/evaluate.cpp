@@ -164,7 +164,7 @@ std::string checkpoint_choice(const LoadedCheckpoint& ck) {
   if (!ck.meta.resume.is_null() || file == "last.pt") return "last epoch";
   try {
     const nlohmann::json& o = ck.meta.options;
-    if (o.is_object() && o.value("val_split", int64_t(0)) == 0) return "last epoch, no validation";
+    if (o.is_object() && o.value("val_split", 0.0) == 0.0) return "last epoch, no validation";
     const std::string monitor =
         o.is_object() ? o.value("/early_stopping/monitor"_json_pointer, std::string("val_loss"))
                       : std::string("val_loss");

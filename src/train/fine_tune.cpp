@@ -114,7 +114,10 @@ void keep_frozen_statistics(torch::nn::Sequential& net, int n) {
   for (const auto& c : net->children()) {
     if (seen >= n) break;
     if (!holds_weights(c)) continue;
-    c->eval();  // only batch norm behaves differently in eval mode among weight layers
+    // Batch norm alone: a dropout inside a frozen residual block keeps dropping.
+    for (const auto& m : c->modules(/*include_self=*/true)) {
+      if (m->as<torch::nn::BatchNorm2dImpl>() || m->as<torch::nn::BatchNorm1dImpl>()) m->eval();
+    }
     ++seen;
   }
 }

@@ -30,12 +30,22 @@ data::TensorSplit training_images(const TrainOptions& o, const data::DatasetInfo
                                   data::Normalization& norm) {
   const data::RawSplit raw = data::load_raw_split(o.data_root, info, data::Split::kTrain);
   const data::TensorSplit all = data::to_tensors(raw, o.train_limit);
+  if (all.size() > 0 && (all.images.size(1) != 28 || all.images.size(2) != 28)) {
+    throw core::UsageError("--dataset " + info.name + ": its images are " +
+                           std::to_string(all.images.size(2)) + "x" +
+                           std::to_string(all.images.size(1)) + " pixels; models take 28x28");
+  }
   norm = data::make_normalization(o.normalization, all.images);
   std::string note;
   const int64_t val = val_count_of(o.val_split, all.size(), &note);
   if (!note.empty()) std::fprintf(stderr, "%s\n", note.c_str());
   const auto parts =
       data::partition(all, val, split_seed_of(o), o.val_strategy, int(info.class_names.size()));
+  if (parts.train.empty()) {
+    throw core::UsageError("lr-find: no training images left (--train-limit " +
+                           std::to_string(o.train_limit) + ", validation " + std::to_string(val) +
+                           ")");
+  }
   return data::subset(all, torch::tensor(torch::ArrayRef<int64_t>(parts.train), torch::kInt64));
 }
 

@@ -180,7 +180,8 @@ std::vector<TrainOptionDef> make_table() {
             "with --init-from: keep the first N weight layers (conv, dense, batch norm in spec "
             "order) fixed",
             DIGITLAB_FIELD(freeze)),
-      field("dataset", "mnist or fashion-mnist", DIGITLAB_FIELD(dataset)),
+      field("dataset", "mnist, fashion-mnist or an imported data set (data import)",
+            DIGITLAB_FIELD(dataset)),
       field("epochs", "epochs to train", DIGITLAB_FIELD(epochs)),
       field("batch_size", "batch size", DIGITLAB_FIELD(batch_size)),
       field("optimizer", "adam, adamw, sgd or rmsprop", DIGITLAB_FIELD(optimizer)),
@@ -359,6 +360,7 @@ void validate_stopping(const TrainOptions& o) {
 
 // A fraction in (0, 1) or a whole count; 1.5 is neither.
 void validate_val_split(double v) {
+  if (!std::isfinite(v)) throw UsageError("--val-split: must be a number");
   if (v < 0) throw UsageError("--val-split: must not be negative");
   if (v >= 1 && v != std::floor(v)) {
     throw UsageError("--val-split: " + text_of(v) +
