@@ -410,7 +410,7 @@ TEST_F(Cli, PredictReadsScanLikeImages) {
     GTEST_SKIP() << "MNIST is not installed (scripts/setup)";
   }
   const std::string run = runs_ / "p";
-  ASSERT_EQ(digitlab("train --arch C16-P-C32-P-64-10 --train-limit 20000 --val-split 1000 "
+  ASSERT_EQ(digitlab("train --arch C16-P-C32-P-64-10 --train-limit 12000 --val-split 1000 "
                      "--epochs 2 --lr-schedule onecycle --lr 0.003 --tensorboard false --out " +
                          run,
                      real)
