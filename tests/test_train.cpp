@@ -21,8 +21,8 @@
 #include "train/checkpoint.h"
 #include "train/evaluate.h"
 #include "train/precision.h"
-#include "train/train_commands.h"
 #include "train/saliency.h"
+#include "train/train_commands.h"
 #include "train/trainer.h"
 
 namespace digitlab::train {
