@@ -456,6 +456,117 @@ TEST_F(Cli, PredictReadsScanLikeImages) {
   EXPECT_EQ(text.out.rfind(dir + "/d00.png\t", 0), 0u) << text.out;
 }
 
+// The line reader end to end on the synthetic digits: its data set, the recipe (at small widths
+// and 2 epochs: the accuracy is measured by `bench --what read`, docs/reading.md), reading, the
+// service's /v1/read, and the refusals.
+TEST_F(Cli, LineReaderTrainsFromTheRecipeReadsAndServes) {
+  if (!core::file_exists(testing::real_data_root() + "/mnist/t10k-images-idx3-ubyte")) {
+    GTEST_SKIP() << "MNIST is not installed (scripts/setup)";
+  }
+  // MNIST's digits (the synthetic ones are blocks at two heights, no number), in a data root of
+  // the test's own, so that the lines made here replace nobody's.
+  const std::string root = io_ / "lines-data";
+  core::make_dirs(root);
+  std::filesystem::create_directory_symlink(testing::real_data_root() + "/mnist", root + "/mnist");
+  const std::string lines_env = "DIGITLAB_DATA=" + root;
+  auto digitlab = [&](const std::string& args) { return Cli::digitlab(args, lines_env); };
+  const std::string run = runs_ / "lines";
+  const std::string recipe = testing::source_dir() + "/recipes/read-numbers.toml";
+  Result missing = digitlab("train --config " + recipe + " --out " + run);
+  EXPECT_EQ(missing.code, 1);
+  EXPECT_NE(missing.err.find("data make --dataset mnist-lines"), std::string::npos) << missing.err;
+  Result made = digitlab("data make --dataset mnist-lines --numbers 300");
+  ASSERT_EQ(made.code, 0) << made.err;
+  EXPECT_NE(made.out.find("train: "), std::string::npos) << made.out;
+  Result t = digitlab("train --config " + recipe +
+                      " --arch line:8,8,16,16,32 --epochs 2 --val-split 40 --out " + run);
+  ASSERT_EQ(t.code, 0) << t.err;
+  EXPECT_NE(t.out.find("epoch 2/2: loss"), std::string::npos) << t.out;
+  // A sixth as many test numbers as training numbers: 50, less those not found as one number.
+  const auto at = t.out.find("test (");
+  ASSERT_NE(at, std::string::npos) << t.out;
+  const int tested = std::atoi(t.out.c_str() + at + 6);
+  EXPECT_GT(tested, 25) << t.out;
+  EXPECT_LE(tested, 50) << t.out;
+  EXPECT_EQ(count_lines(core::read_file(run + "/metrics.jsonl")), 2u);
+  const auto config = nlohmann::json::parse(core::read_file(run + "/config.json"));
+  EXPECT_EQ(config["spec"], "line:8,8,16,16,32");
+  EXPECT_EQ(config["val_size"], 40);
+  EXPECT_TRUE(core::file_exists(run + "/checkpoints/last.pt"));
+
+  // Reading with it: the JSON document, whatever a 2-epoch model reads.
+  const std::string page = io_ / "page.png";
+  data::GrayImage img(300, 100, 200);
+  for (int y = 30; y < 70; ++y) {
+    for (int x = 100; x < 106; ++x) img.at(x, y) = 30;
+  }
+  data::write_png(page, img);
+  Result r = digitlab("read --model " + run + " " + page + " --json");
+  ASSERT_EQ(r.code, 0) << r.err;
+  const auto results = nlohmann::json::parse(r.out)["results"];
+  ASSERT_EQ(results.size(), 1u);
+  EXPECT_TRUE(results[0].contains("text"));
+  EXPECT_TRUE(results[0]["numbers"].empty() ? results[0].contains("reason") : true);
+
+  // Refusals, one line each: a line reader is no digit classifier, and the reverse.
+  Result p = digitlab("predict --model " + run + " " + page);
+  EXPECT_EQ(p.code, 1);
+  EXPECT_EQ(count_lines(p.err), 1u) << p.err;
+  EXPECT_NE(p.err.find("a line reader"), std::string::npos) << p.err;
+  for (const auto& [args, message] : std::vector<std::pair<std::string, std::string>>{
+           {"--dataset mnist-lines --arch C8-10", "trains a line reader"},
+           {"--arch line:8,8 --dataset mnist-lines", "needs five numbers"},
+           {"--arch line:8,8,8,8,8", "trains on --dataset mnist-lines"},
+           {"--config " + recipe + " --optimizer sgd", "--optimizer sgd: not for a line reader"},
+       }) {
+    Result bad = digitlab("train " + args + " --out " + (runs_ / "bad"));
+    EXPECT_EQ(bad.code, 2) << args;
+    EXPECT_EQ(count_lines(bad.err), 1u) << bad.err;
+    EXPECT_NE(bad.err.find(message), std::string::npos) << bad.err;
+  }
+
+  // serve --reader: /v1/read answers with the line reader, /v1/predict with the classifier.
+  const std::string digits = runs_ / "digits";
+  ASSERT_EQ(Cli::digitlab("train --arch 16-10 --epochs 1 --val-split 100 --tensorboard false "
+                          "--out " +
+                          digits)
+                .code,
+            0);
+  const std::string log = io_ / "serve.log", pidfile = io_ / "serve.pid";
+  const std::string cmd = env_ + " " + testing::program() + " serve --model " + digits +
+                          " --reader " + run + " --port 0 >" + log + " 2>&1 & echo $! >" + pidfile;
+  ASSERT_EQ(std::system(("bash -c '" + cmd + "'").c_str()), 0);
+  int port = 0;
+  for (int i = 0; i < 600 && port == 0; ++i) {
+    const std::string text = core::file_exists(log) ? core::read_file(log) : "";
+    const auto at = text.find("serving on http://127.0.0.1:");
+    if (at != std::string::npos) port = std::atoi(text.c_str() + at + 28);
+    if (port == 0) std::this_thread::sleep_for(std::chrono::milliseconds(100));
+  }
+  const int pid = std::atoi(core::read_file(pidfile).c_str());
+  struct Stop {  // the service goes, whichever check fails
+    int pid;
+    ~Stop() {
+      kill(pid, SIGTERM);
+      for (int i = 0; i < 100 && kill(pid, 0) == 0; ++i) {
+        std::this_thread::sleep_for(std::chrono::milliseconds(100));
+      }
+    }
+  } stop{pid};
+  ASSERT_GT(port, 0) << core::read_file(log);
+  EXPECT_NE(core::read_file(log).find("read by line-reader (line:8,8,16,16,32)"), std::string::npos)
+      << core::read_file(log);
+  httplib::Client client("127.0.0.1", port);
+  client.set_read_timeout(30, 0);
+  auto answer = client.Post("/v1/read", core::read_file(page), "image/png");
+  ASSERT_TRUE(answer);
+  EXPECT_EQ(answer->status, 200) << answer->body;
+  EXPECT_TRUE(nlohmann::json::parse(answer->body).contains("text")) << answer->body;
+  auto bad = client.Post("/v1/read", "not an image", "image/png");
+  ASSERT_TRUE(bad);
+  EXPECT_EQ(bad->status, 400);
+}
+
 // `read` on numbers composed from MNIST test digits as a scan shows them (grey paper, light
 // falloff, noise, some with a ruled line or a box), several numbers on one page, a blank page and
 // a broken file.

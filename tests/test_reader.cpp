@@ -9,6 +9,7 @@
 #include "core/error.h"
 #include "data/font_digits.h"
 #include "data/number_render.h"
+#include "read/line_set.h"
 #include "read/piece_set.h"
 #include "read/reader.h"
 
@@ -344,6 +345,197 @@ TEST(PieceSet, PiecesAreLabelledByTheDigitsTheyCover) {
   EXPECT_GT(per_class[0], 0);
   EXPECT_GT(per_class[1], 0);
   EXPECT_GT(per_class[10], 0);  // touching digits' splits try pieces that are no digit
+}
+
+// A stand-in line model: each run of ink columns of a line image is a digit, a ring (0) when it
+// is wider than half the line's digit height, else a bar (1), emitted at the frame of its centre
+// with `confidence`; every other frame is blank.
+std::vector<LineFrames> runs_as_digits(const std::vector<GrayImage>& lines, double confidence) {
+  std::vector<LineFrames> out;
+  for (const GrayImage& l : lines) {
+    EXPECT_EQ(l.height, kLineHeight);
+    const int frames = (l.width + kLineFrame - 1) / kLineFrame;
+    LineFrames f(size_t(frames), std::vector<float>(kLineClasses, 0.f));
+    for (auto& p : f) p[kLineClasses - 1] = 1.f;
+    auto inked = [&](int x) {
+      for (int y = 0; y < l.height; ++y) {
+        if (l.pixels[size_t(y) * size_t(l.width) + size_t(x)] > 64) return true;
+      }
+      return false;
+    };
+    for (int x = 0; x < l.width;) {
+      if (!inked(x)) {
+        ++x;
+        continue;
+      }
+      const int start = x;
+      while (x < l.width && inked(x)) ++x;
+      const int label = x - start > kLineDigitHeight / 2 ? 0 : 1;
+      auto& p = f[size_t((start + x) / 2 / kLineFrame)];
+      std::fill(p.begin(), p.end(), float((1 - confidence) / (kLineClasses - 1)));
+      p[size_t(label)] = float(confidence);
+    }
+    out.push_back(std::move(f));
+  }
+  return out;
+}
+
+TEST(LineReader, DecodingMergesRepeatsAndDropsBlanks) {
+  auto frame = [](int best, float p) {
+    std::vector<float> f(kLineClasses, (1 - p) / (kLineClasses - 1));
+    f[size_t(best)] = p;
+    return f;
+  };
+  constexpr int kBlank = kLineClasses - 1;
+  const LineFrames frames = {frame(kBlank, .9f), frame(1, .7f), frame(1, .95f), frame(kBlank, .9f),
+                             frame(1, .8f),      frame(7, .6f), frame(kBlank, .9f)};
+  const std::vector<FrameDigit> d = decode_frames(frames);
+  ASSERT_EQ(d.size(), 3u);
+  EXPECT_EQ(d[0].label, 1);
+  EXPECT_EQ(d[0].first, 1);
+  EXPECT_EQ(d[0].last, 2);
+  // The best frame of the two, among the digits: 0.95 of the 0.995 that is not blank.
+  EXPECT_NEAR(d[0].confidence, 0.95 / 0.995, 1e-5);
+  EXPECT_EQ(d[1].label, 1);                  // a blank between them: two 1s
+  EXPECT_EQ(d[2].label, 7);
+  EXPECT_EQ(d[2].first, 5);
+  EXPECT_TRUE(decode_frames({}).empty());
+  EXPECT_THROW(decode_frames({std::vector<float>(3, 0.f)}), core::Error);
+}
+
+TEST(LineReader, NumbersAreFramedAtTheLinesScale) {
+  Page p(600, 260);
+  p.ring(80, 70, 30, 7);  // a number of two digits, 61 pixels tall
+  p.bar(140, 70, 30, 7);
+  p.ring(400, 70, 30, 7);  // another, far to the right on the same line
+  p.bar(100, 190, 30, 7);  // a line below
+  const InkMap m = find_ink(p.render());
+  ASSERT_TRUE(m.reason.empty()) << m.reason;
+  const std::vector<NumberLine> lines = number_lines(m);
+  ASSERT_EQ(lines.size(), 3u);
+  EXPECT_LT(lines[0].box.x, lines[1].box.x);
+  EXPECT_GT(lines[2].box.y, lines[0].box.y + lines[0].box.height);
+  for (const NumberLine& n : lines) {
+    EXPECT_EQ(n.image.height, kLineHeight);
+    EXPECT_NEAR(n.box.height * n.scale, kLineDigitHeight, 1.5);
+    EXPECT_NEAR(n.image.width, n.box.width * n.scale + 2 * kLineMargin, 1.5);
+    EXPECT_EQ(*std::max_element(n.image.pixels.begin(), n.image.pixels.end()), 255);
+  }
+  // A number too tall for the image at that scale (digits of very different sizes) still fits.
+  Page tall(300, 200);
+  tall.bar(80, 100, 20, 6);
+  tall.bar(120, 100, 20, 6);
+  tall.ring(160, 100, 80, 8);
+  const std::vector<NumberLine> t = number_lines(find_ink(tall.render()));
+  ASSERT_EQ(t.size(), 1u);
+  EXPECT_LE(t[0].box.height * t[0].scale, kLineHeight - 4 + 1e-9);
+}
+
+TEST(LineReader, ReadsEachNumberWithItsDigitsBoxes) {
+  Page p(600, 260);
+  p.bar(60, 70, 30, 7);
+  p.ring(120, 70, 30, 7);
+  p.ring(190, 70, 30, 7);
+  p.bar(430, 70, 30, 7);  // a second field on the line
+  p.ring(100, 190, 30, 7);  // and a number on the next line
+  p.bar(160, 190, 30, 7);
+  const Reading r =
+      read_lines(p.render(), [](const auto& l) { return runs_as_digits(l, 0.97); });
+  EXPECT_EQ(r.text, "100 1 01") << r.reason;
+  ASSERT_EQ(r.numbers.size(), 3u);
+  ASSERT_EQ(r.numbers[0].digits.size(), 3u);
+  const double centres[] = {60, 120, 190};
+  for (size_t k = 0; k < 3; ++k) {
+    const PixelBox& b = r.numbers[0].digits[k].box;
+    EXPECT_NEAR(b.x + b.width / 2.0, centres[k], 3) << k;
+    EXPECT_NEAR(b.height, 61, 3) << k;
+    EXPECT_FALSE(r.numbers[0].digits[k].uncertain);
+  }
+  EXPECT_NEAR(r.numbers[0].box.x, 56, 3);
+  EXPECT_NEAR(r.numbers[0].box.x + r.numbers[0].box.width, 212, 3);
+  EXPECT_NEAR(r.numbers[2].box.y, 160, 3);
+}
+
+TEST(LineReader, BlankPagesUnsureDigitsAndLargePhotosSaySo) {
+  const auto digits = [](const auto& l) { return runs_as_digits(l, 0.97); };
+  const Reading blank = read_lines(Page(300, 100).render(), digits);
+  EXPECT_TRUE(blank.numbers.empty());
+  EXPECT_FALSE(blank.reason.empty());
+  Page p(300, 100);
+  p.ring(100, 50, 28, 6);
+  p.bar(160, 50, 28, 6);
+  const Reading unsure =
+      read_lines(p.render(), [](const auto& l) { return runs_as_digits(l, 0.5); });
+  EXPECT_EQ(unsure.text, "??");
+  ASSERT_EQ(unsure.numbers.size(), 1u);
+  EXPECT_TRUE(unsure.numbers[0].digits[0].uncertain);
+  EXPECT_EQ(unsure.numbers[0].digits[0].label, "0");  // the best guess is still given
+  // Nothing but blanks: no number, and a reason.
+  const Reading none = read_lines(p.render(), [](const std::vector<GrayImage>& l) {
+    std::vector<LineFrames> out;
+    for (const GrayImage& g : l) {
+      LineFrames f(size_t(g.width / kLineFrame), std::vector<float>(kLineClasses, 0.f));
+      for (auto& v : f) v[kLineClasses - 1] = 1.f;
+      out.push_back(f);
+    }
+    return out;
+  });
+  EXPECT_TRUE(none.numbers.empty());
+  EXPECT_EQ(none.reason, "no digits found");
+  // A photo larger than the reader's working size: boxes in the photo's own pixels.
+  Page big(2400, 600);
+  big.ring(800, 300, 120, 28);
+  big.bar(1100, 300, 120, 28);
+  const Reading photo = read_lines(big.render(), digits);
+  EXPECT_EQ(photo.text, "01");
+  ASSERT_EQ(photo.numbers.size(), 1u);
+  EXPECT_NEAR(photo.numbers[0].digits[1].box.x + photo.numbers[0].digits[1].box.width / 2.0, 1100,
+              8);
+}
+
+// mnist-lines from hand-drawn 0s and 1s: one line image per number, left-aligned, labelled with
+// its digits, the same on every run.
+TEST(LineSet, NumbersAreFramedAndLabelled) {
+  const auto zero = mnist_digit(false), one = mnist_digit(true);
+  data::RawSplit digits;
+  digits.images.dims = {20, 28, 28};
+  digits.labels.dims = {20};
+  for (int i = 0; i < 20; ++i) {
+    const auto& d = i % 2 ? one : zero;
+    digits.images.data.insert(digits.images.data.end(), d.begin(), d.end());
+    digits.labels.data.push_back(uint8_t(i % 2));
+  }
+  data::IdxArray images, labels, again_images, again_labels;
+  const int skipped = make_line_split(digits, 40, 5, 0.3, true, images, labels);
+  make_line_split(digits, 40, 5, 0.3, true, again_images, again_labels);
+  EXPECT_EQ(images.data, again_images.data);
+  EXPECT_EQ(labels.data, again_labels.data);
+  EXPECT_LE(skipped, 4);
+  ASSERT_EQ(labels.count() + size_t(skipped), 40u);
+  EXPECT_EQ(images.dims,
+            (std::vector<uint32_t>{uint32_t(labels.count()), uint32_t(kLineHeight), uint32_t(kLineWidth)}));
+  EXPECT_EQ(labels.dims, (std::vector<uint32_t>{uint32_t(labels.count()), uint32_t(kLineMaxDigits)}));
+  size_t shortest = 99, longest = 0;
+  for (size_t i = 0; i < labels.count(); ++i) {
+    const uint8_t* row = labels.data.data() + i * kLineMaxDigits;
+    size_t n = 0;
+    while (n < size_t(kLineMaxDigits) && row[n] != kLinePad) {
+      ASSERT_LE(row[n], 1) << i;
+      ++n;
+    }
+    shortest = std::min(shortest, n), longest = std::max(longest, n);
+    const uint8_t* img = images.data.data() + i * size_t(kLineHeight * kLineWidth);
+    int left = kLineWidth;
+    for (int y = 0; y < kLineHeight; ++y) {
+      for (int x = 0; x < kLineWidth; ++x) {
+        if (img[y * kLineWidth + x]) left = std::min(left, x);
+      }
+    }
+    EXPECT_NEAR(left, kLineMargin, 1) << i;  // left-aligned, with the margin
+  }
+  EXPECT_GE(shortest, 1u);
+  EXPECT_LE(longest, 12u);
+  EXPECT_GT(longest, 2u);
 }
 
 }  // namespace

@@ -107,13 +107,14 @@ TEST(ServeApi, EveryMalformedRequestHasItsStatus) {
 // POST /v1/read takes the same bodies and refuses the same requests; a page without ink is
 // read as nothing, with a reason; two strokes far apart are two numbers with a box each.
 TEST(ServeApi, ReadAnswersNumbersAndRefusesWhatPredictRefuses) {
-  FakePredictor model;
+  FakePredictor predictor;
+  const read::NumberReader model = classifier_reader(predictor);
   const size_t max = kDefaultMaxBodyBytes;
   EXPECT_EQ(status_of(handle_read("application/json", pixels_json(784, 0), 100, model)), 413);
   EXPECT_EQ(status_of(handle_read("text/plain", "7", max, model)), 415);
   EXPECT_EQ(status_of(handle_read("application/json", pixels_json(783, 0), max, model)), 400);
   EXPECT_EQ(status_of(handle_read("image/png", "not a png", max, model)), 400);
-  EXPECT_EQ(model.calls, 0);
+  EXPECT_EQ(predictor.calls, 0);
   data::GrayImage blank(200, 80, 200);
   const Answer nothing =
       handle_read("image/png", data::encode_png(200, 80, 1, blank.pixels, "blank"), max, model);

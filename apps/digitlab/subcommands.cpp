@@ -22,6 +22,7 @@
 #include "dist/group.h"
 #include "export/export.h"
 #include "models/zoo.h"
+#include "read/line_set.h"
 #include "read/piece_set.h"
 #include "report/lr_find_plot.h"
 #include "report/report_commands.h"
@@ -106,13 +107,15 @@ class DataCommand : public Command {
                         "share of each class for the test split when the source has none "
                         "(default 0.2)");
     import_->add_option("--seed", import_o_.seed, "which images the test share takes (default 42)");
-    make_->add_option("--dataset", dataset_, "mnist-pieces or font-digits")->required();
+    make_->add_option("--dataset", dataset_, "mnist-lines, mnist-pieces or font-digits")
+        ->required();
     make_->add_option("--out", font_out_, "font-digits: the image folder to write");
     make_->add_option("--per-digit", per_digit_,
                       "font-digits: images of each digit, spread over the fonts (default 100)");
-    make_->add_option("--numbers", pieces_.train_numbers,
-                      "numbers composed from the training digits (default 8000; a sixth as many "
-                      "from the test digits)");
+    numbers_ = make_->add_option(
+        "--numbers", pieces_.train_numbers,
+        "numbers composed from the training digits (default 40000 for mnist-lines, 8000 for "
+        "mnist-pieces; a sixth as many from the test digits, at most 2000 for mnist-lines)");
     make_->add_option("--fonts", fonts_,
                       "font files or folders (.ttf, .otf; comma-separated): mnist-pieces: their "
                       "digits join the training digits; font-digits: the fonts drawn");
@@ -127,10 +130,23 @@ class DataCommand : public Command {
       if (fonts_.empty()) throw core::UsageError("--fonts: required for font-digits");
       return data::make_font_digits_command(split_list(fonts_), font_out_, per_digit_, 42);
     }
+    if (*make_ && dataset_ == "mnist-lines") {
+      if (!font_out_.empty() || !fonts_.empty()) {
+        throw core::UsageError(std::string(font_out_.empty() ? "--fonts" : "--out") +
+                               ": not for --dataset mnist-lines");
+      }
+      read::LineSetOptions lo;
+      if (numbers_->count() > 0) {
+        lo.train_numbers = pieces_.train_numbers;
+        lo.test_numbers = std::clamp(pieces_.train_numbers / 6, 1, lo.test_numbers);
+      }
+      return read::make_lines_command(ctx.data_root, lo);
+    }
     if (*make_) {
       if (!font_out_.empty()) throw core::UsageError("--out: only for --dataset font-digits");
       if (dataset_ != "mnist-pieces") {
-        throw core::UsageError("--dataset: only mnist-pieces and font-digits are made, not '" +
+        throw core::UsageError("--dataset: only mnist-lines, mnist-pieces and font-digits are "
+                               "made, not '" +
                                dataset_ + "'");
       }
       pieces_.test_numbers = std::max(1, pieces_.train_numbers / 6);
@@ -145,6 +161,7 @@ class DataCommand : public Command {
  private:
   CLI::App *fetch_ = nullptr, *verify_ = nullptr, *info_ = nullptr, *make_ = nullptr,
            *import_ = nullptr;
+  CLI::Option* numbers_ = nullptr;
   read::PieceSetOptions pieces_;
   data::ImportOptions import_o_;
   std::string font_out_;
@@ -658,6 +675,10 @@ class ServeCommand : public Command {
  public:
   void declare(CLI::App& c) override {
     c.add_option("--model", o_.model, "run directory or checkpoint file")->required();
+    c.add_option("--reader", o_.reader,
+                 "run that reads numbers for POST /v1/read and the page's number pad: a line "
+                 "reader (train --config recipes/read-numbers.toml) or a classifier (default: "
+                 "--model)");
     c.add_option("--host", o_.server.host, "address to listen on (default 127.0.0.1)");
     c.add_option("--port", o_.server.port, "port (default 8080; 0 = any free port)");
     c.add_option("--max-body", o_.server.max_body, "largest request body in bytes (default 4 MiB)");

@@ -177,10 +177,11 @@ RenderedNumber render_number(const std::vector<const uint8_t*>& digits, const st
   return out;
 }
 
-NumberDigits draw_number_digits(const RawSplit& split, std::mt19937_64& pick) {
+NumberDigits draw_number_digits(const RawSplit& split, std::mt19937_64& pick, int min_length,
+                                int max_length) {
   const size_t available = size_t(split.images.count());
   NumberDigits out;
-  const int length = 2 + int(pick() % 7);
+  const int length = min_length + int(pick() % uint64_t(max_length - min_length + 1));
   for (int k = 0; k < length; ++k) {
     const size_t at = size_t(pick() % available);
     out.digits.push_back(split.images.data.data() + at * 784);

@@ -49,8 +49,10 @@ struct NumberDigits {
   std::string text;                    // their labels
 };
 
-// The digits of one number: its length (2-8) drawn from `pick`, then each digit's index in
-// `split`. Requires a split holding digit classes 0-9 and at least one image.
-NumberDigits draw_number_digits(const RawSplit& split, std::mt19937_64& pick);
+// The digits of one number: its length (min_length to max_length, uniform) drawn from `pick`,
+// then each digit's index in `split`. Requires a split holding digit classes 0-9 and at least
+// one image, and 1 <= min_length <= max_length.
+NumberDigits draw_number_digits(const RawSplit& split, std::mt19937_64& pick, int min_length = 2,
+                                int max_length = 8);
 
 }  // namespace digitlab::data

@@ -47,9 +47,9 @@ int label_of(int x0, int x1, const data::RenderedNumber& number) {
   return -1;
 }
 
-// A 28x28 digit drawn with a wider pen: each pixel at least `amount` of its brightest
-// neighbour (3x3), so strokes grow by up to a pixel on each side, a softer edge for less.
-std::vector<uint8_t> thicken(const uint8_t* d, double amount) {
+}  // namespace
+
+std::vector<uint8_t> thicken_digit(const uint8_t* d, double amount) {
   std::vector<uint8_t> out(d, d + 784);
   for (int y = 0; y < 28; ++y) {
     for (int x = 0; x < 28; ++x) {
@@ -64,6 +64,8 @@ std::vector<uint8_t> thicken(const uint8_t* d, double amount) {
   }
   return out;
 }
+
+namespace {
 
 struct Part {
   std::vector<uint8_t> images, labels;
@@ -80,7 +82,7 @@ void make_range(const data::RawSplit& digits, int begin, int end, uint64_t seed,
     thick.reserve(drawn.digits.size());
     for (const uint8_t*& d : drawn.digits) {
       if (double(pick() >> 11) * 0x1p-53 >= kThickShare) continue;
-      thick.push_back(thicken(d, 0.4 + 0.6 * double(pick() >> 11) * 0x1p-53));
+      thick.push_back(thicken_digit(d, 0.4 + 0.6 * double(pick() >> 11) * 0x1p-53));
       d = thick.back().data();
     }
     const data::RenderedNumber number =

@@ -22,6 +22,10 @@ struct PieceSetOptions {
   int font_variants = 60;
 };
 
+// A 28x28 digit drawn with a wider pen: each pixel at least `amount` (0-1) of its brightest
+// neighbour (3x3), so strokes grow by up to a pixel on each side, a softer edge for less.
+std::vector<uint8_t> thicken_digit(const uint8_t* digit, double amount);
+
 // Composes `numbers` numbers of 2-8 digits of `digits` (data::render_number, default style) and
 // cuts each as the reader does (candidate_pieces). A piece that covers one digit's ink columns
 // (85% or more) and little of its neighbours' (20% or less) is labelled with that digit; one that

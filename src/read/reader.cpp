@@ -704,28 +704,36 @@ std::vector<Guess> split_blob(const InkMap& m, const Blob& b, double height,
   return out;
 }
 
+// A phone photo is read at most kMaxSide pixels on a side: digits stay many pixels tall, and
+// the time stays that of a scan. Returns false when `image` is small enough to read as it is;
+// else reads it scaled down with `read` into `r`, boxes given in the image's own pixels.
+bool read_scaled_down(const GrayImage& image, const std::function<Reading(const GrayImage&)>& read,
+                      Reading& r) {
+  constexpr int kMaxSide = 1600;
+  if (std::max(image.width, image.height) <= kMaxSide) return false;
+  const double f = double(kMaxSide) / std::max(image.width, image.height);
+  r = read(data::resize_image(image, std::max(1, int(image.width * f)),
+                              std::max(1, int(image.height * f))));
+  auto scale = [f](PixelBox& b) {
+    b = {int(b.x / f), int(b.y / f), int(std::ceil(b.width / f)), int(std::ceil(b.height / f))};
+  };
+  for (ReadNumber& n : r.numbers) {
+    scale(n.box);
+    for (ReadDigit& d : n.digits) scale(d.box);
+  }
+  return true;
+}
+
 }  // namespace
 
 Reading read_numbers(const GrayImage& image, const DigitClassifier& classify,
                      const std::vector<std::string>& class_names, const ReadOptions& o) {
-  // A phone photo is read at most kMaxSide pixels on a side: digits stay many pixels tall, and
-  // the time stays that of a scan.
-  constexpr int kMaxSide = 1600;
-  if (std::max(image.width, image.height) > kMaxSide) {
-    const double f = double(kMaxSide) / std::max(image.width, image.height);
-    Reading r = read_numbers(data::resize_image(image, std::max(1, int(image.width * f)),
-                                                std::max(1, int(image.height * f))),
-                             classify, class_names, o);
-    auto scale = [f](PixelBox& b) {
-      b = {int(b.x / f), int(b.y / f), int(std::ceil(b.width / f)), int(std::ceil(b.height / f))};
-    };
-    for (ReadNumber& n : r.numbers) {
-      scale(n.box);
-      for (ReadDigit& d : n.digits) scale(d.box);
-    }
+  Reading r;
+  if (read_scaled_down(
+          image, [&](const GrayImage& small) { return read_numbers(small, classify, class_names, o); },
+          r)) {
     return r;
   }
-  Reading r;
   const InkMap m = find_ink(image, o.polarity);
   if (!m.reason.empty()) {
     r.reason = m.reason;
@@ -806,6 +814,166 @@ std::vector<CandidatePiece> candidate_pieces(const GrayImage& image) {
     }
   }
   return out;
+}
+
+namespace {
+
+// The blobs' ink as a line model sees it (NumberLine).
+NumberLine frame_number(const InkMap& m, std::vector<Blob> blobs, double height) {
+  NumberLine n;
+  n.height = height;
+  n.box = blobs.front().box;
+  for (const Blob& b : blobs) n.box = unite(n.box, b.box);
+  n.scale = std::min(double(kLineDigitHeight) / height, (kLineHeight - 4.0) / n.box.height);
+  // A long run of tiny marks (a dotted rule) would otherwise become a strip of many thousand
+  // pixels; numbers are far shorter than kMaxLineWidth at the line's scale.
+  n.scale = std::min(n.scale, double(kMaxLineWidth - 2 * kLineMargin) / n.box.width);
+  GrayImage crop(n.box.width, n.box.height, 0);
+  for (const Blob& b : blobs) {
+    for (int at : b.pixels) {
+      crop.at(at % m.width - n.box.x, at / m.width - n.box.y) = m.contrast[size_t(at)];
+    }
+  }
+  const int w = std::max(1, int(std::lround(n.box.width * n.scale)));
+  const int h = std::max(1, int(std::lround(n.box.height * n.scale)));
+  const GrayImage small = data::resize_image(crop, w, h);
+  const int peak = std::max(1, int(*std::max_element(small.pixels.begin(), small.pixels.end())));
+  n.image = GrayImage(w + 2 * kLineMargin, kLineHeight, 0);
+  const int oy = std::max(0, (kLineHeight - h) / 2);
+  for (int y = 0; y < h && y + oy < kLineHeight; ++y) {
+    for (int x = 0; x < w; ++x) {
+      n.image.at(x + kLineMargin, y + oy) =
+          uint8_t(std::min(255, small.pixels[size_t(y) * size_t(w) + size_t(x)] * 255 / peak));
+    }
+  }
+  n.blobs = std::move(blobs);
+  return n;
+}
+
+}  // namespace
+
+std::vector<NumberLine> number_lines(const InkMap& m) {
+  std::vector<NumberLine> out;
+  for (std::vector<Blob>& line : find_lines(m)) {
+    const double height = std::max(1.0, median_height(line));
+    std::vector<Blob> number;
+    int right = 0;
+    for (Blob& b : line) {
+      if (!number.empty() && b.box.x - right > 0.9 * height) {
+        out.push_back(frame_number(m, std::move(number), height));
+        number.clear();
+      }
+      right = std::max(right, b.box.x + b.box.width);
+      number.push_back(std::move(b));
+    }
+    if (!number.empty()) out.push_back(frame_number(m, std::move(number), height));
+  }
+  return out;
+}
+
+std::vector<FrameDigit> decode_frames(const LineFrames& frames) {
+  std::vector<FrameDigit> out;
+  int previous = kLineClasses - 1;
+  for (size_t t = 0; t < frames.size(); ++t) {
+    const std::vector<float>& p = frames[t];
+    if (p.size() != size_t(kLineClasses)) {
+      throw core::RuntimeError("decode_frames: a frame of " + std::to_string(p.size()) +
+                               " probabilities, not " + std::to_string(kLineClasses));
+    }
+    const int best = int(std::max_element(p.begin(), p.end()) - p.begin());
+    // Given that a digit is here: a digit's mass is shared with the blank in the frames at its
+    // edges, which says where it is, not which digit it is.
+    const double digit_mass = 1.0 - p[size_t(kLineClasses - 1)];
+    const double confidence = digit_mass > 0 ? std::min(1.0, p[size_t(best)] / digit_mass) : 0;
+    if (best != kLineClasses - 1 && best == previous) {
+      out.back().last = int(t);
+      out.back().confidence = std::max(out.back().confidence, confidence);
+    } else if (best != kLineClasses - 1) {
+      out.push_back({best, confidence, int(t), int(t)});
+    }
+    previous = best;
+  }
+  return out;
+}
+
+namespace {
+
+// The number's ink in map columns [c0, c1) as an image box; empty (width 0) when there is none.
+PixelBox ink_box(const InkMap& m, const NumberLine& n, double c0, double c1) {
+  double ix0 = 1e9, ix1 = -1e9;
+  int y0 = m.height, y1 = -1;
+  for (const Blob& b : n.blobs) {
+    for (int at : b.pixels) {
+      const int x = at % m.width, y = at / m.width;
+      if (x < c0 || x >= c1) continue;
+      ix0 = std::min(ix0, m.image_x(x, y)), ix1 = std::max(ix1, m.image_x(x, y));
+      y0 = std::min(y0, y), y1 = std::max(y1, y);
+    }
+  }
+  if (y1 < 0) return {};
+  return {int(std::lround(ix0)), y0, int(std::lround(ix1 - ix0)) + 1, y1 - y0 + 1};
+}
+
+// The number of a line model's reading: each digit's box spans its number's ink from the
+// midpoint with the previous digit's frames to the midpoint with the next one's.
+ReadNumber number_of(const InkMap& m, const NumberLine& n, const std::vector<FrameDigit>& digits,
+                     const ReadOptions& o) {
+  ReadNumber number;
+  auto map_x = [&](double column) { return (column - kLineMargin) / n.scale + n.box.x; };
+  auto centre = [](const FrameDigit& d) { return (d.first + d.last + 1) * kLineFrame / 2.0; };
+  for (size_t k = 0; k < digits.size(); ++k) {
+    const double c0 = k == 0 ? -1e9 : map_x((centre(digits[k - 1]) + centre(digits[k])) / 2);
+    const double c1 =
+        k + 1 == digits.size() ? 1e9 : map_x((centre(digits[k]) + centre(digits[k + 1])) / 2);
+    PixelBox box = ink_box(m, n, c0, c1);
+    if (box.width == 0) {  // no ink of its own: the columns of its frames, inside the image
+      const double x = m.image_x(map_x(centre(digits[k])), n.box.y + n.box.height / 2.0);
+      const int half = std::max(1, int(n.height / 4));
+      const int x0 = std::clamp(int(std::lround(x)) - half, 0, m.width - 1);
+      box = {x0, n.box.y, std::clamp(2 * half, 1, m.width - x0), n.box.height};
+    }
+    ReadDigit digit{std::to_string(digits[k].label), digits[k].confidence, box,
+                    digits[k].confidence < o.min_confidence};
+    number.text += digit.uncertain ? "?" : digit.label;
+    number.box = number.digits.empty() ? box : unite(number.box, box);
+    number.digits.push_back(std::move(digit));
+  }
+  return number;
+}
+
+}  // namespace
+
+Reading read_lines(const GrayImage& image, const LineRecognizer& recognize, const ReadOptions& o) {
+  Reading r;
+  if (read_scaled_down(
+          image, [&](const GrayImage& small) { return read_lines(small, recognize, o); }, r)) {
+    return r;
+  }
+  const InkMap m = find_ink(image, o.polarity);
+  if (!m.reason.empty()) {
+    r.reason = m.reason;
+    return r;
+  }
+  const std::vector<NumberLine> found = number_lines(m);
+  std::vector<GrayImage> images;
+  for (const NumberLine& n : found) images.push_back(n.image);
+  const std::vector<LineFrames> frames =
+      images.empty() ? std::vector<LineFrames>{} : recognize(images);
+  if (frames.size() != found.size()) {
+    throw core::RuntimeError("read_lines: the line model answered " +
+                             std::to_string(frames.size()) + " lines for " +
+                             std::to_string(found.size()));
+  }
+  for (size_t i = 0; i < found.size(); ++i) {
+    // Frames past the image's own width are padding of a batch of wider lines.
+    LineFrames own = frames[i];
+    own.resize(std::min(own.size(), size_t((found[i].image.width + kLineFrame - 1) / kLineFrame)));
+    ReadNumber number = number_of(m, found[i], decode_frames(own), o);
+    if (!number.digits.empty()) r.numbers.push_back(std::move(number));
+  }
+  for (const ReadNumber& n : r.numbers) r.text += (r.text.empty() ? "" : " ") + n.text;
+  if (r.numbers.empty()) r.reason = "no digits found";
+  return r;
 }
 
 namespace {

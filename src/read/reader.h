@@ -102,6 +102,56 @@ struct CandidatePiece {
 };
 std::vector<CandidatePiece> candidate_pieces(const GrayImage& image);
 
+// A number as a line model sees it: the ink of its blobs only (contrast on 0; other numbers' and
+// lines' ink left out), scaled so that the line's digits are kLineDigitHeight pixels tall (less
+// when the number is too tall for the image), its box centred in an image kLineHeight pixels
+// tall with kLineMargin pixels left and right, and stretched to a peak of 255.
+// Image x = (map x - box.x) * scale + kLineMargin.
+// A number wider than kMaxLineWidth at that scale is drawn smaller, to fit.
+constexpr int kLineHeight = 32, kLineDigitHeight = 20, kLineMargin = 4, kMaxLineWidth = 2048;
+struct NumberLine {
+  GrayImage image;
+  PixelBox box;       // the number's ink in the (sheared) map
+  double scale = 1;   // image pixels per map pixel
+  double height = 1;  // the line's digit height in map pixels
+  std::vector<Blob> blobs;
+};
+
+// The numbers of a map, top to bottom and left to right: its lines (find_lines), each cut into
+// numbers where a gap between blobs is wider than 0.9 of the line's digit height.
+std::vector<NumberLine> number_lines(const InkMap& map);
+
+// A line model (models::LineNet behind a function): for each number image (NumberLine::image,
+// kLineHeight tall, any width), one entry per frame of kLineFrame columns (frame t covers columns
+// [t * kLineFrame, (t + 1) * kLineFrame)), each the probabilities of the digits 0-9 and, last, of
+// "no digit here" (CTC's blank). Called with all of an image's numbers at once.
+constexpr int kLineFrame = 4;
+constexpr int kLineClasses = 11;
+using LineFrames = std::vector<std::vector<float>>;
+using LineRecognizer = std::function<std::vector<LineFrames>(const std::vector<GrayImage>& lines)>;
+
+// A digit of a greedy CTC reading: the frames [first, last] where its label was the likeliest,
+// and its confidence, the highest probability the label had there among the digits (the
+// blank's share left out).
+struct FrameDigit {
+  int label = 0;
+  double confidence = 0;
+  int first = 0, last = 0;
+};
+
+// The best class of each frame, repeats merged and blanks dropped. Requires frames of
+// kLineClasses probabilities (otherwise core::RuntimeError).
+std::vector<FrameDigit> decode_frames(const LineFrames& frames);
+
+// Finds the numbers of `image` as read_numbers does and reads each whole with `recognize`: no
+// cuts, so digits that touch or overlap need no split. A digit's box is its number's ink between
+// the midpoints to its neighbours' frames. Never throws for image content.
+Reading read_lines(const GrayImage& image, const LineRecognizer& recognize,
+                   const ReadOptions& options = {});
+
+// How a command reads numbers: read_numbers with a classifier, or read_lines with a line model.
+using NumberReader = std::function<Reading(const GrayImage& image, const ReadOptions& options)>;
+
 // {"text", "numbers": [{"text", "box": [x0, y0, x1, y1], "digits": [{"label", "confidence",
 // "box", "uncertain"}]}]} plus "reason" when nothing was read; boxes end exclusive.
 nlohmann::json to_json(const Reading& reading);

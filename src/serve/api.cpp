@@ -171,8 +171,14 @@ read::DigitClassifier read_classifier(Predictor& predictor) {
   };
 }
 
+read::NumberReader classifier_reader(Predictor& predictor) {
+  return [&predictor](const data::GrayImage& image, const read::ReadOptions& options) {
+    return read::read_numbers(image, read_classifier(predictor), predictor.class_names(), options);
+  };
+}
+
 Answer handle_read(const std::string& content_type, const std::string& body, size_t max_body,
-                   Predictor& predictor) {
+                   const read::NumberReader& reader) {
   const auto t0 = Clock::now();
   data::GrayImage image;
   bool bright_ink = false;
@@ -180,10 +186,9 @@ Answer handle_read(const std::string& content_type, const std::string& body, siz
   if (!image_of_request(content_type, body, max_body, image, bright_ink, error)) return error;
   read::ReadOptions options;
   if (bright_ink) options.polarity = data::InkPolarity::kLightInk;
-  const read::DigitClassifier classify = read_classifier(predictor);
   nlohmann::json j;
   try {
-    j = read::to_json(read::read_numbers(image, classify, predictor.class_names(), options));
+    j = read::to_json(reader(image, options));
   } catch (const std::exception& e) {
     return error_answer(500, std::string("reading failed: ") + e.what());
   }

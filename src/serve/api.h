@@ -69,7 +69,10 @@ read::DigitClassifier read_classifier(Predictor& predictor);
 // read as bright ink on dark. An image without digits is a 200 with empty text and a reason.
 // Never throws for bad input.
 Answer handle_read(const std::string& content_type, const std::string& body, size_t max_body,
-                   Predictor& predictor);
+                   const read::NumberReader& reader);
+
+// read::read_numbers with the predictor as its classifier.
+read::NumberReader classifier_reader(Predictor& predictor);
 
 // The label `path` takes in /metrics: the route itself for the service's six routes, "other"
 // for any other path, so a client can neither inject text into the page nor grow it.

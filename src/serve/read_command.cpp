@@ -21,6 +21,7 @@
 #include "data/store.h"
 #include "read/reader.h"
 #include "serve/serve.h"
+#include "serve/line_reader.h"
 #include "serve/torch_predictor.h"
 #include "train/runtime.h"
 
@@ -101,8 +102,7 @@ int read_command(const ReadCommandOptions& o) {
     throw core::UsageError("--min-confidence: must be 0 to 1");
   }
   train::configure_threads(o.threads);
-  TorchPredictor predictor(o.model, o.precision);
-  const read::DigitClassifier classify = read_classifier(predictor);
+  NumberReaderModel model(o.model, o.precision);
   read::ReadOptions ro;
   ro.min_confidence = o.min_confidence;
   const std::vector<std::string> files = expand_inputs(o.inputs);
@@ -112,8 +112,7 @@ int read_command(const ReadCommandOptions& o) {
   for (size_t i = 0; i < files.size(); ++i) {
     const std::string& file = files[i];
     try {
-      const read::Reading r =
-          read::read_numbers(data::read_image_file(file), classify, predictor.class_names(), ro);
+      const read::Reading r = model.read(data::read_image_file(file), ro);
       if (o.json) {
         nlohmann::json j = read::to_json(r);
         j["file"] = file;
@@ -125,6 +124,11 @@ int read_command(const ReadCommandOptions& o) {
     } catch (const core::Error& e) {
       if (progress) std::fprintf(stderr, "\r\033[K");
       std::cerr << "digitlab: " << e.what() << "\n";
+      ++failures;
+    } catch (const std::exception& e) {  // the model's own failure (memory): this file only
+      if (progress) std::fprintf(stderr, "\r\033[K");
+      std::cerr << "digitlab: " << file << ": reading failed (" << core::one_line(e.what())
+                << ")\n";
       ++failures;
     }
     if (progress) {
@@ -145,8 +149,8 @@ int read_command(const ReadCommandOptions& o) {
 int read_bench_command(const ReadBenchOptions& o) {
   if (o.count < 1) throw core::UsageError("--count: must be 1 or more");
   train::configure_threads(o.threads);
-  TorchPredictor predictor(o.model, "auto");
-  const auto& names = predictor.class_names();
+  NumberReaderModel model(o.model, "auto");
+  const auto& names = model.class_names();
   // The digits 0-9, and maybe the reader's "none".
   const bool digits =
       (names.size() == 10 || (names.size() == 11 && names[10] == read::kRejectClass)) &&
@@ -162,7 +166,6 @@ int read_bench_command(const ReadBenchOptions& o) {
       o.fonts.empty()
           ? data::load_raw_split(o.data_root, data::find_dataset("mnist"), data::Split::kTest)
           : data::font_digit_split(o.fonts, kFontVariants, o.seed);
-  const read::DigitClassifier classify = read_classifier(predictor);
   std::mt19937_64 pick(o.seed);
   Tally all, touching, apart;
   std::map<int, Tally> by_length;
@@ -178,7 +181,7 @@ int read_bench_command(const ReadBenchOptions& o) {
     const data::RenderedNumber number =
         data::render_number(drawn.digits, truth, style, o.seed * 1000003 + uint64_t(i));
     const auto t0 = std::chrono::steady_clock::now();
-    const read::Reading r = read::read_numbers(number.image, classify, names);
+    const read::Reading r = model.read(number.image, {});
     seconds += std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
     std::string text = r.text;
     text.erase(std::remove(text.begin(), text.end(), ' '), text.end());  // one number was written
@@ -202,9 +205,9 @@ int read_bench_command(const ReadBenchOptions& o) {
   std::sort(common.rbegin(), common.rend());
   if (common.size() > 10) common.resize(10);
   nlohmann::json j = {
-      {"model", predictor.model_info()["model"]},
+      {"model", model.model_info()["model"]},
       {"digits", o.fonts.empty() ? nlohmann::json("mnist test") : nlohmann::json(o.fonts)},
-      {"spec", predictor.model_info()["spec"]},
+      {"spec", model.model_info()["spec"]},
       {"count", o.count},
       {"seed", o.seed},
       {"images_per_second", o.count / std::max(seconds, 1e-9)},

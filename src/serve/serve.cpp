@@ -23,6 +23,7 @@
 #include "data/scan_render.h"
 #include "data/store.h"
 #include "models/builder.h"
+#include "serve/line_reader.h"
 #include "train/checkpoint.h"
 #include "train/precision.h"
 #include "train/runtime.h"
@@ -178,7 +179,18 @@ int serve_command(const ServeOptions& o) {
               predictor.model_info()["spec"].get<std::string>().c_str(),
               predictor.model_info()["checkpoint"].get<std::string>().c_str(),
               predictor.precision().c_str());
-  return run_server(predictor, o.server);
+  std::unique_ptr<NumberReaderModel> reader;
+  ServerOptions server = o.server;
+  if (!o.reader.empty()) {
+    reader = std::make_unique<NumberReaderModel>(o.reader, o.precision);
+    std::printf("numbers (/v1/read) read by %s (%s)\n",
+                reader->model_info()["model"].get<std::string>().c_str(),
+                reader->model_info()["spec"].get<std::string>().c_str());
+    server.reader = [&reader](const data::GrayImage& image, const read::ReadOptions& options) {
+      return reader->read(image, options);
+    };
+  }
+  return run_server(predictor, server);
 }
 
 int predict_command(const PredictOptions& o) {

@@ -9,7 +9,8 @@
 namespace digitlab::serve {
 
 struct ServeOptions {
-  std::string model;  // run directory or checkpoint file
+  std::string model;   // run directory or checkpoint file
+  std::string reader;  // for POST /v1/read: a line reader or classifier run ("": model)
   ServerOptions server;
   int threads = 0;                 // torch compute threads, 0 = one per core
   std::string precision = "auto";  // inference weights: auto, fp32 or bf16

@@ -74,8 +74,9 @@ int run_server(Predictor& predictor, const ServerOptions& o) {
     r.headers.emplace_back("X-Latency-Ms", std::to_string(ms));
     return r;
   });
+  const read::NumberReader reader = o.reader ? o.reader : classifier_reader(predictor);
   server.route("POST", "/v1/read", [&](const HttpRequest& req) {
-    return to_response(handle_read(req.header("content-type"), req.body, o.max_body, predictor));
+    return to_response(handle_read(req.header("content-type"), req.body, o.max_body, reader));
   });
   const int port = server.bind();
   core::InterruptGuard interrupts;

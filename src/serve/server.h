@@ -16,6 +16,8 @@ struct ServerOptions {
   int workers = 8;              // requests decoded and predicted at once
   int max_connections = 512;    // open at once; past it the longest-waiting idle one is closed
   double timeout_seconds = 10;  // to send a request's headers; idle keep-alive connections
+  // How POST /v1/read reads numbers; empty: with the predictor as the digit classifier.
+  read::NumberReader reader;
 };
 
 // Serves GET / (drawing page), POST /v1/predict, GET /v1/model, GET /healthz and GET /metrics

@@ -197,6 +197,11 @@ LoadedCheckpoint load_checkpoint(const std::string& target) {
       throw RuntimeError(path + ": checkpoint metadata is malformed (" + core::one_line(error) +
                          ")");
     }
+    if (j.value("format", "") == "digitlab-line-reader") {
+      throw RuntimeError(path +
+                         ": a line reader, which reads whole numbers (read, bench --what read, "
+                         "serve --reader), not a digit classifier");
+    }
     if (j.value("format", "") != kCheckpointFormat) {
       throw RuntimeError(path + ": not a digitlab checkpoint (format '" + j.value("format", "") +
                          "')");

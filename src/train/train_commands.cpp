@@ -14,11 +14,16 @@
 #include "train/observers.h"
 #include "train/tensorboard_log.h"
 #include "train/train_commands.h"
+#include "train/line_train.h"
 #include "train/trainer.h"
 
 namespace digitlab::train {
 
 int train_command(const TrainOptions& options, std::string* run_dir, Collective* group) {
+  if (is_line_training(options)) {
+    if (group) throw core::UsageError("--dataset mnist-lines: trains on one machine only");
+    return train_lines_command(options, run_dir);
+  }
   const bool lead = !group || group->rank() == 0;
   ConsoleProgress progress(core::stdout_is_terminal());
   TrainOptions o = options;

@@ -53,7 +53,7 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
   }
   // The same body to POST /v1/read: the same refusals, and a 200 holds numbers whose texts make
   // its text and whose digit boxes lie in the image.
-  const auto r = digitlab::serve::handle_read(type, body, 1 << 20, model);
+  const auto r = digitlab::serve::handle_read(type, body, 1 << 20, digitlab::serve::classifier_reader(model));
   const auto k = nlohmann::json::parse(r.body, nullptr, false);
   check(!k.is_discarded(), "every read answer is JSON");
   check(r.status == a.status || (a.status == 400 && r.status == 200),
