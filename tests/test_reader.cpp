@@ -263,6 +263,20 @@ std::vector<uint8_t> mnist_digit(bool bar) {
   return d;
 }
 
+// 20 drawn digits, 0s and 1s in turn, as a data set split.
+data::RawSplit zeros_and_ones() {
+  const auto zero = mnist_digit(false), one = mnist_digit(true);
+  data::RawSplit digits;
+  digits.images.dims = {20, 28, 28};
+  digits.labels.dims = {20};
+  for (int i = 0; i < 20; ++i) {
+    const auto& d = i % 2 ? one : zero;
+    digits.images.data.insert(digits.images.data.end(), d.begin(), d.end());
+    digits.labels.data.push_back(uint8_t(i % 2));
+  }
+  return digits;
+}
+
 TEST(NumberRender, DeterministicWithBoxesOnTheInkAndReadable) {
   const auto zero = mnist_digit(false), one = mnist_digit(true);
   const std::vector<const uint8_t*> digits = {one.data(), zero.data(), zero.data(), one.data()};
@@ -321,15 +335,7 @@ TEST(FontDigits, EveryDigitOfAFontFramedAsMnist) {
 // mnist-pieces from hand-drawn 0s and 1s: every piece is a 28x28 image labelled 0, 1 or none
 // (10), whole digits are among them, and the set is the same on every run.
 TEST(PieceSet, PiecesAreLabelledByTheDigitsTheyCover) {
-  const auto zero = mnist_digit(false), one = mnist_digit(true);
-  data::RawSplit digits;
-  digits.images.dims = {20, 28, 28};
-  digits.labels.dims = {20};
-  for (int i = 0; i < 20; ++i) {
-    const auto& d = i % 2 ? one : zero;
-    digits.images.data.insert(digits.images.data.end(), d.begin(), d.end());
-    digits.labels.data.push_back(uint8_t(i % 2));
-  }
+  const data::RawSplit digits = zeros_and_ones();
   data::IdxArray images, labels, again_images, again_labels;
   make_piece_split(digits, 30, 5, 0.5, images, labels);
   make_piece_split(digits, 30, 5, 0.5, again_images, again_labels);
@@ -387,8 +393,9 @@ TEST(LineReader, DecodingMergesRepeatsAndDropsBlanks) {
     return f;
   };
   constexpr int kBlank = kLineClasses - 1;
-  const LineFrames frames = {frame(kBlank, .9f), frame(1, .7f), frame(1, .95f), frame(kBlank, .9f),
-                             frame(1, .8f),      frame(7, .6f), frame(kBlank, .9f)};
+  const LineFrames frames = {frame(kBlank, .9f), frame(1, .7f), frame(1, .95f),
+                             frame(kBlank, .9f), frame(1, .8f), frame(7, .6f),
+                             frame(kBlank, .9f)};
   const std::vector<FrameDigit> d = decode_frames(frames);
   ASSERT_EQ(d.size(), 3u);
   EXPECT_EQ(d[0].label, 1);
@@ -396,7 +403,7 @@ TEST(LineReader, DecodingMergesRepeatsAndDropsBlanks) {
   EXPECT_EQ(d[0].last, 2);
   // The best frame of the two, among the digits: 0.95 of the 0.995 that is not blank.
   EXPECT_NEAR(d[0].confidence, 0.95 / 0.995, 1e-5);
-  EXPECT_EQ(d[1].label, 1);                  // a blank between them: two 1s
+  EXPECT_EQ(d[1].label, 1);  // a blank between them: two 1s
   EXPECT_EQ(d[2].label, 7);
   EXPECT_EQ(d[2].first, 5);
   EXPECT_TRUE(decode_frames({}).empty());
@@ -436,11 +443,10 @@ TEST(LineReader, ReadsEachNumberWithItsDigitsBoxes) {
   p.bar(60, 70, 30, 7);
   p.ring(120, 70, 30, 7);
   p.ring(190, 70, 30, 7);
-  p.bar(430, 70, 30, 7);  // a second field on the line
+  p.bar(430, 70, 30, 7);    // a second field on the line
   p.ring(100, 190, 30, 7);  // and a number on the next line
   p.bar(160, 190, 30, 7);
-  const Reading r =
-      read_lines(p.render(), [](const auto& l) { return runs_as_digits(l, 0.97); });
+  const Reading r = read_lines(p.render(), [](const auto& l) { return runs_as_digits(l, 0.97); });
   EXPECT_EQ(r.text, "100 1 01") << r.reason;
   ASSERT_EQ(r.numbers.size(), 3u);
   ASSERT_EQ(r.numbers[0].digits.size(), 3u);
@@ -496,15 +502,7 @@ TEST(LineReader, BlankPagesUnsureDigitsAndLargePhotosSaySo) {
 // mnist-lines from hand-drawn 0s and 1s: one line image per number, left-aligned, labelled with
 // its digits, the same on every run.
 TEST(LineSet, NumbersAreFramedAndLabelled) {
-  const auto zero = mnist_digit(false), one = mnist_digit(true);
-  data::RawSplit digits;
-  digits.images.dims = {20, 28, 28};
-  digits.labels.dims = {20};
-  for (int i = 0; i < 20; ++i) {
-    const auto& d = i % 2 ? one : zero;
-    digits.images.data.insert(digits.images.data.end(), d.begin(), d.end());
-    digits.labels.data.push_back(uint8_t(i % 2));
-  }
+  const data::RawSplit digits = zeros_and_ones();
   data::IdxArray images, labels, again_images, again_labels;
   const int skipped = make_line_split(digits, 40, 5, 0.3, true, images, labels);
   make_line_split(digits, 40, 5, 0.3, true, again_images, again_labels);
@@ -512,9 +510,10 @@ TEST(LineSet, NumbersAreFramedAndLabelled) {
   EXPECT_EQ(labels.data, again_labels.data);
   EXPECT_LE(skipped, 4);
   ASSERT_EQ(labels.count() + size_t(skipped), 40u);
-  EXPECT_EQ(images.dims,
-            (std::vector<uint32_t>{uint32_t(labels.count()), uint32_t(kLineHeight), uint32_t(kLineWidth)}));
-  EXPECT_EQ(labels.dims, (std::vector<uint32_t>{uint32_t(labels.count()), uint32_t(kLineMaxDigits)}));
+  EXPECT_EQ(images.dims, (std::vector<uint32_t>{uint32_t(labels.count()), uint32_t(kLineHeight),
+                                                uint32_t(kLineWidth)}));
+  EXPECT_EQ(labels.dims,
+            (std::vector<uint32_t>{uint32_t(labels.count()), uint32_t(kLineMaxDigits)}));
   size_t shortest = 99, longest = 0;
   for (size_t i = 0; i < labels.count(); ++i) {
     const uint8_t* row = labels.data.data() + i * kLineMaxDigits;

@@ -145,9 +145,10 @@ class DataCommand : public Command {
     if (*make_) {
       if (!font_out_.empty()) throw core::UsageError("--out: only for --dataset font-digits");
       if (dataset_ != "mnist-pieces") {
-        throw core::UsageError("--dataset: only mnist-lines, mnist-pieces and font-digits are "
-                               "made, not '" +
-                               dataset_ + "'");
+        throw core::UsageError(
+            "--dataset: only mnist-lines, mnist-pieces and font-digits are "
+            "made, not '" +
+            dataset_ + "'");
       }
       pieces_.test_numbers = std::max(1, pieces_.train_numbers / 6);
       if (!fonts_.empty()) pieces_.fonts = split_list(fonts_);

@@ -19,7 +19,8 @@ LineSpec parse_line_spec(const std::string& text) {
   std::stringstream in(text.substr(5));
   std::string item;
   while (std::getline(in, item, ',')) {
-    if (item.empty() || item.size() > 4 || item.find_first_not_of("0123456789") != std::string::npos)
+    if (item.empty() || item.size() > 4 ||
+        item.find_first_not_of("0123456789") != std::string::npos)
       fail("'" + item + "' is not a whole number");
     const int64_t n = std::stoll(item);
     if (n < 1 || n > 1024) fail("'" + item + "' is not 1 to 1024");
@@ -69,9 +70,9 @@ LineNetImpl::LineNetImpl(const LineSpec& s) {
 }
 
 torch::Tensor LineNetImpl::forward(torch::Tensor x) {
-  TORCH_CHECK(x.dim() == 4 && x.size(1) == 1 && x.size(2) == kLineInputHeight &&
-                  x.size(3) >= kLineStride,
-              "LineNet: input must be [N, 1, 32, W >= 4]");
+  TORCH_CHECK(
+      x.dim() == 4 && x.size(1) == 1 && x.size(2) == kLineInputHeight && x.size(3) >= kLineStride,
+      "LineNet: input must be [N, 1, 32, W >= 4]");
   return torch::log_softmax(head_->forward(features_->forward(x)).squeeze(2), 1);
 }
 

@@ -22,20 +22,15 @@ struct Part {
   int skipped = 0;
 };
 
-void make_range(const data::RawSplit& digits, int begin, int end, uint64_t seed,
-                double thick_share, bool wide_lengths, Part& out) {
+void make_range(const data::RawSplit& digits, int begin, int end, uint64_t seed, double thick_share,
+                bool wide_lengths, Part& out) {
   const data::NumberStyle style;
   for (int i = begin; i < end; ++i) {
     std::mt19937_64 pick(seed * 1000003 + uint64_t(i));
     const bool wide = wide_lengths && double(pick() >> 11) * 0x1p-53 < 0.3;
     data::NumberDigits drawn = data::draw_number_digits(digits, pick, wide ? 1 : 2, wide ? 12 : 8);
     std::vector<std::vector<uint8_t>> thick;
-    thick.reserve(drawn.digits.size());
-    for (const uint8_t*& d : drawn.digits) {
-      if (double(pick() >> 11) * 0x1p-53 >= thick_share) continue;
-      thick.push_back(thicken_digit(d, 0.4 + 0.6 * double(pick() >> 11) * 0x1p-53));
-      d = thick.back().data();
-    }
+    thicken_some(drawn, thick_share, pick, thick);
     const data::RenderedNumber number =
         data::render_number(drawn.digits, drawn.text, style, pick());
     const InkMap map = find_ink(number.image);
@@ -55,7 +50,7 @@ void make_range(const data::RawSplit& digits, int begin, int end, uint64_t seed,
     }
     for (int k = 0; k < kLineMaxDigits; ++k) {
       out.labels.push_back(size_t(k) < drawn.text.size() ? uint8_t(drawn.text[size_t(k)] - '0')
-                                                          : kLinePad);
+                                                         : kLinePad);
     }
   }
 }
@@ -111,12 +106,12 @@ int make_lines_command(const std::string& data_root, const LineSetOptions& o) {
     const data::RawSplit digits = data::load_raw_split(data_root, mnist, split);
     data::IdxArray images, labels;
     const int numbers = train ? o.train_numbers : o.test_numbers;
-    const int skipped =
-        make_line_split(digits, numbers, o.seed + (train ? 0 : 1), train ? 0.3 : 0.0, train, images, labels);
-    data::write_idx(core::join_path(dir, train ? "train-images-idx3-ubyte" : "t10k-images-idx3-ubyte"),
-                    images);
-    data::write_idx(core::join_path(dir, train ? "train-labels-idx2-ubyte" : "t10k-labels-idx2-ubyte"),
-                    labels);
+    const int skipped = make_line_split(digits, numbers, o.seed + (train ? 0 : 1),
+                                        train ? 0.3 : 0.0, train, images, labels);
+    data::write_idx(
+        core::join_path(dir, train ? "train-images-idx3-ubyte" : "t10k-images-idx3-ubyte"), images);
+    data::write_idx(
+        core::join_path(dir, train ? "train-labels-idx2-ubyte" : "t10k-labels-idx2-ubyte"), labels);
     std::printf("%s: %zu numbers of mnist %s digits (%d not found as one number)\n",
                 train ? "train" : "test", labels.count(), train ? "training" : "test", skipped);
   }

@@ -24,10 +24,10 @@ struct LineSetOptions {
 
 // Composes `numbers` numbers of `digits` (data::render_number, default style): with
 // `wide_lengths`, 70% of 2-8 digits and 30% of 1-12 (readers meet single digits and long
-// numbers), else all of 2-8 as the benchmark; `thick_share` of the digits drawn with a wider pen; and frames each as the reader does
-// (find_ink, number_lines). A number the reader finds as exactly one number no wider than
-// kLineWidth is kept: images (n, kLineHeight, kLineWidth), left-aligned on 0, and labels
-// (n, kLineMaxDigits). Returns how many were not kept. Deterministic for a seed.
+// numbers), else all of 2-8 as the benchmark; `thick_share` of the digits drawn with a wider pen;
+// and frames each as the reader does (find_ink, number_lines). A number the reader finds as exactly
+// one number no wider than kLineWidth is kept: images (n, kLineHeight, kLineWidth), left-aligned on
+// 0, and labels (n, kLineMaxDigits). Returns how many were not kept. Deterministic for a seed.
 int make_line_split(const data::RawSplit& digits, int numbers, uint64_t seed, double thick_share,
                     bool wide_lengths, data::IdxArray& images, data::IdxArray& labels);
 

@@ -65,6 +65,17 @@ std::vector<uint8_t> thicken_digit(const uint8_t* d, double amount) {
   return out;
 }
 
+void thicken_some(data::NumberDigits& drawn, double share, std::mt19937_64& pick,
+                  std::vector<std::vector<uint8_t>>& store) {
+  store.clear();
+  store.reserve(drawn.digits.size());  // no reallocation: the pointers below stay valid
+  for (const uint8_t*& d : drawn.digits) {
+    if (double(pick() >> 11) * 0x1p-53 >= share) continue;
+    store.push_back(thicken_digit(d, 0.4 + 0.6 * double(pick() >> 11) * 0x1p-53));
+    d = store.back().data();
+  }
+}
+
 namespace {
 
 struct Part {
@@ -77,14 +88,8 @@ void make_range(const data::RawSplit& digits, int begin, int end, uint64_t seed,
   for (int i = begin; i < end; ++i) {
     std::mt19937_64 pick(seed * 1000003 + uint64_t(i));
     data::NumberDigits drawn = data::draw_number_digits(digits, pick);
-    // Pens wider than MNIST's writers used (markers, bold fonts): a share of the digits thicker.
     std::vector<std::vector<uint8_t>> thick;
-    thick.reserve(drawn.digits.size());
-    for (const uint8_t*& d : drawn.digits) {
-      if (double(pick() >> 11) * 0x1p-53 >= kThickShare) continue;
-      thick.push_back(thicken_digit(d, 0.4 + 0.6 * double(pick() >> 11) * 0x1p-53));
-      d = thick.back().data();
-    }
+    thicken_some(drawn, kThickShare, pick, thick);
     const data::RenderedNumber number =
         data::render_number(drawn.digits, drawn.text, style, pick());
     for (const CandidatePiece& p : candidate_pieces(number.image)) {

@@ -3,10 +3,12 @@
 #pragma once
 
 #include <cstdint>
+#include <random>
 #include <string>
 #include <vector>
 
 #include "data/idx.h"
+#include "data/number_render.h"
 #include "data/store.h"
 
 namespace digitlab::read {
@@ -25,6 +27,12 @@ struct PieceSetOptions {
 // A 28x28 digit drawn with a wider pen: each pixel at least `amount` (0-1) of its brightest
 // neighbour (3x3), so strokes grow by up to a pixel on each side, a softer edge for less.
 std::vector<uint8_t> thicken_digit(const uint8_t* digit, double amount);
+
+// Pens wider than MNIST's writers used (markers, bold fonts): each digit of `drawn`, with
+// probability `share`, replaced by a copy thickened by 0.4-1.0 (thicken_digit) kept in `store`,
+// which must outlive the use of `drawn`. Draws from `pick`.
+void thicken_some(data::NumberDigits& drawn, double share, std::mt19937_64& pick,
+                  std::vector<std::vector<uint8_t>>& store);
 
 // Composes `numbers` numbers of 2-8 digits of `digits` (data::render_number, default style) and
 // cuts each as the reader does (candidate_pieces). A piece that covers one digit's ink columns

@@ -730,7 +730,8 @@ Reading read_numbers(const GrayImage& image, const DigitClassifier& classify,
                      const std::vector<std::string>& class_names, const ReadOptions& o) {
   Reading r;
   if (read_scaled_down(
-          image, [&](const GrayImage& small) { return read_numbers(small, classify, class_names, o); },
+          image,
+          [&](const GrayImage& small) { return read_numbers(small, classify, class_names, o); },
           r)) {
     return r;
   }

@@ -95,7 +95,8 @@ std::vector<read::LineFrames> TorchLineReader::recognize(
 NumberReaderModel::NumberReaderModel(const std::string& model, const std::string& precision) {
   if (train::is_line_checkpoint(model)) {
     if (precision == "bf16") {
-      throw core::UsageError("--precision bf16: " + model + " is a line reader, which reads in fp32");
+      throw core::UsageError("--precision bf16: " + model +
+                             " is a line reader, which reads in fp32");
     }
     lines_ = std::make_unique<TorchLineReader>(model);
     names_ = {"0", "1", "2", "3", "4", "5", "6", "7", "8", "9"};

@@ -20,8 +20,8 @@
 #include "data/registry.h"
 #include "data/store.h"
 #include "read/reader.h"
-#include "serve/serve.h"
 #include "serve/line_reader.h"
+#include "serve/serve.h"
 #include "serve/torch_predictor.h"
 #include "train/runtime.h"
 
@@ -170,6 +170,7 @@ int read_bench_command(const ReadBenchOptions& o) {
   Tally all, touching, apart;
   std::map<int, Tally> by_length;
   std::map<std::string, int> errors;
+  Tally guessed;  // unsure digits at their best guess
   int uncertain = 0, saved = 0;
   double seconds = 0;
   if (!o.save_errors.empty()) core::make_dirs(o.save_errors);
@@ -186,6 +187,14 @@ int read_bench_command(const ReadBenchOptions& o) {
     std::string text = r.text;
     text.erase(std::remove(text.begin(), text.end(), ' '), text.end());  // one number was written
     uncertain += int(std::count(text.begin(), text.end(), '?'));
+    // The same reading with each unsure digit at its best guess: how often the '?' was right
+    // to doubt.
+    std::string guess;
+    for (const read::ReadNumber& n : r.numbers) {
+      for (const read::ReadDigit& d : n.digits) guess += d.label;
+    }
+    std::map<std::string, int> unused;
+    guessed.add(truth, guess, edit_distance(truth, guess, unused));
     const int distance = edit_distance(truth, text, errors);
     if (distance > 0 && !o.save_errors.empty() && saved < 100) {
       ++saved;
@@ -214,7 +223,8 @@ int read_bench_command(const ReadBenchOptions& o) {
       {"all", all.to_json()},
       {"touching", touching.to_json()},
       {"apart", apart.to_json()},
-      {"uncertain_digits", uncertain}};
+      {"uncertain_digits", uncertain},
+      {"best_guesses", guessed.to_json()}};
   for (const auto& [length, t] : by_length) j["by_length"][std::to_string(length)] = t.to_json();
   for (const auto& [n, what] : common)
     j["commonest_errors"].push_back({{"error", what}, {"count", n}});
@@ -236,7 +246,10 @@ int read_bench_command(const ReadBenchOptions& o) {
   row("touching", touching);
   row("apart", apart);
   for (const auto& [length, t] : by_length) row((std::to_string(length) + " digits").c_str(), t);
-  std::printf("uncertain digits ('?'): %d\ncommonest errors (true>read, - = none):", uncertain);
+  std::printf(
+      "uncertain digits ('?'): %d; at their best guesses instead: %.2f%% exact, %.2f%% "
+      "digits\ncommonest errors (true>read, - = none):",
+      uncertain, 100 * guessed.number_accuracy(), 100 * guessed.digit_accuracy());
   for (const auto& [n, what] : common) std::printf(" %s x%d", what.c_str(), n);
   std::printf("\n");
   return 0;

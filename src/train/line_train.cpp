@@ -5,9 +5,9 @@
 
 #include <algorithm>
 #include <chrono>
+#include <cstdio>
 #include <memory>
 #include <numeric>
-#include <cstdio>
 #include <random>
 
 #include "core/error.h"
@@ -150,7 +150,8 @@ Score score(models::LineNet& net, const Lines& l, const std::vector<size_t>& ite
       read::LineFrames frames(size_t(l.widths[b[k]] / read::kLineFrame));
       for (size_t t = 0; t < frames.size(); ++t) {
         frames[t].resize(read::kLineClasses);
-        for (int c = 0; c < read::kLineClasses; ++c) frames[t][size_t(c)] = a[int64_t(k)][int64_t(t)][c];
+        for (int c = 0; c < read::kLineClasses; ++c)
+          frames[t][size_t(c)] = a[int64_t(k)][int64_t(t)][c];
       }
       std::string text;
       for (const read::FrameDigit& d : read::decode_frames(frames)) text += char('0' + d.label);
@@ -239,7 +240,6 @@ double line_step(models::LineNet& net, torch::optim::Optimizer& opt, const Lines
   return loss.item<double>();
 }
 
-
 // The run's lines: `fit` to train on and `val` held out of the training split, and the test split.
 struct LineData {
   data::IdxArray storage[4];  // the files' bytes, which Lines point into
@@ -277,11 +277,10 @@ void start_run_dir(const TrainOptions& o, const LineData& d, int64_t parameters,
                         core::run_files::kLastCheckpoint}) {
     std::remove(core::join_path(o.out_dir, f).c_str());
   }
-  const nlohmann::json config = {{"options", to_json(o)},     {"model", "line-reader"},
-                                 {"spec", o.arch},            {"parameters", parameters},
-                                 {"dataset", kLineDataset},   {"train_size", d.fit.size()},
-                                 {"val_size", d.val.size()},  {"threads", threads},
-                                 {"argv", o.argv}};
+  const nlohmann::json config = {
+      {"options", to_json(o)},    {"model", "line-reader"},  {"spec", o.arch},
+      {"parameters", parameters}, {"dataset", kLineDataset}, {"train_size", d.fit.size()},
+      {"val_size", d.val.size()}, {"threads", threads},      {"argv", o.argv}};
   core::write_file_atomic(core::join_path(o.out_dir, core::run_files::kConfig),
                           config.dump(2) + "\n");
 }
@@ -321,7 +320,8 @@ int train_epochs(const TrainOptions& o, models::LineNet& net, const LineData& d,
       loss_sum += line_step(net, *opt, d.train, b, rng);
       ++batches, ++step;
       if (const int signal = core::interrupt_signal()) {
-        save_line_checkpoint(last, net, {{"spec", o.arch}, {"epoch", epoch - 1}, {"options", options}});
+        save_line_checkpoint(last, net,
+                             {{"spec", o.arch}, {"epoch", epoch - 1}, {"options", options}});
         throw core::Interrupted(signal, "stopped in epoch " + std::to_string(epoch) +
                                             "; the weights so far are in " + last);
       }
@@ -346,10 +346,14 @@ int train_epochs(const TrainOptions& o, models::LineNet& net, const LineData& d,
     std::fflush(stdout);
     log += metrics.dump() + "\n";
     core::write_file_atomic(core::join_path(o.out_dir, core::run_files::kMetrics), log);
-    const nlohmann::json meta = {{"spec", o.arch}, {"epoch", epoch}, {"metrics", metrics},
-                                 {"options", options}, {"parameters", parameters}};
+    const nlohmann::json meta = {{"spec", o.arch},
+                                 {"epoch", epoch},
+                                 {"metrics", metrics},
+                                 {"options", options},
+                                 {"parameters", parameters}};
     save_line_checkpoint(last, net, meta);
-    if (d.val.empty() || s.exact > best.exact || (s.exact == best.exact && s.digits > best.digits)) {
+    if (d.val.empty() || s.exact > best.exact ||
+        (s.exact == best.exact && s.digits > best.digits)) {
       best = s, best_epoch = epoch;
       save_line_checkpoint(core::join_path(o.out_dir, core::run_files::kBestCheckpoint), net, meta);
     }
@@ -379,11 +383,11 @@ int train_lines_command(TrainOptions o, std::string* run_dir) {
   const int best_epoch = train_epochs(o, net, d, parameters);
   models::LineNet best = load_line_checkpoint(o.out_dir).net;
   const Score t = score(best, d.test, d.all_test);
-  std::printf("test (%zu lines of MNIST test digits): numbers %.2f%%, digits %.2f%% (epoch %d); "
-              "%.1f s in all\nbest epoch %d; checkpoints in %s/checkpoints (best.pt, last.pt)\n",
-              d.all_test.size(), 100 * t.exact, 100 * t.digits, best_epoch,
-              std::chrono::duration<double>(Clock::now() - start).count(), best_epoch,
-              o.out_dir.c_str());
+  std::printf(
+      "test (%zu lines of MNIST test digits): numbers %.2f%%, digits %.2f%% (epoch %d); "
+      "%.1f s in all\nbest epoch %d; checkpoints in %s/checkpoints (best.pt, last.pt)\n",
+      d.all_test.size(), 100 * t.exact, 100 * t.digits, best_epoch,
+      std::chrono::duration<double>(Clock::now() - start).count(), best_epoch, o.out_dir.c_str());
   if (run_dir) *run_dir = o.out_dir;
   return 0;
 }

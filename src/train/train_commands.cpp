@@ -11,10 +11,10 @@
 #include "core/terminal.h"
 #include "data/registry.h"
 #include "train/collective.h"
+#include "train/line_train.h"
 #include "train/observers.h"
 #include "train/tensorboard_log.h"
 #include "train/train_commands.h"
-#include "train/line_train.h"
 #include "train/trainer.h"
 
 namespace digitlab::train {
