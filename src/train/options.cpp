@@ -170,7 +170,10 @@ TrainOptionDef val_split_option() {
 std::vector<TrainOptionDef> make_table() {
   std::vector<TrainOptionDef> t = {
       field("model", "zoo model name (see 'digitlab models')", DIGITLAB_FIELD(model)),
-      field("arch", "architecture spec, e.g. C32-P-C64-P-128-10", DIGITLAB_FIELD(arch)),
+      field("arch",
+            "architecture spec, e.g. C32-P-C64-P-128-10 (with --dataset mnist-lines: "
+            "line:C1,C2,C3,C4,H)",
+            DIGITLAB_FIELD(arch)),
       field("init_from",
             "fine-tune: start from this run's (its best.pt) or checkpoint's weights, same "
             "architecture (a different class count gets a new output layer); the run uses that "
