@@ -54,6 +54,23 @@ class Cli : public ::testing::Test {
   Result digitlab(const std::string& args, const std::string& extra_env = "") {
     return run(args, env_ + " " + extra_env, io_);
   }
+  // Starts `digitlab serve ARGS --port 0` in the background, its output in io_/serve.log; waits
+  // up to 60 s for the model to load. Returns the port (0 if it never listened) and sets `pid`.
+  int start_serve(const std::string& args, int& pid, const std::string& extra_env = "") {
+    const std::string log = io_ / "serve.log", pidfile = io_ / "serve.pid";
+    const std::string cmd = env_ + " " + extra_env + " " + testing::program() + " serve " + args +
+                            " --port 0 >" + log + " 2>&1 & echo $! >" + pidfile;
+    if (std::system(("bash -c '" + cmd + "'").c_str()) != 0) return 0;
+    int port = 0;
+    for (int i = 0; i < 600 && port == 0; ++i) {
+      const std::string text = core::file_exists(log) ? core::read_file(log) : "";
+      const auto at = text.find("serving on http://127.0.0.1:");
+      if (at != std::string::npos) port = std::atoi(text.c_str() + at + 28);
+      if (port == 0) std::this_thread::sleep_for(std::chrono::milliseconds(100));
+    }
+    pid = std::atoi(core::read_file(pidfile).c_str());
+    return port;
+  }
   TempDir data_, io_, runs_;
   std::string env_;
 };
@@ -258,18 +275,8 @@ TEST_F(Cli, ServeAnswersAndSurvivesBadRequests) {
   const std::string run = runs_ / "s";
   ASSERT_EQ(digitlab("train --arch 32-10 --epochs 2 --val-split 100 --out " + run).code, 0);
   const std::string log = io_ / "serve.log";
-  const std::string pidfile = io_ / "serve.pid";
-  const std::string cmd = env_ + " " + testing::program() + " serve --model " + run +
-                          " --port 0 --max-body 20000 >" + log + " 2>&1 & echo $! >" + pidfile;
-  ASSERT_EQ(std::system(("bash -c '" + cmd + "'").c_str()), 0);
-  int port = 0;
-  for (int i = 0; i < 600 && port == 0; ++i) {  // up to 60 s for the model to load
-    const std::string text = core::file_exists(log) ? core::read_file(log) : "";
-    const auto at = text.find("serving on http://127.0.0.1:");
-    if (at != std::string::npos) port = std::atoi(text.c_str() + at + 28);
-    if (port == 0) std::this_thread::sleep_for(std::chrono::milliseconds(100));
-  }
-  const int pid = std::atoi(core::read_file(pidfile).c_str());
+  int pid = 0;
+  const int port = start_serve("--model " + run + " --max-body 20000", pid);
   ASSERT_GT(port, 0) << core::read_file(log);
   httplib::Client client("127.0.0.1", port);
   client.set_read_timeout(30, 0);
@@ -532,21 +539,13 @@ TEST_F(Cli, LineReaderTrainsFromTheRecipeReadsAndServes) {
                           digits)
                 .code,
             0);
-  const std::string log = io_ / "serve.log", pidfile = io_ / "serve.pid";
-  const std::string cmd = env_ + " " + testing::program() + " serve --model " + digits +
-                          " --reader " + run + " --port 0 >" + log + " 2>&1 & echo $! >" + pidfile;
-  ASSERT_EQ(std::system(("bash -c '" + cmd + "'").c_str()), 0);
-  int port = 0;
-  for (int i = 0; i < 600 && port == 0; ++i) {
-    const std::string text = core::file_exists(log) ? core::read_file(log) : "";
-    const auto at = text.find("serving on http://127.0.0.1:");
-    if (at != std::string::npos) port = std::atoi(text.c_str() + at + 28);
-    if (port == 0) std::this_thread::sleep_for(std::chrono::milliseconds(100));
-  }
-  const int pid = std::atoi(core::read_file(pidfile).c_str());
+  const std::string log = io_ / "serve.log";
+  int pid = 0;
+  const int port = start_serve("--model " + digits + " --reader " + run, pid, lines_env);
   struct Stop {  // the service goes, whichever check fails
     int pid;
     ~Stop() {
+      if (pid <= 0) return;  // never kill(0): that is the whole process group
       kill(pid, SIGTERM);
       for (int i = 0; i < 100 && kill(pid, 0) == 0; ++i) {
         std::this_thread::sleep_for(std::chrono::milliseconds(100));

@@ -5,6 +5,7 @@
 
 #include <algorithm>
 #include <cmath>
+#include <map>
 
 #include "core/error.h"
 #include "data/font_digits.h"
@@ -535,6 +536,17 @@ TEST(LineSet, NumbersAreFramedAndLabelled) {
   EXPECT_GE(shortest, 1u);
   EXPECT_LE(longest, 12u);
   EXPECT_GT(longest, 2u);
+}
+
+// The benchmark's and the line reader's score: distance, and one best alignment's errors.
+TEST(EditDistance, CountsSubstitutionsDeletionsAndInsertions) {
+  EXPECT_EQ(edit_distance("90210", "90210"), 0);
+  EXPECT_EQ(edit_distance("", "12"), 2);
+  std::map<std::string, int> errors;
+  EXPECT_EQ(edit_distance("1234", "1834", &errors), 1);
+  EXPECT_EQ(edit_distance("1234", "134", &errors), 1);
+  EXPECT_EQ(edit_distance("1234", "11234", &errors), 1);
+  EXPECT_EQ(errors, (std::map<std::string, int>{{"2>8", 1}, {"2>-", 1}, {"->1", 1}}));
 }
 
 }  // namespace

@@ -977,6 +977,35 @@ Reading read_lines(const GrayImage& image, const LineRecognizer& recognize, cons
   return r;
 }
 
+int edit_distance(const std::string& truth, const std::string& read,
+                  std::map<std::string, int>* errors) {
+  const size_t n = truth.size(), m = read.size();
+  std::vector<std::vector<int>> d(n + 1, std::vector<int>(m + 1));
+  for (size_t i = 0; i <= n; ++i) d[i][0] = int(i);
+  for (size_t j = 0; j <= m; ++j) d[0][j] = int(j);
+  for (size_t i = 1; i <= n; ++i) {
+    for (size_t j = 1; j <= m; ++j) {
+      d[i][j] = std::min({d[i - 1][j] + 1, d[i][j - 1] + 1,
+                          d[i - 1][j - 1] + (truth[i - 1] == read[j - 1] ? 0 : 1)});
+    }
+  }
+  if (!errors) return d[n][m];
+  for (size_t i = n, j = m; i > 0 || j > 0;) {
+    if (i > 0 && j > 0 && d[i][j] == d[i - 1][j - 1] + (truth[i - 1] == read[j - 1] ? 0 : 1)) {
+      if (truth[i - 1] != read[j - 1])
+        ++(*errors)[std::string(1, truth[i - 1]) + ">" + read[j - 1]];
+      --i, --j;
+    } else if (i > 0 && d[i][j] == d[i - 1][j] + 1) {
+      ++(*errors)[std::string(1, truth[i - 1]) + ">-"];
+      --i;
+    } else {
+      ++(*errors)[std::string("->") + read[j - 1]];
+      --j;
+    }
+  }
+  return d[n][m];
+}
+
 namespace {
 
 nlohmann::json box_json(const PixelBox& b) { return {b.x, b.y, b.x + b.width, b.y + b.height}; }

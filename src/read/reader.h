@@ -4,6 +4,7 @@
 #pragma once
 
 #include <functional>
+#include <map>
 #include <string>
 #include <vector>
 
@@ -151,6 +152,12 @@ Reading read_lines(const GrayImage& image, const LineRecognizer& recognize,
 
 // How a command reads numbers: read_numbers with a classifier, or read_lines with a line model.
 using NumberReader = std::function<Reading(const GrayImage& image, const ReadOptions& options)>;
+
+// Levenshtein distance between a number's true digits and a reading of it; with `errors`, the
+// substitutions, deletions and insertions of one best alignment ("3>8", "3>-", "->1") are
+// counted into it. How `bench --what read` and the line reader's validation score readings.
+int edit_distance(const std::string& truth, const std::string& read,
+                  std::map<std::string, int>* errors = nullptr);
 
 // {"text", "numbers": [{"text", "box": [x0, y0, x1, y1], "digits": [{"label", "confidence",
 // "box", "uncertain"}]}]} plus "reason" when nothing was read; boxes end exclusive.

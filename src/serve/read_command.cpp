@@ -48,35 +48,6 @@ void print_reading(const std::string& file, const read::Reading& r) {
   }
 }
 
-// Levenshtein distance, and the substitutions, deletions and insertions of one best alignment
-// ("3>8", "3>-", "->1") added to `errors`.
-int edit_distance(const std::string& truth, const std::string& read,
-                  std::map<std::string, int>& errors) {
-  const size_t n = truth.size(), m = read.size();
-  std::vector<std::vector<int>> d(n + 1, std::vector<int>(m + 1));
-  for (size_t i = 0; i <= n; ++i) d[i][0] = int(i);
-  for (size_t j = 0; j <= m; ++j) d[0][j] = int(j);
-  for (size_t i = 1; i <= n; ++i) {
-    for (size_t j = 1; j <= m; ++j) {
-      d[i][j] = std::min({d[i - 1][j] + 1, d[i][j - 1] + 1,
-                          d[i - 1][j - 1] + (truth[i - 1] == read[j - 1] ? 0 : 1)});
-    }
-  }
-  for (size_t i = n, j = m; i > 0 || j > 0;) {
-    if (i > 0 && j > 0 && d[i][j] == d[i - 1][j - 1] + (truth[i - 1] == read[j - 1] ? 0 : 1)) {
-      if (truth[i - 1] != read[j - 1]) ++errors[std::string(1, truth[i - 1]) + ">" + read[j - 1]];
-      --i, --j;
-    } else if (i > 0 && d[i][j] == d[i - 1][j] + 1) {
-      ++errors[std::string(1, truth[i - 1]) + ">-"];
-      --i;
-    } else {
-      ++errors[std::string("->") + read[j - 1]];
-      --j;
-    }
-  }
-  return d[n][m];
-}
-
 struct Tally {
   int numbers = 0, exact = 0, digits = 0, edits = 0;
   void add(const std::string& truth, const std::string& read, int distance) {
@@ -193,9 +164,8 @@ int read_bench_command(const ReadBenchOptions& o) {
     for (const read::ReadNumber& n : r.numbers) {
       for (const read::ReadDigit& d : n.digits) guess += d.label;
     }
-    std::map<std::string, int> unused;
-    guessed.add(truth, guess, edit_distance(truth, guess, unused));
-    const int distance = edit_distance(truth, text, errors);
+    guessed.add(truth, guess, read::edit_distance(truth, guess));
+    const int distance = read::edit_distance(truth, text, &errors);
     if (distance > 0 && !o.save_errors.empty() && saved < 100) {
       ++saved;
       data::write_png(

@@ -121,21 +121,6 @@ struct Score {
   double loss = 0, exact = 0, digits = 0;
 };
 
-int distance(const std::string& a, const std::string& b) {
-  std::vector<int> d(b.size() + 1);
-  for (size_t j = 0; j <= b.size(); ++j) d[j] = int(j);
-  for (size_t i = 1; i <= a.size(); ++i) {
-    int diagonal = d[0];
-    d[0] = int(i);
-    for (size_t j = 1; j <= b.size(); ++j) {
-      const int up = d[j];
-      d[j] = std::min({d[j] + 1, d[j - 1] + 1, diagonal + (a[i - 1] != b[j - 1])});
-      diagonal = up;
-    }
-  }
-  return d[b.size()];
-}
-
 // Greedy readings of `items` as `read` would make them: exact numbers and 1 - edits / digits.
 Score score(models::LineNet& net, const Lines& l, const std::vector<size_t>& items) {
   torch::NoGradGuard no_grad;
@@ -157,7 +142,7 @@ Score score(models::LineNet& net, const Lines& l, const std::vector<size_t>& ite
       for (const read::FrameDigit& d : read::decode_frames(frames)) text += char('0' + d.label);
       const std::string& truth = l.texts[b[k]];
       exact += text == truth;
-      edits += distance(truth, text);
+      edits += read::edit_distance(truth, text);
       digits += int64_t(truth.size());
     }
   }
