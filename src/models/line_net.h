@@ -15,10 +15,11 @@ constexpr int64_t kLineBlank = 10;
 constexpr int64_t kLineInputHeight = 32;  // read::kLineHeight
 constexpr int64_t kLineStride = 4;        // input columns per output frame
 
-// "line:C1,C2,C3,C4,H": four 3x3 convolutions (each batch norm and ReLU) with C1..C4 filters,
-// pooled 2x2, 2x2 and 2x1, so that a 32-pixel line becomes 4 rows of frames every 4 columns;
-// then a convolution over 3 frames of all 4 rows with H units, ReLU, dropout, and a 1x1
-// convolution to the 11 classes.
+// "line:C1,C2,C3,C4,H": four 3x3 convolutions with C1..C4 filters, the first three max-pooled
+// 2x2, 2x2 and 2x1 before their batch norm and ReLU, the fourth with batch norm and ReLU, so
+// that a 32-pixel line becomes 4 rows of frames every 4 columns; then a convolution over 3
+// frames of all 4 rows with H units and ReLU, one over 3 frames 2 apart with H units and ReLU,
+// dropout, and a 1x1 convolution to the 11 classes.
 struct LineSpec {
   std::vector<int64_t> channels = {32, 64, 96, 96};
   int64_t hidden = 256;
@@ -36,8 +37,9 @@ std::string to_string(const LineSpec& spec);
 class LineNetImpl : public torch::nn::Module {
  public:
   explicit LineNetImpl(const LineSpec& spec);
-  // Requires [N, 1, 32, W] with W >= 4 (pixels scaled to 0-1). Returns log-probabilities
-  // [N, 11, W / 4]: frame t covers input columns [4t, 4t + 4).
+  // Requires [N, 1, 32, W] with W >= 4 (pixels scaled to 0-1), in either memory order.
+  // Returns log-probabilities [N, 11, W / 4]: frame t covers input columns [4t, 4t + 4).
+  // The convolution weights are kept channels_last (NHWC).
   torch::Tensor forward(torch::Tensor x);
 
  private:
