@@ -112,11 +112,15 @@ TEST(Train, ShortRunOnAnMnistSliceReaches95Percent) {
 // bf16 against fp32: same seed and protocol (seed-002 CNN, one epoch with a cosine
 // schedule on all 60,000 training images, batch 64), test accuracies within 0.15 points; then the
 // bf16 inference path on the fp32 model agrees with fp32 inference on nearly every test image.
+// Where the CPU has no native bf16, emulated bf16 trains about 20x slower (over ten minutes):
+// the training comparison is skipped there, with a message (bf16 inference, about 20 s there,
+// is still compared).
 TEST(Train, Bf16TrainsAsWellAsFp32AndInfersTheSameDigits) {
   const std::string root = testing::real_data_root();
   if (!core::file_exists(root + "/mnist/train-images-idx3-ubyte")) {
     GTEST_SKIP() << "MNIST not fetched under " << root << " (scripts/setup fetches it)";
   }
+  const bool native = cpu_has_native_bf16();
   TempDir dir;
   auto test =
       data::to_tensors(data::load_raw_split(root, data::find_dataset("mnist"), data::Split::kTest));
@@ -135,10 +139,16 @@ TEST(Train, Bf16TrainsAsWellAsFp32AndInfersTheSameDigits) {
     return predict_split(ck.net, ck.spec.head, test.images, test.labels, ck.meta.normalization)
         .accuracy;
   };
-  const double fp32 = accuracy("fp32"), bf16 = accuracy("bf16");
-  std::printf("one epoch, test accuracy: fp32 %.2f%%, bf16 %.2f%%\n", 100 * fp32, 100 * bf16);
+  const double fp32 = accuracy("fp32");
   EXPECT_GT(fp32, 0.97);
-  EXPECT_NEAR(bf16, fp32, 0.0015);
+  if (native) {
+    const double bf16 = accuracy("bf16");
+    std::printf("one epoch, test accuracy: fp32 %.2f%%, bf16 %.2f%%\n", 100 * fp32, 100 * bf16);
+    EXPECT_NEAR(bf16, fp32, 0.0015);
+  } else {
+    std::printf(
+        "no native bf16 on this CPU: bf16 training is not compared (emulated, ~20x slower)\n");
+  }
 
   LoadedCheckpoint a = load_checkpoint(dir / "fp32");
   LoadedCheckpoint b = load_checkpoint(dir / "fp32");

@@ -3,11 +3,17 @@
 
 #include <ATen/autocast_mode.h>
 
+#include <cstdio>
+
 #include "core/error.h"
 #include "core/system.h"
 #include "models/builder.h"
 
 namespace digitlab::train {
+
+bool cpu_has_native_bf16() {
+  return core::cpu_has_flag("avx512_bf16") || core::cpu_has_flag("amx_bf16");
+}
 
 PrecisionChoice choose_precision(const std::string& requested, const models::ArchSpec& spec,
                                  const torch::Device& device) {
@@ -18,7 +24,15 @@ PrecisionChoice choose_precision(const std::string& requested, const models::Arc
     return {Precision::kFp32, "fp32", "k-nearest neighbours measures distances in fp32"};
   }
   if (requested == "fp32") return {Precision::kFp32, "fp32", "as asked"};
-  if (requested == "bf16") return {Precision::kBf16, "bf16", "as asked"};
+  if (requested == "bf16") {
+    if (!device.is_cuda() && !cpu_has_native_bf16()) {
+      std::fprintf(stderr,
+                   "warning: --precision bf16: this CPU has no native bf16 (AVX512-BF16 or "
+                   "AMX-BF16); it is emulated and runs many times slower than fp32\n");
+      return {Precision::kBf16, "bf16", "as asked; emulated on this CPU, slow"};
+    }
+    return {Precision::kBf16, "bf16", "as asked"};
+  }
   if (device.is_cuda()) return {Precision::kBf16, "bf16", "auto: a GPU"};
   if (core::cpu_has_flag("amx_bf16")) {
     return {Precision::kBf16, "bf16", "auto: this CPU has AMX-BF16"};
