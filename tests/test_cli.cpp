@@ -1211,7 +1211,17 @@ TEST_F(Cli, BenchModelAndTimeToAccuracy) {
       EXPECT_GT(r[k].get<double>(), 0.0) << k;
     }
     EXPECT_LE(r["latency_median_us"].get<double>(), r["latency_p90_us"].get<double>());
+    EXPECT_NEAR(r["train_gflops"].get<double>(),
+                3 * r["forward_flops_per_image"].get<double>() *
+                    r["train_images_per_second"].get<double>() / 1e9,
+                1e-9);
+    EXPECT_NEAR(r["train_share_of_matmul"].get<double>(),
+                r["train_gflops"].get<double>() / j["matmul_gflops"].get<double>(), 1e-12);
   }
+  EXPECT_GT(j["matmul_gflops"].get<double>(), 0.1);
+  // C4-P-10: a 3x3 conv to 4 channels at 28x28, then 4x14x14 features to 10 units; 2 FLOPs each.
+  EXPECT_EQ(j["results"][2]["forward_flops_per_image"].get<double>(),
+            2.0 * (28 * 28 * 9 * 4 + 784 * 10));
   Result knn = digitlab("bench --model knn3");
   EXPECT_EQ(knn.code, 2);
   EXPECT_NE(knn.err.find("--model: knn3 has no training step to time"), std::string::npos);

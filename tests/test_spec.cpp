@@ -212,12 +212,14 @@ TEST(Summary, RowsShapesAndCountsOfASmallNet) {
   EXPECT_EQ(s.total, 63050);
   EXPECT_EQ(s.trainable, 63050);
   EXPECT_EQ(s.non_trainable, 0);
+  EXPECT_EQ(s.multiply_adds, 28 * 28 * 9 * 32 + 6272 * 10);  // the conv's outputs, the dense's
   const std::string text = format_summary(s);
   EXPECT_NE(text.find("conv2d_1 (Conv2D)"), std::string::npos) << text;
   EXPECT_NE(text.find("(32, 14, 14)"), std::string::npos) << text;
   EXPECT_NE(text.find("62,730\n"), std::string::npos) << text;
   EXPECT_NE(text.find("Total params: 63,050\n"), std::string::npos) << text;
   EXPECT_NE(text.find("Non-trainable params: 0\n"), std::string::npos) << text;
+  EXPECT_NE(text.find("Multiply-adds per image (forward): 288,512\n"), std::string::npos) << text;
   EXPECT_NE(text.find("Input shape: (1, 28, 28); output head: softmax"), std::string::npos);
   EXPECT_NE(text.find("(0 values) are buffers, not parameters"), std::string::npos) << text;
 }
@@ -238,6 +240,9 @@ TEST(Summary, BlocksBatchNormAndNumbering) {
   EXPECT_EQ(s.rows[6].shape, (std::vector<int64_t>{16, 14, 14}));
   EXPECT_EQ(s.total, 80 + 1184 + 1312 + 7850);
   EXPECT_EQ(s.bn_statistics, 16);
+  // Shortcut (8 -> 16 channels, 1x1 at 14x14) and every 3x3 conv at its image size.
+  EXPECT_EQ(s.multiply_adds,
+            28 * 28 * 9 * (1 * 8 + 8 * 8 + 8 * 8) + 14 * 14 * (9 * 8 * 16 + 8 * 16) + 784 * 10);
   EXPECT_EQ(s.head, Head::kLogSoftmax);
   const std::string text = format_summary(s);
   EXPECT_NE(text.find("\n  conv2d_2 (Conv2D)"), std::string::npos) << text;

@@ -119,6 +119,38 @@ ModelFigures measure(const models::ArchSpec& spec, const train::PrecisionChoice&
   return f;
 }
 
+// What this machine's fp32 matrix multiply reaches on the configured threads (GFLOP/s): the
+// yardstick for "how close to the machine" a network's training runs. The product is a 1x1
+// convolution (256 to 256 channels over 64 images of 32x32, channels_last): oneDNN's kernels on
+// torch's threads, as the networks' convolutions run. (A torch::mm runs in OpenBLAS, which
+// digitlab keeps to one thread.) Timed for about half a second after one warm-up.
+double matmul_probe_gflops(const torch::Device& device) {
+  constexpr int64_t kBatch = 64, kChannels = 256, kSide = 32;
+  torch::NoGradGuard no_grad;
+  const auto opts = torch::TensorOptions().device(device);
+  const torch::Tensor x = torch::rand({kBatch, kChannels, kSide, kSide}, opts)
+                              .contiguous(at::MemoryFormat::ChannelsLast);
+  const torch::Tensor w =
+      torch::rand({kChannels, kChannels, 1, 1}, opts).contiguous(at::MemoryFormat::ChannelsLast);
+  auto once = [&] { torch::conv2d(x, w).sum().item<float>(); };  // item(): done, on a GPU too
+  once();
+  int rounds = 0;
+  const auto t0 = Clock::now();
+  while (since(t0) < 0.5) {
+    once();
+    ++rounds;
+  }
+  const double flops = 2.0 * double(kBatch * kSide * kSide) * double(kChannels * kChannels);
+  return flops * rounds / since(t0) / 1e9;
+}
+
+// "95 (48%)": GFLOP/s and their share of the probe's.
+std::string gflops_text(double gflops, double peak) {
+  char text[48];
+  std::snprintf(text, sizeof text, "%.0f (%.0f%%)", gflops, 100 * gflops / peak);
+  return text;
+}
+
 // The same bounds as train's, so a batch size that trains can be benchmarked.
 void check_batch_size(int64_t batch_size) {
   if (batch_size < 1 || batch_size > train::kMaxBatchSize) {
@@ -147,12 +179,17 @@ int model_bench_command(const ModelBenchOptions& o) {
   if (test.size() == 0) throw core::RuntimeError("bench: the MNIST test split is empty");
 
   nlohmann::json results = nlohmann::json::array();
+  const double peak = matmul_probe_gflops(device);
   if (!o.json) {
     std::printf("%s, %d threads, %s; batch %lld for training, 1000 for inference\n",
                 core::cpu_model_name().c_str(), threads, device.str().c_str(),
                 static_cast<long long>(o.batch_size));
-    std::printf("%-22s %-9s %14s %14s %12s %10s %10s\n", "model", "precision", "train img/s",
-                "infer img/s", "batch-1 us", "p90 us", "peak MiB");
+    std::printf(
+        "fp32 matrix multiply (a 1x1 convolution, 256 to 256 channels) on these threads: "
+        "%.0f GFLOP/s\n",
+        peak);
+    std::printf("%-22s %-9s %14s %14s %12s %10s %10s %16s\n", "model", "precision", "train img/s",
+                "infer img/s", "batch-1 us", "p90 us", "peak MiB", "train GFLOP/s");
   }
   for (const auto& [name, spec] : nets) {
     for (const auto& p : o.precisions) {
@@ -164,6 +201,10 @@ int model_bench_command(const ModelBenchOptions& o) {
         throw core::RuntimeError(name + " (" + choice.name + "): benchmark failed (" +
                                  core::one_line(e.what_without_backtrace()) + ")");
       }
+      // 2 FLOPs a multiply-add; a training step about 3x the forward's.
+      const double forward_flops = 2.0 * double(models::summarize(spec).multiply_adds);
+      const double train_gflops = 3 * forward_flops * f.train_ips / 1e9;
+      const double infer_gflops = forward_flops * f.infer_ips / 1e9;
       results.push_back({{"model", name},
                          {"spec", models::to_string(spec)},
                          {"precision", choice.name},
@@ -172,22 +213,33 @@ int model_bench_command(const ModelBenchOptions& o) {
                          {"infer_images_per_second", f.infer_ips},
                          {"latency_median_us", f.latency_median_us},
                          {"latency_p90_us", f.latency_p90_us},
-                         {"peak_rss_mib", f.peak_mib}});
+                         {"peak_rss_mib", f.peak_mib},
+                         {"forward_flops_per_image", forward_flops},
+                         {"train_gflops", train_gflops},
+                         {"train_share_of_matmul", train_gflops / peak},
+                         {"infer_gflops", infer_gflops}});
       if (!o.json) {
-        std::printf("%-22s %-9s %14.0f %14.0f %12.0f %10.0f %10.0f\n", name.c_str(),
+        std::printf("%-22s %-9s %14.0f %14.0f %12.0f %10.0f %10.0f %16s\n", name.c_str(),
                     choice.name.c_str(), f.train_ips, f.infer_ips, f.latency_median_us,
-                    f.latency_p90_us, f.peak_mib);
+                    f.latency_p90_us, f.peak_mib, gflops_text(train_gflops, peak).c_str());
         std::fflush(stdout);
       }
     }
   }
   if (o.json) {
-    nlohmann::json doc = {
-        {"machine", core::cpu_model_name()}, {"threads", threads}, {"device", device.str()},
-        {"batch_size", o.batch_size},        {"steps", o.steps},   {"results", results}};
+    nlohmann::json doc = {{"machine", core::cpu_model_name()},
+                          {"threads", threads},
+                          {"device", device.str()},
+                          {"batch_size", o.batch_size},
+                          {"steps", o.steps},
+                          {"matmul_gflops", peak},
+                          {"results", results}};
     std::cout << doc.dump(2) << "\n";
   } else {
-    std::printf("peak MiB is the process's peak resident memory so far (it only grows)\n");
+    std::printf(
+        "peak MiB is the process's peak resident memory so far (it only grows); train GFLOP/s "
+        "counts 3x the forward's multiply-adds (convolutions and dense layers) at 2 FLOPs each, "
+        "and its share of the matrix multiply's above\n");
   }
   return 0;
 }

@@ -395,6 +395,9 @@ class ShapeWalker {
     return r;
   }
   int64_t features() const { return flat_ ? features_ : 0; }
+  void macs(const std::string& where, int64_t n) {
+    out_.multiply_adds = add(where, out_.multiply_adds, n);
+  }
 
  private:
   // A row named after its type's Keras name and how many of that type came before ("dense_2").
@@ -425,6 +428,7 @@ int64_t ShapeWalker::residual(const Layer& l, const std::string& where, int dept
   int64_t params = walk(l.body, where + ".", depth + 1);
   if (c_ != in_channels) {  // the shortcut projects x to the block's channel count
     const int64_t p = add(where, mul(where, in_channels, c_), c_);
+    macs(where, mul(where, mul(where, h_, w_), p - c_));
     row("conv2d", "Conv2D 1x1 shortcut", depth + 1, p);
     params = add(where, params, p);
   }
@@ -448,6 +452,7 @@ int64_t ShapeWalker::walk(const std::vector<Layer>& layers, const std::string& p
           h_ -= l.kernel - 1, w_ -= l.kernel - 1;
           if (h_ < 1 || w_ < 1) bad(where, "the 'valid' conv shrinks the image below 1x1");
         }
+        macs(where, mul(where, mul(where, h_, w_), p - l.units));  // each output: its weights
         row("conv2d", "Conv2D", depth, p);
         break;
       case LayerKind::kPool:
@@ -462,6 +467,7 @@ int64_t ShapeWalker::walk(const std::vector<Layer>& layers, const std::string& p
           row("flatten", "Flatten", depth, 0);
         }
         p = add(where, mul(where, features_, l.units), l.units);
+        macs(where, p - l.units);
         features_ = l.units;
         row("dense", "Dense", depth, p);
         break;
@@ -550,6 +556,7 @@ std::string format_summary(const ModelSummary& s) {
   out += rule + "\nTotal params: " + with_commas(s.total) +
          "\nTrainable params: " + with_commas(s.trainable) +
          "\nNon-trainable params: " + with_commas(s.non_trainable) +
+         "\nMultiply-adds per image (forward): " + with_commas(s.multiply_adds) +
          "\nInput shape: " + shape_text({s.input.channels, s.input.height, s.input.width}) +
          "; output head: " + head_name(s.head) + "\n";
   if (blocks) out += "A Residual row counts the indented rows of its block.\n";

@@ -97,6 +97,10 @@ struct ModelSummary {
   std::vector<SummaryRow> rows;
   int64_t total = 0, trainable = 0, non_trainable = 0;  // non_trainable: no layer is frozen
   int64_t bn_statistics = 0;
+  // Multiply-adds of one image's forward pass in the convolutions (shortcuts included) and
+  // dense layers; pooling, batch norm and activations are left out. A training step costs about
+  // 3x as many (forward, and the backward for the inputs and for the weights), 2 FLOPs each.
+  int64_t multiply_adds = 0;
   Head head = Head::kSoftmax;
 };
 
@@ -106,7 +110,8 @@ struct ModelSummary {
 ModelSummary summarize(const ArchSpec& spec, int64_t num_classes = 10, InputShape input = {});
 
 // The table as text, Keras' layout: "Layer (type)  Output Shape  Param #", the rows (a block's
-// indented under it), then the totals, the input shape, the head and the batch-norm convention.
+// indented under it), then the totals, the multiply-adds per image, the input shape, the head and
+// the batch-norm convention.
 std::string format_summary(const ModelSummary& summary);
 
 // Returns when `label_smoothing` is 0 or `spec` has a smoothed training loss (softmax and
