@@ -121,18 +121,22 @@ ModelFigures measure(const models::ArchSpec& spec, const train::PrecisionChoice&
 
 // What this machine's fp32 matrix multiply reaches on the configured threads (GFLOP/s): the
 // yardstick for "how close to the machine" a network's training runs. The product is a 1x1
-// convolution (256 to 256 channels over 64 images of 32x32, channels_last): oneDNN's kernels on
+// convolution (256 to 256 channels over 8 images of 32x32, channels_last): oneDNN's kernels on
 // torch's threads, as the networks' convolutions run. (A torch::mm runs in OpenBLAS, which
 // digitlab keeps to one thread.) Timed for about half a second after one warm-up.
 double matmul_probe_gflops(const torch::Device& device) {
-  constexpr int64_t kBatch = 64, kChannels = 256, kSide = 32;
+  // 8 MiB in and out: small enough to leave the peak memory column to the models.
+  constexpr int64_t kBatch = 8, kChannels = 256, kSide = 32;
   torch::NoGradGuard no_grad;
   const auto opts = torch::TensorOptions().device(device);
   const torch::Tensor x = torch::rand({kBatch, kChannels, kSide, kSide}, opts)
                               .contiguous(at::MemoryFormat::ChannelsLast);
   const torch::Tensor w =
       torch::rand({kChannels, kChannels, 1, 1}, opts).contiguous(at::MemoryFormat::ChannelsLast);
-  auto once = [&] { torch::conv2d(x, w).sum().item<float>(); };  // item(): done, on a GPU too
+  auto once = [&] {
+    const torch::Tensor y = torch::conv2d(x, w);
+    if (device.is_cuda()) y.flatten()[0].item<float>();  // the product is done
+  };
   once();
   int rounds = 0;
   const auto t0 = Clock::now();

@@ -83,8 +83,8 @@ LineNetImpl::LineNetImpl(const LineSpec& s) {
                                 .dilation({1, 2})),
           relu(), torch::nn::Dropout(s.dropout),
           torch::nn::Conv2d(torch::nn::Conv2dOptions(s.hidden, kLineClasses, 1))));
-  // oneDNN's convolutions and LibTorch's max-pool are fastest on NHWC tensors; loading a
-  // checkpoint copies into these tensors and keeps their order.
+  // oneDNN's convolutions and LibTorch's max-pool are fastest on NHWC tensors. Loading a
+  // checkpoint replaces these tensors by the saved ones, which were saved in this order.
   torch::NoGradGuard no_grad;
   for (auto& p : parameters()) {
     if (p.dim() == 4) p.set_data(channels_last(p.data()));

@@ -23,6 +23,7 @@ bool read_meta(torch::serialize::InputArchive& archive, nlohmann::json& meta) {
 
 void save_line_checkpoint(const std::string& path, models::LineNet& net, nlohmann::json meta) {
   meta["format"] = kLineCheckpointFormat;
+  meta["layout"] = kLineLayout;
   std::ostringstream bytes;
   try {
     torch::serialize::OutputArchive archive;
@@ -65,6 +66,13 @@ LoadedLineReader load_line_checkpoint(const std::string& target) {
   if (!read_meta(archive, out.meta)) {
     throw core::RuntimeError(out.path + ": not a line reader checkpoint");
   }
+  // A checkpoint without "layout" may still fit (written before the key was): try it.
+  const bool layout_given = out.meta.contains("layout");
+  if (layout_given && out.meta["layout"] != kLineLayout) {
+    throw core::RuntimeError(out.path + ": a line reader of another layout (" +
+                             out.meta["layout"].dump() + ", this version reads " +
+                             std::to_string(kLineLayout) + ")");
+  }
   try {
     out.spec = models::parse_line_spec(out.meta.value("spec", ""));
     out.net = models::LineNet(out.spec);
@@ -74,6 +82,12 @@ LoadedLineReader load_line_checkpoint(const std::string& target) {
   } catch (const core::Error& e) {
     throw core::RuntimeError(out.path + ": " + e.what());
   } catch (const std::exception& e) {
+    if (!layout_given) {
+      throw core::RuntimeError(
+          out.path +
+          ": a line reader of an earlier layout, whose weights do not fit this version; train it "
+          "again: digitlab train --config recipes/read-numbers.toml");
+    }
     throw core::RuntimeError(out.path + ": the line reader's weights do not load (" +
                              core::one_line(e.what()) + ")");
   }

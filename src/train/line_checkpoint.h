@@ -10,6 +10,10 @@
 namespace digitlab::train {
 
 constexpr const char* kLineCheckpointFormat = "digitlab-line-reader";
+// The layer layout of models::LineNet the weights belong to (2: pooling before batch norm, two
+// layers over the columns). Loading refuses another layout, and names an earlier one (saved
+// without the key) when its weights do not fit.
+constexpr int kLineLayout = 2;
 
 // Writes `meta` (JSON: spec, epoch, metrics, options) and the weights to `path` through a
 // temporary file and a rename; sets meta's "format". Throws core::RuntimeError naming the path;

@@ -31,6 +31,7 @@ nlohmann::json summary_json(const std::string& name, const std::string& spec,
           {"trainable_parameters", s.trainable},
           {"non_trainable_parameters", s.non_trainable},
           {"batch_norm_statistics", s.bn_statistics},
+          {"multiply_adds", s.multiply_adds},
           {"head", models::head_name(s.head)}};
 }
 
