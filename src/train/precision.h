@@ -26,9 +26,9 @@ bool cpu_has_native_bf16();
 // Resolves --precision (auto, fp32 or bf16) for a model on a device. `auto` picks bf16 on a GPU
 // and on CPUs with AMX-BF16 (where oneDNN runs bf16 convolutions and matrix products on the tile
 // units), fp32 elsewhere, AVX512-BF16-only CPUs included (bf16 measured slower there on Intel,
-// 1.48x faster on AMD EPYC: docs/performance.md); k-nearest
-// neighbours always measures distances in fp32. An explicit bf16 on a CPU without native bf16
-// is honoured, and says in one line on stderr that it will be slow.
+// 1.48x faster on AMD EPYC: docs/performance.md); k-nearest neighbours always measures distances
+// in fp32. An explicit bf16 on a CPU without native bf16 is honoured, and says in one line on
+// stderr that it will be slow.
 // Throws core::UsageError for an unknown value.
 PrecisionChoice choose_precision(const std::string& requested, const models::ArchSpec& spec,
                                  const torch::Device& device);
