@@ -16,9 +16,11 @@ TEST(Precision, ChoiceFollowsTheRequestTheCpuAndTheModel) {
   const auto cnn = models::parse_spec("C8-P-16-10");
   EXPECT_EQ(choose_precision("fp32", cnn, torch::kCPU).name, "fp32");
   EXPECT_EQ(choose_precision("bf16", cnn, torch::kCPU).name, "bf16");
-  const bool native = core::cpu_has_flag("amx_bf16");
+  // auto follows the CPU: bf16 with AMX, or with AVX512-BF16 on AMD; fp32 elsewhere.
   const PrecisionChoice a = choose_precision("auto", cnn, torch::kCPU);
-  EXPECT_EQ(a.name, native ? "bf16" : "fp32");
+  const bool bf16 = core::cpu_has_flag("amx_bf16") ||
+                    (core::cpu_has_flag("avx512_bf16") && core::cpu_vendor() == "AuthenticAMD");
+  EXPECT_EQ(a.name, bf16 ? "bf16" : "fp32") << a.reason;
   EXPECT_EQ(a.reason.rfind("auto: ", 0), 0u) << a.reason;
   // Distances in bf16 would reorder neighbours: kNN stays fp32 even when asked.
   EXPECT_EQ(choose_precision("bf16", models::parse_spec("knn3"), torch::kCPU).name, "fp32");

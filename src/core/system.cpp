@@ -35,6 +35,13 @@ bool cpu_has_flag(const std::string& flag) {
   return false;
 }
 
+std::string cpu_vendor() {
+  std::istringstream field(cpuinfo_field("vendor_id"));
+  std::string vendor;
+  field >> vendor;
+  return vendor;
+}
+
 std::string cpu_model_name() {
   std::string name = cpuinfo_field("model name");
   const auto start = name.find_first_not_of(' ');

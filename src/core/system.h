@@ -9,6 +9,9 @@ namespace digitlab::core {
 // False where /proc/cpuinfo cannot be read.
 bool cpu_has_flag(const std::string& flag);
 
+// The CPU's vendor from /proc/cpuinfo ("AuthenticAMD", "GenuineIntel"), or "" where unknown.
+std::string cpu_vendor();
+
 // The CPU's model name from /proc/cpuinfo, or "unknown CPU".
 std::string cpu_model_name();
 

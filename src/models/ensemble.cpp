@@ -30,9 +30,14 @@ EnsembleImpl::EnsembleImpl(const std::vector<EnsembleMember>& members, int64_t n
 
 std::vector<torch::Tensor> EnsembleImpl::member_probabilities(const torch::Tensor& x) {
   std::vector<torch::Tensor> out;
+  const torch::Tensor xf = x.to(torch::kFloat32);
   for (size_t i = 0; i < nets_.size(); ++i) {
     const auto& m = members_[i];
-    torch::Tensor in = x * m.scale + m.shift;
+    // Normalized in float32, then cast to the member's precision: the inputs it sees alone
+    // (train::infer), where normalizing bf16 pixels would round twice and flip close calls.
+    torch::Tensor in = xf * m.scale + m.shift;
+    const auto params = nets_[i]->parameters();
+    if (!params.empty()) in = in.to(params[0].scalar_type());
     // The members' outputs are combined in float32 whatever precision they run in.
     out.push_back(head_probabilities(m.spec.head, nets_[i]->forward(in).to(torch::kFloat32)));
   }

@@ -8,41 +8,12 @@
 #include "core/error.h"
 #include "core/system.h"
 #include "models/builder.h"
+#include "models/ensemble.h"
 
 namespace digitlab::train {
 
 bool cpu_has_native_bf16() {
   return core::cpu_has_flag("avx512_bf16") || core::cpu_has_flag("amx_bf16");
-}
-
-PrecisionChoice choose_precision(const std::string& requested, const models::ArchSpec& spec,
-                                 const torch::Device& device) {
-  if (requested != "auto" && requested != "fp32" && requested != "bf16") {
-    throw core::UsageError("--precision: unknown '" + requested + "' (allowed: auto, fp32, bf16)");
-  }
-  if (spec.is_knn()) {
-    return {Precision::kFp32, "fp32", "k-nearest neighbours measures distances in fp32"};
-  }
-  if (requested == "fp32") return {Precision::kFp32, "fp32", "as asked"};
-  if (requested == "bf16") {
-    if (!device.is_cuda() && !cpu_has_native_bf16()) {
-      std::fprintf(stderr,
-                   "warning: --precision bf16: this CPU has no native bf16 (AVX512-BF16 or "
-                   "AMX-BF16); it is emulated and runs many times slower than fp32\n");
-    }
-    return {Precision::kBf16, "bf16", "as asked"};
-  }
-  if (device.is_cuda()) return {Precision::kBf16, "bf16", "auto: a GPU"};
-  if (core::cpu_has_flag("amx_bf16")) {
-    return {Precision::kBf16, "bf16", "auto: this CPU has AMX-BF16"};
-  }
-  // Without AMX, oneDNN's AVX512-BF16 kernels lost to fp32 on the Intel machines (2 cores,
-  // seed-002 CNN: training 2.6-3.1k against 3.0-3.5k images/s, inference no faster); on the AMD
-  // EPYC ones they win (9.2k against 6.2k). fp32 stays the rule here until auto measures.
-  if (core::cpu_has_flag("avx512_bf16")) {
-    return {Precision::kFp32, "fp32", "auto: AVX512-BF16 without AMX is slower than fp32 here"};
-  }
-  return {Precision::kFp32, "fp32", "auto: this CPU has no AMX-BF16"};
 }
 
 torch::Device choose_device(const std::string& requested) {
@@ -157,12 +128,43 @@ torch::Tensor infer(torch::nn::Sequential& net, const torch::Tensor& x) {
   // One walk over the parameters: at batch 1 each walk is a measurable share of the latency.
   const auto params = net->parameters();
   const torch::TensorOptions to = params.empty() ? parameter_options(net) : params[0].options();
-  torch::Tensor in =
-      x.to(to.device(), to.dtype() == torch::kBFloat16 ? torch::kBFloat16 : torch::kFloat32);
+  // An ensemble takes float pixels and casts each member's normalized inputs itself.
+  const bool cast = to.dtype() == torch::kBFloat16 && !models::find_ensemble(net);
+  torch::Tensor in = x.to(to.device(), cast ? torch::kBFloat16 : torch::kFloat32);
   const bool nhwc = !params.empty() && params[0].dim() == 4 &&
                     params[0].suggest_memory_format() == at::MemoryFormat::ChannelsLast;
   if (nhwc && in.dim() == 4) in = channels_last(in);
   return net->forward(in).to(torch::kCPU, torch::kFloat32);
+}
+
+PrecisionChoice choose_precision(const std::string& requested, const models::ArchSpec& spec,
+                                 const torch::Device& device) {
+  if (requested != "auto" && requested != "fp32" && requested != "bf16") {
+    throw core::UsageError("--precision: unknown '" + requested + "' (allowed: auto, fp32, bf16)");
+  }
+  if (spec.is_knn()) {
+    return {Precision::kFp32, "fp32", "k-nearest neighbours measures distances in fp32"};
+  }
+  if (requested == "fp32") return {Precision::kFp32, "fp32", "as asked"};
+  if (requested == "bf16") {
+    if (!device.is_cuda() && !cpu_has_native_bf16()) {
+      std::fprintf(stderr,
+                   "warning: --precision bf16: this CPU has no native bf16 (AVX512-BF16 or "
+                   "AMX-BF16); it is emulated and runs many times slower than fp32\n");
+    }
+    return {Precision::kBf16, "bf16", "as asked"};
+  }
+  if (device.is_cuda()) return {Precision::kBf16, "bf16", "auto: a GPU"};
+  if (core::cpu_has_flag("amx_bf16")) {
+    return {Precision::kBf16, "bf16", "auto: this CPU has AMX-BF16"};
+  }
+  if (!core::cpu_has_flag("avx512_bf16")) {
+    return {Precision::kFp32, "fp32", "auto: this CPU has no native bf16"};
+  }
+  if (core::cpu_vendor() == "AuthenticAMD") {
+    return {Precision::kBf16, "bf16", "auto: an AMD CPU with AVX512-BF16"};
+  }
+  return {Precision::kFp32, "fp32", "auto: AVX512-BF16 without AMX is slower than fp32 on Intel"};
 }
 
 }  // namespace digitlab::train

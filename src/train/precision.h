@@ -23,12 +23,15 @@ struct PrecisionChoice {
 // CNN: 176 against 3,650 images/s).
 bool cpu_has_native_bf16();
 
-// Resolves --precision (auto, fp32 or bf16) for a model on a device. `auto` picks bf16 on a GPU
-// and on CPUs with AMX-BF16 (where oneDNN runs bf16 convolutions and matrix products on the tile
-// units), fp32 elsewhere, AVX512-BF16-only CPUs included (bf16 measured slower there on Intel,
-// 1.48x faster on AMD EPYC: docs/performance.md); k-nearest neighbours always measures distances
-// in fp32. An explicit bf16 on a CPU without native bf16 is honoured, and says in one line on
-// stderr that it will be slow.
+// Resolves --precision (auto, fp32 or bf16) for a model on a device. `auto` picks bf16 where it
+// measured faster than fp32 (docs/performance.md, seed-002 CNN on 2 cores): on a GPU, on CPUs with
+// AMX-BF16, and on AMD CPUs with AVX512-BF16 (EPYC: 1.48x in training, 1.9x in inference); fp32
+// on Intel CPUs with AVX512-BF16 and no AMX (bf16 slower: 2.6-3.1k against 3.0-3.5k training
+// images/s) and on CPUs without native bf16 (emulated, about 20x slower). A rule of the CPU, not a
+// timing at start-up: a timing flips between runs on a busy machine (two identical test runs side
+// by side with another got one fp32, one bf16), and the same seed must give the same results.
+// k-nearest neighbours always measures distances in fp32. An explicit bf16 on a CPU without native
+// bf16 is honoured, and says in one line on stderr that it will be slow.
 // Throws core::UsageError for an unknown value.
 PrecisionChoice choose_precision(const std::string& requested, const models::ArchSpec& spec,
                                  const torch::Device& device);
@@ -87,7 +90,8 @@ StepResult train_step(torch::nn::Sequential& net, torch::optim::Optimizer& optim
 void prepare_for_inference(torch::nn::Sequential& net, Precision precision);
 
 // Forward pass of float inputs [N,C,H,W] in inference mode, returning CPU float outputs [N,K];
-// casts inputs to the network's parameter dtype (and channels_last for bf16) and moves them to its
+// casts inputs to the network's parameter dtype (an ensemble casts each member's own, after
+// normalizing in float32), channels_last where its weights are, and moves them to its
 // device. Requires the network in eval mode (prepare_for_inference).
 torch::Tensor infer(torch::nn::Sequential& net, const torch::Tensor& x);
 

@@ -263,6 +263,7 @@ class Run {
         plateau_(plateau_options(o_)) {
     setup_options();
     setup_model();  // before the data: a resumed run's checkpoint is checked first
+    setup_precision();
     setup_data();
     write_config();
     setup_loader();
@@ -276,6 +277,7 @@ class Run {
   void setup_options();
   void setup_data();
   void setup_model();
+  void setup_precision();
   void check_resumed_options(const nlohmann::json& saved) const;
   void write_config();
   void setup_loader();
@@ -358,8 +360,6 @@ void Run::setup_options() {
   if (group_ && device_.is_cuda()) {
     throw core::UsageError("--device: data-parallel runs train on CPUs (Gloo); use --device cpu");
   }
-  precision_ = choose_precision(o_.precision, spec_, device_);
-  bf16_ = precision_.precision == Precision::kBf16;
   torch::manual_seed(o_.seed);
 }
 
@@ -451,6 +451,31 @@ void Run::setup_model() {
   torch::Tensor flat = flatten_tensors(state);
   group_->broadcast(flat, 0);
   unflatten_into(flat, state);
+}
+
+// One run, one numerics: `auto` follows the CPU (choose_precision), but a run resumed on another
+// CPU kind keeps the precision it trained in (where this CPU has it natively), and the ranks of a
+// data-parallel run spread over machines of several kinds all take rank 0's.
+void Run::setup_precision() {
+  const std::string saved =
+      resume_.is_object() ? resume_.value("precision", std::string()) : std::string();
+  if (o_.precision == "auto" && !device_.is_cuda() &&
+      (saved == "fp32" || (saved == "bf16" && cpu_has_native_bf16()))) {
+    precision_ = {saved == "bf16" ? Precision::kBf16 : Precision::kFp32, saved,
+                  "auto: the precision the resumed run trained in"};
+  } else {
+    precision_ = choose_precision(o_.precision, spec_, device_);
+  }
+  if (group_) {
+    torch::Tensor flag = torch::full({1}, precision_.precision == Precision::kBf16 ? 1.0f : 0.0f);
+    group_->broadcast(flag, 0);
+    const bool bf16 = flag.item<float>() > 0.5f;
+    if (bf16 != (precision_.precision == Precision::kBf16)) {
+      precision_ = {bf16 ? Precision::kBf16 : Precision::kFp32, bf16 ? "bf16" : "fp32",
+                    "auto: rank 0's choice"};
+    }
+  }
+  bf16_ = precision_.precision == Precision::kBf16;
 }
 
 void Run::write_config() {
@@ -564,7 +589,8 @@ nlohmann::json Run::resume_state(int epoch, int64_t batch) const {
                         {"early_stopping", stopper_.state()},
                         {"plateau", plateau_.state()},
                         {"history", history},
-                        {"ranks", world_}};
+                        {"ranks", world_},
+                        {"precision", precision_.name}};
 }
 
 void Run::interrupted(int sig, int epochs_done, const std::string& where) {
