@@ -134,6 +134,47 @@ TEST(Shape, ResidualBlocksComputeTheSpecsFunction) {
 
 // Glorot-uniform draws weights from U(-a, a) with a = sqrt(6 / (fan_in + fan_out)) and zeroes
 // biases; LibTorch's default bound for the same layer is sqrt(1 / fan_in), smaller here.
+// One row without gradients takes the matrix-vector path: the same outputs as Linear's product,
+// in fp32 and from bf16 weights, and a change to the weights reaches the next call.
+TEST(Dense, OneRowMatchesLinearAndFollowsItsWeights) {
+  torch::manual_seed(0);
+  Dense dense(40, 7);
+  const torch::Tensor x = torch::randn({1, 40});
+  const torch::Tensor expected =
+      torch::nn::functional::linear(x, dense->weight, dense->bias).detach();
+  torch::NoGradGuard no_grad;
+  EXPECT_TRUE(torch::allclose(dense->forward(x), expected, 1e-6, 1e-6));
+  // Rows of a batch (Linear's own product) agree with the one-row path.
+  const torch::Tensor batch = dense->forward(torch::cat({x, x}));
+  EXPECT_TRUE(torch::allclose(batch[1], expected[0], 1e-5, 1e-5));
+
+  dense->to(torch::kBFloat16);
+  const torch::Tensor xb = x.to(torch::kBFloat16);
+  const torch::Tensor one = dense->forward(xb);
+  EXPECT_EQ(one.scalar_type(), torch::kBFloat16);
+  const torch::Tensor reference = torch::nn::functional::linear(
+      xb.to(torch::kFloat32), dense->weight.to(torch::kFloat32), dense->bias.to(torch::kFloat32));
+  EXPECT_TRUE(torch::allclose(one.to(torch::kFloat32), reference, 1e-2, 1e-2));
+  dense->weight.mul_(-1);
+  dense->bias.zero_();
+  const torch::Tensor flipped = dense->forward(xb).to(torch::kFloat32);
+  EXPECT_TRUE(torch::allclose(
+      flipped,
+      torch::nn::functional::linear(xb.to(torch::kFloat32), dense->weight.to(torch::kFloat32)),
+      1e-2, 1e-2));
+  EXPECT_FALSE(torch::allclose(flipped, one.to(torch::kFloat32), 1e-2, 1e-2));
+  // Built networks use it, and it still counts as a Linear (export, initialization).
+  auto net = build_network(parse_spec("16-10"));
+  int dense_layers = 0;
+  for (const auto& m : net->modules(false)) {
+    if (m->as<DenseImpl>()) {
+      ++dense_layers;
+      EXPECT_NE(m->as<torch::nn::LinearImpl>(), nullptr);
+    }
+  }
+  EXPECT_EQ(dense_layers, 2);
+}
+
 TEST(Init, GlorotBoundsAndZeroBiases) {
   torch::manual_seed(3);
   auto net = build_network(parse_spec("C32k5-P-100-10"));

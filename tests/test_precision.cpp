@@ -4,10 +4,13 @@
 
 #include <ATen/autocast_mode.h>
 
+#include <thread>
+
 #include "core/error.h"
 #include "core/system.h"
 #include "models/builder.h"
 #include "train/precision.h"
+#include "train/runtime.h"
 
 namespace digitlab::train {
 namespace {
@@ -31,6 +34,29 @@ TEST(Precision, ChoiceFollowsTheRequestTheCpuAndTheModel) {
     EXPECT_THROW(choose_device("cuda"), core::UsageError);
     EXPECT_EQ(choose_device("auto"), torch::Device(torch::kCPU));
   }
+}
+
+// Small batches run on one thread of the calling thread's team; the team comes back after, and
+// another thread's is untouched meanwhile.
+TEST(Precision, SingleThreadScopeNarrowsOnlyTheCallingThread) {
+  const int before = torch::get_num_threads();
+  configure_threads(2);
+  {
+    SingleThreadScope one(true);
+    EXPECT_EQ(torch::get_num_threads(), 1);
+    int other = 0;
+    std::thread t([&] { other = torch::get_num_threads(); });
+    t.join();
+    EXPECT_EQ(other, 2);
+    SingleThreadScope off(false);
+    EXPECT_EQ(torch::get_num_threads(), 1);
+  }
+  EXPECT_EQ(torch::get_num_threads(), 2);
+  {
+    SingleThreadScope off(false);
+    EXPECT_EQ(torch::get_num_threads(), 2);
+  }
+  configure_threads(before);
 }
 
 TEST(Precision, AutocastScopeRunsBf16AndForgetsItsWeightCopies) {

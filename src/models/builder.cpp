@@ -1,6 +1,8 @@
 // Spec -> torch::nn::Sequential, and head-specific loss and probabilities.
 #include "models/builder.h"
 
+#include <ATen/autocast_mode.h>
+
 #include <cmath>
 
 #include "core/error.h"
@@ -91,6 +93,32 @@ void initialize(nn::Sequential& net, const std::string& init) {
   }
 }
 
+torch::Tensor DenseImpl::forward(const torch::Tensor& x) {
+  const bool one_row = x.dim() == 2 && x.size(0) == 1 && x.device().is_cpu() &&
+                       x.is_floating_point() && !torch::GradMode::is_enabled() &&
+                       !at::autocast::is_cpu_enabled();
+  if (!one_row) return LinearImpl::forward(x);
+  torch::Tensor w = weight, b = bias;
+  if (weight.scalar_type() != torch::kFloat32) {
+    // Version counters only grow, with every in-place change (an optimizer step, a load), so
+    // their sum names the weights' state. Inference tensors have none: they are copied each time.
+    const bool tracked = !weight.is_inference() && (!bias.defined() || !bias.is_inference());
+    const uint32_t version =
+        tracked ? weight._version() + (bias.defined() ? bias._version() : 0) : 0;
+    if (!tracked || !row_weight_.defined() || copied_from_ != weight.data_ptr() ||
+        copied_version_ != version) {
+      row_weight_ = weight.to(torch::kFloat32).contiguous();
+      row_bias_ = bias.defined() ? bias.to(torch::kFloat32) : torch::Tensor();
+      copied_from_ = weight.data_ptr();
+      copied_version_ = version;
+    }
+    w = row_weight_, b = row_bias_;
+  }
+  const torch::Tensor row = x.select(0, 0).to(torch::kFloat32);
+  const torch::Tensor out = b.defined() ? torch::addmv(b, w, row) : torch::mv(w, row);
+  return out.to(x.scalar_type()).unsqueeze(0);
+}
+
 KnnImpl* find_knn(nn::Sequential& net) {
   return net->size() == 1 ? net->ptr(0)->as<KnnImpl>() : nullptr;
 }
@@ -167,7 +195,7 @@ void add_layers(nn::Sequential& net, const std::vector<Layer>& layers, BuildShap
           s.features = s.c * s.h * s.w;
           s.flat = true;
         }
-        net->push_back(nn::Linear(s.features, l.units));
+        net->push_back(Dense(s.features, l.units));
         s.features = l.units;
         if (output) break;
         if (bn_next) {

@@ -9,6 +9,7 @@
 #include "core/system.h"
 #include "models/builder.h"
 #include "models/ensemble.h"
+#include "train/runtime.h"
 
 namespace digitlab::train {
 
@@ -125,6 +126,7 @@ torch::TensorOptions parameter_options(torch::nn::Sequential& net) {
 
 torch::Tensor infer(torch::nn::Sequential& net, const torch::Tensor& x) {
   c10::InferenceMode guard;
+  const SingleThreadScope one_thread(x.dim() > 0 && x.size(0) <= kSingleThreadBatch);
   // One walk over the parameters: at batch 1 each walk is a measurable share of the latency.
   const auto params = net->parameters();
   const torch::TensorOptions to = params.empty() ? parameter_options(net) : params[0].options();

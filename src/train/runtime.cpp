@@ -1,4 +1,4 @@
-// Thread configuration for torch and OpenBLAS.
+// Thread configuration for torch and OpenBLAS, process-wide and for the calling thread.
 #include "train/runtime.h"
 
 #include <dlfcn.h>
@@ -23,6 +23,39 @@ int configure_threads(int threads) {
   mallopt(M_MMAP_THRESHOLD, 512 << 20);
   mallopt(M_TRIM_THRESHOLD, 1 << 30);
   return threads;
+}
+
+namespace {
+
+// OpenMP's setters, from whichever runtime torch loaded (libgomp on Debian), found rather than
+// linked as OpenBLAS's is above.
+struct OpenMp {
+  using Get = int (*)();
+  using Set = void (*)(int);
+  Get max_threads = reinterpret_cast<Get>(dlsym(RTLD_DEFAULT, "omp_get_max_threads"));
+  Set set_threads = reinterpret_cast<Set>(dlsym(RTLD_DEFAULT, "omp_set_num_threads"));
+};
+
+const OpenMp& open_mp() {
+  static const OpenMp fns;
+  return fns;
+}
+
+}  // namespace
+
+SingleThreadScope::SingleThreadScope(bool enabled) {
+  const OpenMp& omp = open_mp();
+  if (!enabled || !omp.max_threads || !omp.set_threads) return;
+  // First: torch sets a thread's team size on its first parallel call, which would undo ours.
+  torch::get_num_threads();
+  const int was = omp.max_threads();
+  if (was <= 1) return;
+  omp.set_threads(1);
+  was_ = was;
+}
+
+SingleThreadScope::~SingleThreadScope() {
+  if (was_ > 0) open_mp().set_threads(was_);
 }
 
 }  // namespace digitlab::train
