@@ -1,5 +1,6 @@
 // Training conveniences: fractional validation splits, periodic checkpoints, metrics.csv,
-// fine-tuning from a trained model with frozen layers, and the learning-rate range test.
+// fine-tuning from a trained model with frozen layers, the learning-rate range test, and the
+// one-pass Adam step.
 #include <gtest/gtest.h>
 #include <torch/torch.h>
 
@@ -17,6 +18,7 @@
 #include "report/lr_find_plot.h"
 #include "test_util.h"
 #include "train/checkpoint.h"
+#include "train/fused_adam.h"
 #include "train/lr_find.h"
 #include "train/observers.h"
 #include "train/trainer.h"
@@ -59,6 +61,68 @@ TrainOptions from_flags(const std::map<std::string, std::string>& flags) {
   TrainLayers layers;
   layers.flags = flags;
   return train_options_from(layer_train_settings(layers));
+}
+
+// The one-pass step against torch::optim::Adam on the same network and gradients: a channels_last
+// conv weight, dense layers, weight decay, a frozen layer, a changed learning rate, and state
+// that goes through a save and a load in the middle.
+TEST(FusedAdam, StepsAsAdamDoes) {
+  auto make = [] {
+    torch::manual_seed(3);
+    torch::nn::Sequential net(torch::nn::Conv2d(torch::nn::Conv2dOptions(2, 4, 3)),
+                              torch::nn::Flatten(), torch::nn::Linear(4 * 6 * 6, 5),
+                              torch::nn::Linear(5, 3));
+    for (auto& p : net->parameters()) {
+      if (p.dim() == 4) p.set_data(p.data().contiguous(at::MemoryFormat::ChannelsLast));
+    }
+    net[3]->as<torch::nn::LinearImpl>()->bias.set_requires_grad(false);  // frozen
+    return net;
+  };
+  torch::nn::Sequential a = make(), b = make();
+  auto params = [](torch::nn::Sequential& n) {
+    std::vector<torch::Tensor> out;
+    for (auto& p : n->parameters()) {
+      if (p.requires_grad()) out.push_back(p);
+    }
+    return out;
+  };
+  const auto options = torch::optim::AdamOptions(0.01).weight_decay(0.1);
+  torch::optim::Adam reference(params(a), options);
+  auto fused = std::make_unique<FusedAdam>(params(b), options);
+  torch::manual_seed(4);
+  for (int step = 0; step < 12; ++step) {
+    const torch::Tensor x = torch::randn({6, 2, 8, 8});
+    for (auto* n : {&a, &b}) {
+      for (auto& p : (*n)->parameters()) p.mutable_grad().reset();
+      (*n)->forward(x).pow(2).sum().backward();
+    }
+    reference.step();
+    fused->step();
+    if (step == 5) {
+      for (auto* o : {static_cast<torch::optim::Optimizer*>(&reference),
+                      static_cast<torch::optim::Optimizer*>(fused.get())}) {
+        for (auto& g : o->param_groups()) g.options().set_lr(0.003);
+      }
+      std::stringstream saved;
+      torch::serialize::OutputArchive out;
+      fused->save(out);
+      out.save_to(saved);
+      fused = std::make_unique<FusedAdam>(params(b), options);
+      torch::serialize::InputArchive in;
+      in.load_from(saved);
+      fused->load(in);
+      for (auto& g : fused->param_groups()) g.options().set_lr(0.003);
+    }
+  }
+  const auto pa = a->parameters(), pb = b->parameters();
+  ASSERT_EQ(pa.size(), pb.size());
+  for (size_t i = 0; i < pa.size(); ++i) {
+    EXPECT_TRUE(torch::allclose(pa[i], pb[i], 1e-5, 1e-6)) << "parameter " << i;
+    EXPECT_EQ(pa[i].strides(), pb[i].strides()) << "parameter " << i;
+  }
+  // The frozen bias did not move; the others did.
+  EXPECT_TRUE(torch::equal(pb.back(), make()->parameters().back()));
+  EXPECT_FALSE(torch::allclose(pb.front(), make()->parameters().front()));
 }
 
 TEST(ValSplit, TakesAFractionOrACountAndRefusesTheRest) {

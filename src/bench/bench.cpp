@@ -16,6 +16,7 @@
 #include "models/builder.h"
 #include "models/zoo.h"
 #include "train/evaluate.h"
+#include "train/fused_adam.h"
 #include "train/options.h"
 #include "train/precision.h"
 #include "train/runtime.h"
@@ -62,7 +63,7 @@ ModelFigures measure(const models::ArchSpec& spec, const train::PrecisionChoice&
     net->to(device);
     const bool channels_last = train::use_channels_last(net);
     net->train();
-    torch::optim::Adam adam(net->parameters(), torch::optim::AdamOptions(1e-3));
+    train::FusedAdam adam(net->parameters(), torch::optim::AdamOptions(1e-3));
     data::LoaderOptions lo;
     lo.batch_size = o.batch_size;
     lo.normalization = norm;
@@ -279,7 +280,7 @@ int time_to_accuracy_command(const TimeToAccuracyOptions& o) {
   auto net = models::build_network(spec);
   net->to(device);
   const bool channels_last = train::use_channels_last(net);
-  torch::optim::Adam adam(net->parameters(), torch::optim::AdamOptions(o.lr));
+  train::FusedAdam adam(net->parameters(), torch::optim::AdamOptions(o.lr));
   data::LoaderOptions lo;
   lo.batch_size = o.batch_size;
   lo.seed = o.seed;

@@ -3,6 +3,8 @@
 
 #include <vector>
 
+#include "train/fused_adam.h"
+
 namespace digitlab::train {
 
 std::unique_ptr<torch::optim::Optimizer> make_optimizer(const TrainOptions& o,
@@ -12,7 +14,7 @@ std::unique_ptr<torch::optim::Optimizer> make_optimizer(const TrainOptions& o,
     if (p.requires_grad()) params.push_back(p);
   }
   if (o.optimizer == "adam") {
-    return std::make_unique<torch::optim::Adam>(
+    return std::make_unique<FusedAdam>(
         params, torch::optim::AdamOptions(o.lr).weight_decay(o.weight_decay));
   }
   if (o.optimizer == "adamw") {

@@ -96,7 +96,11 @@ StepResult train_step(torch::nn::Sequential& net, torch::optim::Optimizer& optim
                       models::Head head, const torch::Tensor& x, const torch::Tensor& y, bool bf16,
                       const torch::Device& device, const std::function<void()>& before_step,
                       double label_smoothing) {
-  optimizer.zero_grad();
+  // Dropped, not zeroed (PyTorch's zero_grad(set_to_none=True)): backward then stores each
+  // gradient instead of adding it to zeros, and nothing zero-fills them first.
+  for (auto& group : optimizer.param_groups()) {
+    for (auto& p : group.params()) p.mutable_grad().reset();
+  }
   StepResult r;
   {
     AutocastScope autocast(bf16, device);

@@ -73,9 +73,10 @@ struct StepResult {
   torch::Tensor outputs, loss;
 };
 
-// One optimizer step on a batch: zero the gradients, forward and loss (in a bf16 AutocastScope
-// when `bf16`; models::head_loss with `label_smoothing`), backward, `before_step` (data
-// parallelism averages gradients there), step. `x` must already be what to_network_input() gives.
+// One optimizer step on a batch: drop the gradients (undefined, as PyTorch's set_to_none), forward
+// and loss (in a bf16 AutocastScope when `bf16`; models::head_loss with `label_smoothing`),
+// backward, `before_step` (data parallelism averages gradients there), step. `x` must already be
+// what to_network_input() gives.
 StepResult train_step(torch::nn::Sequential& net, torch::optim::Optimizer& optimizer,
                       models::Head head, const torch::Tensor& x, const torch::Tensor& y, bool bf16,
                       const torch::Device& device,
