@@ -132,8 +132,6 @@ TEST(Shape, ResidualBlocksComputeTheSpecsFunction) {
   EXPECT_TRUE(torch::allclose(net->forward(x), expected, 1e-5, 1e-6));
 }
 
-// Glorot-uniform draws weights from U(-a, a) with a = sqrt(6 / (fan_in + fan_out)) and zeroes
-// biases; LibTorch's default bound for the same layer is sqrt(1 / fan_in), smaller here.
 // One row without gradients takes the matrix-vector path: the same outputs as Linear's product,
 // in fp32 and from bf16 weights, and a change to the weights reaches the next call.
 TEST(Dense, OneRowMatchesLinearAndFollowsItsWeights) {
@@ -175,6 +173,8 @@ TEST(Dense, OneRowMatchesLinearAndFollowsItsWeights) {
   EXPECT_EQ(dense_layers, 2);
 }
 
+// Glorot-uniform draws weights from U(-a, a) with a = sqrt(6 / (fan_in + fan_out)) and zeroes
+// biases; LibTorch's default bound for the same layer is sqrt(1 / fan_in), smaller here.
 TEST(Init, GlorotBoundsAndZeroBiases) {
   torch::manual_seed(3);
   auto net = build_network(parse_spec("C32k5-P-100-10"));

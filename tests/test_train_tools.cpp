@@ -123,6 +123,23 @@ TEST(FusedAdam, StepsAsAdamDoes) {
   // The frozen bias did not move; the others did.
   EXPECT_TRUE(torch::equal(pb.back(), make()->parameters().back()));
   EXPECT_FALSE(torch::allclose(pb.front(), make()->parameters().front()));
+
+  // A closure's loss comes back from the fused step and from Adam's own, which amsgrad takes.
+  for (bool amsgrad : {false, true}) {
+    torch::nn::Linear lin(3, 2);
+    FusedAdam adam(lin->parameters(), torch::optim::AdamOptions(0.01).amsgrad(amsgrad));
+    const torch::Tensor in = torch::randn({4, 3});
+    const torch::Tensor loss = adam.step([&] {
+      adam.zero_grad();
+      torch::Tensor l = lin->forward(in).pow(2).sum();
+      l.backward();
+      return l;
+    });
+    EXPECT_TRUE(loss.defined()) << "amsgrad " << amsgrad;
+    const auto& state = static_cast<const torch::optim::AdamParamState&>(
+        *adam.state().at(c10::guts::to_string(lin->weight.unsafeGetTensorImpl())));
+    EXPECT_EQ(state.max_exp_avg_sq().defined(), amsgrad);
+  }
 }
 
 TEST(ValSplit, TakesAFractionOrACountAndRefusesTheRest) {

@@ -100,17 +100,16 @@ torch::Tensor DenseImpl::forward(const torch::Tensor& x) {
   if (!one_row) return LinearImpl::forward(x);
   torch::Tensor w = weight, b = bias;
   if (weight.scalar_type() != torch::kFloat32) {
-    // Version counters only grow, with every in-place change (an optimizer step, a load), so
-    // their sum names the weights' state. Inference tensors have none: they are copied each time.
+    // Version counters move with every in-place change (an optimizer step, a load); a new
+    // tensor has a new data pointer. Inference tensors have no counter: they are copied each time.
     const bool tracked = !weight.is_inference() && (!bias.defined() || !bias.is_inference());
-    const uint32_t version =
-        tracked ? weight._version() + (bias.defined() ? bias._version() : 0) : 0;
-    if (!tracked || !row_weight_.defined() || copied_from_ != weight.data_ptr() ||
-        copied_version_ != version) {
+    const Copied now{weight.data_ptr(), bias.defined() ? bias.data_ptr() : nullptr,
+                     tracked ? weight._version() : int64_t(0),
+                     tracked && bias.defined() ? bias._version() : int64_t(0)};
+    if (!tracked || !row_weight_.defined() || !(copied_ == now)) {
       row_weight_ = weight.to(torch::kFloat32).contiguous();
       row_bias_ = bias.defined() ? bias.to(torch::kFloat32) : torch::Tensor();
-      copied_from_ = weight.data_ptr();
-      copied_version_ = version;
+      copied_ = now;
     }
     w = row_weight_, b = row_bias_;
   }

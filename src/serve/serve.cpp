@@ -67,7 +67,8 @@ std::vector<Prediction> TorchPredictor::predict_batch(const std::vector<data::Gr
   }
   torch::Tensor probs;
   if (n > 0) {
-    // One forward at a time: each already uses every compute thread.
+    // One forward at a time: a large batch uses every compute thread already, and a network's
+    // dense layers make their one-row copies on first use (models::Dense).
     std::lock_guard<std::mutex> lock(mu_);
     const torch::Tensor x = data::to_input(u8, ck_.meta.normalization);
     probs = models::head_probabilities(ck_.spec.head, train::infer(ck_.net, x)).contiguous();

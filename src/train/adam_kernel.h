@@ -5,6 +5,7 @@
 
 namespace digitlab::train {
 
+// One step's constants for one parameter group, worked out in double and rounded once.
 struct AdamScalars {
   float beta1, beta2, one_minus_beta1, one_minus_beta2, weight_decay, eps, step_size,
       sqrt_bias_correction2;

@@ -19,11 +19,23 @@ torch::Tensor strided_like(const torch::Tensor& t, const torch::Tensor& like) {
   return torch::empty_like(like).copy_(t);
 }
 
-bool fusable(const torch::Tensor& p, const torch::Tensor& grad,
+bool float_cpu(const torch::Tensor& t) {
+  return t.device().is_cpu() && t.scalar_type() == torch::kFloat32 && !t.is_sparse();
+}
+
+// Whether the one-pass loop can update `p`: float32 on the CPU, dense (its memory order is then
+// the order of all four arrays), and its moments, when it has them already, float32 on the CPU.
+// Checked for every parameter before any is updated, so that a step is never half one, half
+// the other.
+bool fusable(const torch::Tensor& p, const torch::optim::OptimizerParamState* state,
              const torch::optim::AdamOptions& o) {
-  return !o.amsgrad() && p.device().is_cpu() && p.scalar_type() == torch::kFloat32 &&
-         grad.scalar_type() == torch::kFloat32 && !grad.is_sparse() && grad.device().is_cpu() &&
-         p.is_non_overlapping_and_dense();
+  if (o.amsgrad() || !float_cpu(p) || !float_cpu(p.grad()) || !p.is_non_overlapping_and_dense()) {
+    return false;
+  }
+  if (!state) return true;
+  const auto& s = static_cast<const torch::optim::AdamParamState&>(*state);
+  return float_cpu(s.exp_avg()) && float_cpu(s.exp_avg_sq()) && s.exp_avg().sizes() == p.sizes() &&
+         s.exp_avg_sq().sizes() == p.sizes();
 }
 
 }  // namespace
@@ -39,7 +51,11 @@ torch::Tensor FusedAdam::step(LossClosure closure) {
     auto& o = static_cast<torch::optim::AdamOptions&>(group.options());
     for (auto& p : group.params()) {
       if (!p.grad().defined()) continue;
-      if (!fusable(p, p.grad(), o)) return Adam::step();  // a whole step Adam's way, not half
+      const auto it = state_.find(c10::guts::to_string(p.unsafeGetTensorImpl()));
+      if (!fusable(p, it == state_.end() ? nullptr : it->second.get(), o)) {
+        Adam::step();  // the whole step Adam's way
+        return loss;
+      }
     }
   }
   for (auto& group : param_groups_) {

@@ -224,8 +224,8 @@ std::vector<TrainOptionDef> make_table() {
       field("init", "weight initialization: torch (LibTorch's) or glorot (Keras', zero biases)",
             DIGITLAB_FIELD(init)),
       field("precision",
-            "auto, fp32 or bf16 (autocast); auto picks bf16 on a GPU or a CPU with AMX-BF16, "
-            "fp32 elsewhere",
+            "auto, fp32 or bf16 (autocast); auto picks bf16 on a GPU, a CPU with AMX-BF16 or an "
+            "AMD CPU with AVX512-BF16, fp32 elsewhere",
             DIGITLAB_FIELD(precision)),
       field("device", "cpu, cuda or auto", DIGITLAB_FIELD(device)),
       field("seed",

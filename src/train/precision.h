@@ -25,8 +25,8 @@ bool cpu_has_native_bf16();
 
 // Resolves --precision (auto, fp32 or bf16) for a model on a device. `auto` picks bf16 where it
 // measured faster than fp32 (docs/performance.md, seed-002 CNN on 2 cores): on a GPU, on CPUs with
-// AMX-BF16, and on AMD CPUs with AVX512-BF16 (EPYC: 1.48x in training, 1.9x in inference); fp32
-// on Intel CPUs with AVX512-BF16 and no AMX (bf16 slower: 2.6-3.1k against 3.0-3.5k training
+// AMX-BF16, and on AMD CPUs with AVX512-BF16 (EPYC: 1.5-1.7x in training, 1.8-1.9x in inference);
+// fp32 on Intel CPUs with AVX512-BF16 and no AMX (bf16 slower: 2.6-3.1k against 3.0-3.5k training
 // images/s) and on CPUs without native bf16 (emulated, about 20x slower). A rule of the CPU, not a
 // timing at start-up: a timing flips between runs on a busy machine (two identical test runs side
 // by side with another got one fp32, one bf16), and the same seed must give the same results.
@@ -91,8 +91,9 @@ StepResult train_step(torch::nn::Sequential& net, torch::optim::Optimizer& optim
 void prepare_for_inference(torch::nn::Sequential& net, Precision precision);
 
 // Batches of at most this many images are inferred on one thread: on 2 cores the second thread
-// costs more than it saves up to batch 4 (seed-002 CNN, batch 1: bf16 147 against 296 us, fp32
-// 282 against 437 us in a LibTorch 1.13 script) and wins from batch 8.
+// costs more than it saves up to batch 4 and wins from batch 8 (seed-002 CNN in bf16, a LibTorch
+// 1.13 script, 1 against 2 threads: 159 / 227 us at batch 1, 294 / 341 at 4, 480 / 469 at 8;
+// `digitlab bench` batch-1 latency 296 us before, 144 after).
 constexpr int64_t kSingleThreadBatch = 4;
 
 // Forward pass of float inputs [N,C,H,W] in inference mode, returning CPU float outputs [N,K];

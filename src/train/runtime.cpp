@@ -27,8 +27,8 @@ int configure_threads(int threads) {
 
 namespace {
 
-// OpenMP's setters, from whichever runtime torch loaded (libgomp on Debian), found rather than
-// linked as OpenBLAS's is above.
+// OpenMP's setters, looked up rather than linked as OpenBLAS's is above: the first runtime in load
+// order, which is torch's (libgomp on Debian) unless a second OpenMP runtime is loaded.
 struct OpenMp {
   using Get = int (*)();
   using Set = void (*)(int);

@@ -18,6 +18,7 @@
 #include "core/files.h"
 #include "core/interrupt.h"
 #include "core/run_files.h"
+#include "core/system.h"
 #include "core/terminal.h"
 #include "data/dataset.h"
 #include "data/image_io.h"
@@ -205,7 +206,11 @@ std::vector<std::pair<std::string, std::vector<float>>> weight_values(torch::nn:
   for (size_t i = 0; i < children.size(); ++i) {
     for (const auto& p : children[i]->named_parameters(/*recurse=*/true)) {
       const torch::Tensor t = p.value().detach().to(torch::kCPU, torch::kFloat32).contiguous();
-      out.emplace_back(std::to_string(i) + "_" + layer_kind(children[i]->name()) + "/" + p.key(),
+      // models::Dense is a Linear and keeps Linear's tags, as earlier runs wrote them.
+      const std::string kind = children[i]->as<torch::nn::LinearImpl>()
+                                   ? std::string("linear")
+                                   : layer_kind(children[i]->name());
+      out.emplace_back(std::to_string(i) + "_" + kind + "/" + p.key(),
                        std::vector<float>(t.data_ptr<float>(), t.data_ptr<float>() + t.numel()));
     }
   }
@@ -463,6 +468,10 @@ void Run::setup_precision() {
       (saved == "fp32" || (saved == "bf16" && cpu_has_native_bf16()))) {
     precision_ = {saved == "bf16" ? Precision::kBf16 : Precision::kFp32, saved,
                   "auto: the precision the resumed run trained in"};
+  } else if (o_.precision == "auto" && !device_.is_cuda() && resuming_ && saved.empty() &&
+             !core::cpu_has_flag("amx_bf16")) {
+    // Saved before checkpoints recorded it, when auto meant bf16 only with AMX-BF16.
+    precision_ = {Precision::kFp32, "fp32", "auto: the precision the resumed run trained in"};
   } else {
     precision_ = choose_precision(o_.precision, spec_, device_);
   }
@@ -473,6 +482,12 @@ void Run::setup_precision() {
     if (bf16 != (precision_.precision == Precision::kBf16)) {
       precision_ = {bf16 ? Precision::kBf16 : Precision::kFp32, bf16 ? "bf16" : "fp32",
                     "auto: rank 0's choice"};
+      if (bf16 && !cpu_has_native_bf16()) {
+        std::fprintf(stderr,
+                     "warning: rank %d: bf16 as rank 0 chose, but this CPU has no native bf16; it "
+                     "is emulated and runs many times slower than fp32\n",
+                     rank_);
+      }
     }
   }
   bf16_ = precision_.precision == Precision::kBf16;
