@@ -1,6 +1,7 @@
-"""PyTorch peers of `digitlab bench` for bench/compare: the seed-002 CNN on MNIST, trained and run
-the way a Python user would, plainly (as the studies' scripts) or tuned (channels_last, whole-tensor
-batches, and whichever of fp32 and bf16 autocast trains faster on this CPU, measured on the spot)."""
+"""PyTorch peers of `digitlab bench` for bench/compare: the seed-002 CNN or the time-to-accuracy CNN
+on MNIST, trained and run the way a Python user would, plainly (as the studies' scripts) or tuned
+(channels_last, whole-tensor batches, and whichever of fp32 and bf16 autocast trains faster on this
+CPU, measured on the spot)."""
 import argparse
 import json
 import os
@@ -30,6 +31,28 @@ class Net(nn.Module):
         return F.log_softmax(self.fc2(F.relu(self.fc1(x))), dim=1)
 
 
+class FastNet(nn.Module):
+    """`digitlab bench --what time-to-accuracy`'s CNN, C32k5v-P-C64v-P-256-10: 431,754 parameters,
+    logits and cross-entropy."""
+
+    def __init__(self):
+        super().__init__()
+        self.conv1 = nn.Conv2d(1, 32, 5)
+        self.conv2 = nn.Conv2d(32, 64, 3)
+        self.fc1 = nn.Linear(64 * 5 * 5, 256)
+        self.fc2 = nn.Linear(256, 10)
+
+    def forward(self, x):
+        x = F.max_pool2d(F.relu(self.conv1(x)), 2)
+        x = F.max_pool2d(F.relu(self.conv2(x)), 2)
+        x = torch.flatten(x, 1)
+        return self.fc2(F.relu(self.fc1(x)))
+
+
+# --model: the network and its loss on its outputs.
+MODELS = {"seed002": (Net, F.nll_loss), "fast": (FastNet, F.cross_entropy)}
+
+
 def read_idx(path, offset):
     with open(path, "rb") as f:
         return np.frombuffer(f.read(), dtype=np.uint8, offset=offset)
@@ -52,6 +75,7 @@ class MnistItems(torch.utils.data.Dataset):
 def main():
     ap = argparse.ArgumentParser()
     ap.add_argument("--mode", choices=["plain", "tuned"], required=True)
+    ap.add_argument("--model", choices=sorted(MODELS), default="seed002")
     ap.add_argument("--data", default="data/mnist")
     ap.add_argument("--batch-size", type=int, default=64)
     ap.add_argument("--steps", type=int, default=300)
@@ -66,7 +90,8 @@ def main():
     test = read_idx(os.path.join(args.data, "t10k-images-idx3-ubyte"), 16).reshape(-1, 1, 28, 28)
     test = (torch.from_numpy(test.astype(np.float32) / 255.0) - 0.1307) / 0.3081
 
-    model = Net()
+    make_model, loss_of = MODELS[args.model]
+    model = make_model()
     fmt = torch.channels_last if tuned else torch.contiguous_format
     model = model.to(memory_format=fmt)
     opt = torch.optim.Adam(model.parameters(), lr=1e-3)
@@ -99,7 +124,7 @@ def main():
                 t0 = time.perf_counter()
             opt.zero_grad()
             with torch.autocast("cpu", dtype=torch.bfloat16, enabled=bf16):
-                loss = F.nll_loss(model(x), y)
+                loss = loss_of(model(x), y)
             loss.backward()
             opt.step()
             if step >= warmup:
@@ -137,6 +162,8 @@ def main():
         json.dumps(
             {
                 "mode": args.mode,
+                "model": args.model,
+                "parameters": sum(p.numel() for p in model.parameters()),
                 "torch": torch.__version__,
                 "precision": "bf16" if bf16 else "fp32",
                 "precision_probe_images_per_second": probe,

@@ -6,6 +6,7 @@
 #include <cmath>
 
 #include "core/error.h"
+#include "models/max_pool.h"
 
 namespace digitlab::models {
 namespace nn = torch::nn;
@@ -174,7 +175,7 @@ void add_layers(nn::Sequential& net, const std::vector<Layer>& layers, BuildShap
         // activation on a quarter of the values. Parameter-holding modules keep their indices.
         if (i + 1 < n && layers[i + 1].kind == LayerKind::kPool) {
           const int64_t k = layers[i + 1].kernel;
-          net->push_back(nn::MaxPool2d(nn::MaxPool2dOptions(k).stride(k)));
+          net->push_back(MaxPool(nn::MaxPool2dOptions(k).stride(k)));
           s.h /= k, s.w /= k;
           ++i;
         }
@@ -185,7 +186,7 @@ void add_layers(nn::Sequential& net, const std::vector<Layer>& layers, BuildShap
         net->push_back(make_residual(l, s, act));
         break;
       case LayerKind::kPool:
-        net->push_back(nn::MaxPool2d(nn::MaxPool2dOptions(l.kernel).stride(l.kernel)));
+        net->push_back(MaxPool(nn::MaxPool2dOptions(l.kernel).stride(l.kernel)));
         s.h /= l.kernel, s.w /= l.kernel;
         break;
       case LayerKind::kDense:

@@ -1,0 +1,31 @@
+// A max-pooling layer whose 2x2 channels-last case runs digitlab's own kernel.
+#pragma once
+
+#include <torch/torch.h>
+
+namespace digitlab::models {
+
+// torch::nn::MaxPool2d (same options, no parameters, as<MaxPool2dImpl>() finds it) whose forward
+// takes a fast path when max_pool_fast_path_applies(x, options): one pass each way through
+// pool_kernel.h, a 2-byte index per output rather than 8, and a backward that writes each input
+// gradient once instead of zero-filling and scattering. LibTorch 1.13's channels-last bf16 pooling
+// took 19% of a seed-002 CNN training step. Guarantees: outputs and gradients are the general
+// path's bit for bit (NaN wins, the first of equal values wins); other inputs take the general
+// path. Second derivatives through the fast path are refused with an error.
+class MaxPoolImpl : public torch::nn::MaxPool2dImpl {
+ public:
+  using MaxPool2dImpl::MaxPool2dImpl;
+  torch::Tensor forward(const torch::Tensor& x);
+};
+TORCH_MODULE(MaxPool);
+
+// True for a float32 or bfloat16 CPU tensor [N,C,H,W] with N >= 1 and H, W >= 2, laid out
+// channels-last, and options of a 2x2 window, stride 2, no padding or dilation, floor mode.
+bool max_pool_fast_path_applies(const torch::Tensor& x, const torch::nn::MaxPool2dOptions& options);
+
+// The fast path itself, with autograd when x requires a gradient. Requires
+// max_pool_fast_path_applies(x, MaxPool2dOptions(2).stride(2)); returns a channels-last
+// [N, C, H/2, W/2] tensor of x's type.
+torch::Tensor max_pool2x2_channels_last(const torch::Tensor& x);
+
+}  // namespace digitlab::models
