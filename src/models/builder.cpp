@@ -119,6 +119,19 @@ torch::Tensor DenseImpl::forward(const torch::Tensor& x) {
   return out.to(x.scalar_type()).unsqueeze(0);
 }
 
+std::shared_ptr<nn::Module> DenseImpl::clone(const c10::optional<torch::Device>& device) const {
+  torch::NoGradGuard no_grad;
+  auto copy = std::make_shared<DenseImpl>(options);
+  auto theirs = copy->named_parameters(/*recurse=*/false);
+  for (const auto& p : named_parameters(/*recurse=*/false)) {
+    const torch::Tensor data = p.value().clone();
+    theirs[p.key()].set_data(device ? data.to(*device) : data);
+    theirs[p.key()].requires_grad_(p.value().requires_grad());
+  }
+  copy->train(is_training());
+  return copy;
+}
+
 KnnImpl* find_knn(nn::Sequential& net) {
   return net->size() == 1 ? net->ptr(0)->as<KnnImpl>() : nullptr;
 }

@@ -66,6 +66,10 @@ class DenseImpl : public torch::nn::LinearImpl {
  public:
   using LinearImpl::LinearImpl;
   torch::Tensor forward(const torch::Tensor& x);
+  // A Dense with copies of the parameters (on `device` when given), as Linear's clone() makes a
+  // Linear: Sequential::clone() needs each child's clone to be of the child's own type.
+  std::shared_ptr<torch::nn::Module> clone(
+      const c10::optional<torch::Device>& device = c10::nullopt) const override;
 
  private:
   // fp32 copies of bf16 weight and bias for one-row products, and the state they were made from.

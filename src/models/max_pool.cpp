@@ -95,13 +95,20 @@ bool max_pool_fast_path_applies(const torch::Tensor& x,
       !is_pair(o.dilation(), 1) || o.ceil_mode()) {
     return false;
   }
+  // suggest_memory_format() as well: is_contiguous(ChannelsLast) also holds for a one-channel
+  // NCHW tensor, whose output LibTorch lays out NCHW (and the layers after it follow).
   return x.dim() == 4 && x.device().is_cpu() && x.layout() == torch::kStrided &&
          (x.scalar_type() == torch::kFloat32 || x.scalar_type() == torch::kBFloat16) &&
-         x.size(0) >= 1 && x.size(2) >= 2 && x.size(3) >= 2 &&
-         x.is_contiguous(torch::MemoryFormat::ChannelsLast);
+         x.size(0) >= 1 && x.size(1) >= 1 && x.size(2) >= 2 && x.size(3) >= 2 &&
+         x.is_contiguous(torch::MemoryFormat::ChannelsLast) &&
+         x.suggest_memory_format() == torch::MemoryFormat::ChannelsLast;
 }
 
 torch::Tensor max_pool2x2_channels_last(const torch::Tensor& x) {
+  TORCH_CHECK(max_pool_fast_path_applies(x, torch::nn::MaxPool2dOptions(2).stride(2)),
+              "max-pool fast path: needs a channels-last float or bfloat16 CPU tensor [N,C,H,W] "
+              "with N, C >= 1 and H, W >= 2, not ",
+              x.sizes(), " ", x.scalar_type(), " with strides ", x.strides());
   if (torch::GradMode::is_enabled() && x.requires_grad()) return MaxPool2x2::apply(x);
   torch::Tensor y = empty_output(x);
   run_forward(x, y, nullptr);
@@ -111,6 +118,13 @@ torch::Tensor max_pool2x2_channels_last(const torch::Tensor& x) {
 torch::Tensor MaxPoolImpl::forward(const torch::Tensor& x) {
   if (max_pool_fast_path_applies(x, options)) return max_pool2x2_channels_last(x);
   return MaxPool2dImpl::forward(x);
+}
+
+std::shared_ptr<torch::nn::Module> MaxPoolImpl::clone(
+    const c10::optional<torch::Device>& /*device*/) const {
+  auto copy = std::make_shared<MaxPoolImpl>(options);
+  copy->train(is_training());
+  return copy;
 }
 
 }  // namespace digitlab::models
