@@ -14,43 +14,38 @@ import torch.nn as nn
 import torch.nn.functional as F
 
 
-class Net(nn.Module):
-    """Seed 002's CNN: 421,642 parameters, log-softmax outputs and NLL loss."""
+class TwoConvNet(nn.Module):
+    """Two convolutions, each with ReLU and 2x2 max-pooling, then two dense layers: the shape of
+    both benchmark networks."""
 
-    def __init__(self):
+    def __init__(self, kernel, padding, side, hidden, log_softmax):
         super().__init__()
-        self.conv1 = nn.Conv2d(1, 32, 3, padding=1)
-        self.conv2 = nn.Conv2d(32, 64, 3, padding=1)
-        self.fc1 = nn.Linear(64 * 7 * 7, 128)
-        self.fc2 = nn.Linear(128, 10)
+        self.conv1 = nn.Conv2d(1, 32, kernel, padding=padding)
+        self.conv2 = nn.Conv2d(32, 64, 3, padding=padding)
+        self.fc1 = nn.Linear(64 * side * side, hidden)
+        self.fc2 = nn.Linear(hidden, 10)
+        self.log_softmax = log_softmax
 
     def forward(self, x):
         x = F.max_pool2d(F.relu(self.conv1(x)), 2)
         x = F.max_pool2d(F.relu(self.conv2(x)), 2)
-        x = torch.flatten(x, 1)
-        return F.log_softmax(self.fc2(F.relu(self.fc1(x))), dim=1)
+        x = self.fc2(F.relu(self.fc1(torch.flatten(x, 1))))
+        return F.log_softmax(x, dim=1) if self.log_softmax else x
 
 
-class FastNet(nn.Module):
+def seed002_net():
+    """Seed 002's CNN: 421,642 parameters, log-softmax outputs and NLL loss."""
+    return TwoConvNet(kernel=3, padding=1, side=7, hidden=128, log_softmax=True)
+
+
+def fast_net():
     """`digitlab bench --what time-to-accuracy`'s CNN, C32k5v-P-C64v-P-256-10: 431,754 parameters,
     logits and cross-entropy."""
-
-    def __init__(self):
-        super().__init__()
-        self.conv1 = nn.Conv2d(1, 32, 5)
-        self.conv2 = nn.Conv2d(32, 64, 3)
-        self.fc1 = nn.Linear(64 * 5 * 5, 256)
-        self.fc2 = nn.Linear(256, 10)
-
-    def forward(self, x):
-        x = F.max_pool2d(F.relu(self.conv1(x)), 2)
-        x = F.max_pool2d(F.relu(self.conv2(x)), 2)
-        x = torch.flatten(x, 1)
-        return self.fc2(F.relu(self.fc1(x)))
+    return TwoConvNet(kernel=5, padding=0, side=5, hidden=256, log_softmax=False)
 
 
 # --model: the network and its loss on its outputs.
-MODELS = {"seed002": (Net, F.nll_loss), "fast": (FastNet, F.cross_entropy)}
+MODELS = {"seed002": (seed002_net, F.nll_loss), "fast": (fast_net, F.cross_entropy)}
 
 
 def read_idx(path, offset):
