@@ -1,4 +1,6 @@
-// digitlab's own layer kernels against LibTorch's general path: models::MaxPool's 2x2 kernel.
+// digitlab's own layer kernels against LibTorch's general path: models::MaxPool's 2x2 kernel and
+// models::Conv2d's Winograd kernel.
+#include <ATen/autocast_mode.h>
 #include <gtest/gtest.h>
 #include <torch/torch.h>
 
@@ -6,8 +8,10 @@
 
 #include "data/idx.h"
 #include "models/builder.h"
+#include "models/conv.h"
 #include "models/max_pool.h"
 #include "models/pool_kernel.h"
+#include "models/winograd_kernel.h"
 #include "test_util.h"
 #include "train/fused_adam.h"
 #include "train/precision.h"
@@ -152,6 +156,7 @@ TEST(MaxPoolFastPath, ClonedNetworksKeepTheirLayersAndOutputs) {
   for (size_t i = 0; i < net->size(); ++i) {
     EXPECT_EQ(bool(net->ptr(i)->as<MaxPoolImpl>()), bool(copy->ptr(i)->as<MaxPoolImpl>())) << i;
     EXPECT_EQ(bool(net->ptr(i)->as<DenseImpl>()), bool(copy->ptr(i)->as<DenseImpl>())) << i;
+    EXPECT_EQ(bool(net->ptr(i)->as<Conv2dImpl>()), bool(copy->ptr(i)->as<Conv2dImpl>())) << i;
   }
   const torch::Tensor x = channels_last(torch::randn({3, 1, 28, 28}));
   torch::NoGradGuard no_grad;
@@ -241,6 +246,170 @@ TEST(MaxPoolFastPath, BuiltNetworksUseItAndTrainAsTheGeneralPath) {
     EXPECT_GT(fast_accuracy, 0.9) << "bf16 " << bf16;
     EXPECT_NEAR(fast_accuracy, accuracy(general, x, test_y), 0.01) << "bf16 " << bf16;
   }
+}
+
+// The largest absolute difference, against a tolerance of `relative` times the reference's
+// largest magnitude (at least 1).
+::testing::AssertionResult close(const torch::Tensor& got, const torch::Tensor& want,
+                                 double relative, const std::string& what) {
+  if (got.sizes() != want.sizes()) {
+    return ::testing::AssertionFailure()
+           << what << ": sizes " << got.sizes() << " and " << want.sizes();
+  }
+  const double scale = std::max(1.0, want.abs().max().item<double>());
+  const double diff = (got - want).abs().max().item<double>();
+  if (diff <= relative * scale) return ::testing::AssertionSuccess();
+  return ::testing::AssertionFailure() << what << ": differs by " << diff << " at scale " << scale;
+}
+
+// Restores the automatic choice when a test ends, however it ends.
+struct ConvPathScope {
+  explicit ConvPathScope(ConvPath p) { use_conv_path(p); }
+  ~ConvPathScope() { use_conv_path(ConvPath::kAuto); }
+};
+
+// Outputs and all three gradients of the Winograd path against LibTorch's convolution of the same
+// tensors, for both paddings, odd sizes (tiles that stick out), a 1x1 image, with and without bias.
+TEST(ConvFastPath, OutputsAndGradientsAgreeWithTorchs) {
+  if (!winograd_supported()) GTEST_SKIP() << "this CPU lacks AVX2 and FMA, which the kernel needs";
+  struct Case {
+    int64_t n, in, out, h, w, pad;
+    bool bias;
+  };
+  const std::vector<Case> cases = {{2, 8, 16, 5, 7, 1, true},    {3, 32, 64, 14, 14, 1, true},
+                                   {2, 32, 64, 12, 12, 0, true}, {1, 8, 8, 3, 3, 0, false},
+                                   {1, 16, 8, 2, 5, 1, true},    {4, 24, 40, 6, 9, 0, false},
+                                   {1, 8, 24, 1, 1, 1, true},    {50, 8, 8, 4, 4, 1, true}};
+  torch::manual_seed(5);
+  for (const Case& c : cases) {
+    const std::string what = std::to_string(c.n) + "x" + std::to_string(c.in) + "x" +
+                             std::to_string(c.h) + "x" + std::to_string(c.w) + " -> " +
+                             std::to_string(c.out) + ", pad " + std::to_string(c.pad);
+    const torch::Tensor x0 = channels_last(torch::randn({c.n, c.in, c.h, c.w}));
+    const torch::Tensor w0 = torch::randn({c.out, c.in, 3, 3});
+    const torch::Tensor b0 = c.bias ? torch::randn({c.out}) : torch::Tensor();
+    torch::Tensor x = x0.clone().requires_grad_(), w = w0.clone().requires_grad_();
+    torch::Tensor rx = x0.clone().requires_grad_(), rw = w0.clone().requires_grad_();
+    torch::Tensor b, rb;
+    if (c.bias) b = b0.clone().requires_grad_(), rb = b0.clone().requires_grad_();
+    const torch::Tensor y = conv3x3_winograd(x, w, b, c.pad);
+    const torch::Tensor want = torch::conv2d(rx, rw, rb, 1, c.pad);
+    EXPECT_TRUE(y.is_contiguous(torch::MemoryFormat::ChannelsLast)) << what;
+    ASSERT_TRUE(close(y, want, 1e-5, what + " output"));
+    EXPECT_NE(y.grad_fn()->name().find("Conv3x3"), std::string::npos) << what;
+    const torch::Tensor gy = torch::randn_like(want);
+    y.backward(gy);
+    want.backward(gy);
+    EXPECT_TRUE(close(x.grad(), rx.grad(), 1e-5, what + " input gradient"));
+    EXPECT_TRUE(close(w.grad(), rw.grad(), 1e-5, what + " weight gradient"));
+    if (c.bias) EXPECT_TRUE(close(b.grad(), rb.grad(), 1e-5, what + " bias gradient"));
+    torch::NoGradGuard no_grad;  // inference: no autograd node, same values
+    const torch::Tensor z = conv3x3_winograd(x0, w0, b0, c.pad);
+    EXPECT_EQ(z.grad_fn(), nullptr);
+    EXPECT_TRUE(torch::equal(z, y.detach())) << what;
+  }
+}
+
+TEST(ConvFastPath, OtherOptionsAndInputsTakeTheGeneralPath) {
+  const auto options = [] { return nn::Conv2dOptions(8, 16, 3).padding(1); };
+  const torch::Tensor x = channels_last(torch::randn({2, 8, 6, 6}));
+  EXPECT_EQ(conv_fast_path_applies(x, Conv2d(options())->options), winograd_supported());
+  const std::vector<std::pair<std::string, nn::Conv2dOptions>> others = {
+      {"5x5", nn::Conv2dOptions(8, 16, 5)},
+      {"stride 2", options().stride(2)},
+      {"dilation 2", options().dilation(2)},
+      {"groups 2", options().groups(2)},
+      {"padding 2", options().padding(2)},
+      {"uneven padding", options().padding({0, 1})},
+      {"reflect padding", options().padding_mode(torch::kReflect)},
+      {"4 in channels", nn::Conv2dOptions(4, 16, 3)},
+      {"12 out channels", nn::Conv2dOptions(8, 12, 3)}};
+  for (const auto& [name, o] : others) {
+    Conv2d conv(o);
+    const torch::Tensor in = channels_last(torch::randn({2, o.in_channels(), 6, 6}));
+    EXPECT_FALSE(conv_fast_path_applies(in, conv->options)) << name;
+    ConvPathScope fast(ConvPath::kFast);
+    nn::Conv2d general(o);
+    general->weight.set_data(conv->weight.detach().clone());
+    general->bias.set_data(conv->bias.detach().clone());
+    EXPECT_TRUE(torch::equal(conv->forward(in), general->forward(in))) << name;
+  }
+  const auto o = Conv2d(options())->options;
+  EXPECT_FALSE(conv_fast_path_applies(x.contiguous(), o)) << "NCHW";
+  EXPECT_FALSE(conv_fast_path_applies(x.to(torch::kBFloat16), o)) << "bfloat16";
+  EXPECT_FALSE(conv_fast_path_applies(x.to(torch::kFloat64), o)) << "float64";
+  EXPECT_FALSE(conv_fast_path_applies(channels_last(torch::randn({2, 8, 1, 1})),
+                                      Conv2d(nn::Conv2dOptions(8, 16, 3))->options))
+      << "no output";
+  {
+    at::autocast::set_cpu_enabled(true);
+    EXPECT_FALSE(conv_fast_path_applies(x, o)) << "autocast";
+    at::autocast::set_cpu_enabled(false);
+  }
+  EXPECT_THROW(conv3x3_winograd(x.contiguous(), torch::randn({16, 8, 3, 3}), {}, 1), c10::Error);
+  EXPECT_THROW(conv3x3_winograd(x, torch::randn({16, 8, 5, 5}), {}, 1), c10::Error);
+  EXPECT_THROW(conv3x3_winograd(x, torch::randn({16, 8, 3, 3}), torch::randn({3}), 1), c10::Error);
+}
+
+// Two copies of a small CNN from the same draw trained on the same batches, one with its 8-to-16
+// channel convolution on the Winograd path and one on LibTorch's: the losses stay close step by
+// step and the test accuracies end close.
+TEST(ConvFastPath, BuiltNetworksTrainAsTheGeneralPath) {
+  if (!winograd_supported()) GTEST_SKIP() << "this CPU lacks AVX2 and FMA, which the kernel needs";
+  data::IdxArray images, labels;
+  digitlab::testing::make_synthetic(1280, 6, images, labels);
+  const auto to_tensors = [&](size_t begin, size_t end) {
+    const torch::Tensor x = torch::from_blob(images.data.data() + begin * 784,
+                                             {int64_t(end - begin), 1, 28, 28}, torch::kUInt8)
+                                .to(torch::kFloat32)
+                                .div(255);
+    const torch::Tensor y =
+        torch::from_blob(labels.data.data() + begin, {int64_t(end - begin)}, torch::kUInt8)
+            .to(torch::kInt64);
+    return std::make_pair(x, y);
+  };
+  const auto [train_x, train_y] = to_tensors(0, 1024);
+  const auto [test_x, test_y] = to_tensors(1024, 1280);
+  const ArchSpec spec = parse_spec("C8-P-C16-P-32-10");
+  torch::manual_seed(22);
+  auto fast = build_network(spec);
+  torch::manual_seed(22);
+  auto general = build_network(spec);
+  const torch::Device cpu(torch::kCPU);
+  ASSERT_TRUE(train::use_channels_last(fast));
+  ASSERT_TRUE(train::use_channels_last(general));
+  ASSERT_NE(fast->ptr(3)->as<Conv2dImpl>(), nullptr);
+  ConvPathScope scope(ConvPath::kFast);
+  {
+    const torch::Tensor x = train::to_network_input(train_x.narrow(0, 0, 4), true, cpu);
+    const torch::Tensor y = fast->forward(x);
+    const torch::Tensor h =
+        fast->ptr(3)->as<Conv2dImpl>()->forward(fast->ptr(2)->as<nn::ReLUImpl>()->forward(
+            fast->ptr(1)->as<MaxPoolImpl>()->forward(fast->ptr(0)->as<Conv2dImpl>()->forward(x))));
+    EXPECT_NE(h.grad_fn()->name().find("Conv3x3"), std::string::npos);
+  }
+  train::FusedAdam fast_adam(fast->parameters(), torch::optim::AdamOptions(3e-3));
+  train::FusedAdam general_adam(general->parameters(), torch::optim::AdamOptions(3e-3));
+  for (int epoch = 0; epoch < 3; ++epoch) {
+    for (int64_t s = 0; s < 1024; s += 32) {
+      const torch::Tensor x = train::to_network_input(train_x.narrow(0, s, 32), true, cpu);
+      const torch::Tensor y = train_y.narrow(0, s, 32);
+      use_conv_path(ConvPath::kFast);
+      const float a =
+          train::train_step(fast, fast_adam, spec.head, x, y, false, cpu).loss.item<float>();
+      use_conv_path(ConvPath::kGeneral);
+      const float b =
+          train::train_step(general, general_adam, spec.head, x, y, false, cpu).loss.item<float>();
+      ASSERT_NEAR(a, b, 1e-2 * std::max(1.0f, std::abs(b))) << "epoch " << epoch << " step " << s;
+    }
+  }
+  const torch::Tensor x = train::to_network_input(test_x, true, cpu);
+  use_conv_path(ConvPath::kFast);
+  const double fast_accuracy = accuracy(fast, x, test_y);
+  use_conv_path(ConvPath::kGeneral);
+  const double general_accuracy = accuracy(general, x, test_y);
+  EXPECT_GT(fast_accuracy, 0.9);
+  EXPECT_NEAR(fast_accuracy, general_accuracy, 0.02);
 }
 
 }  // namespace

@@ -6,6 +6,7 @@
 #include <cmath>
 
 #include "core/error.h"
+#include "models/conv.h"
 #include "models/max_pool.h"
 
 namespace digitlab::models {
@@ -175,8 +176,8 @@ void add_layers(nn::Sequential& net, const std::vector<Layer>& layers, BuildShap
     switch (l.kind) {
       case LayerKind::kConv: {
         const bool activate = !(in_block && i == last_conv);
-        net->push_back(nn::Conv2d(
-            nn::Conv2dOptions(s.c, l.units, l.kernel).padding(l.same ? l.kernel / 2 : 0)));
+        net->push_back(
+            Conv2d(nn::Conv2dOptions(s.c, l.units, l.kernel).padding(l.same ? l.kernel / 2 : 0)));
         s.c = l.units;
         if (!l.same) s.h -= l.kernel - 1, s.w -= l.kernel - 1;
         if (bn_next) {

@@ -1,0 +1,205 @@
+// Conv2d: torch's convolution with a Winograd fast path for 3x3 float32 layers, and its autograd
+// function.
+#include "models/conv.h"
+
+#include <ATen/Parallel.h>
+#include <ATen/autocast_mode.h>
+
+#include <atomic>
+
+#include "models/winograd_kernel.h"
+
+namespace digitlab::models {
+namespace {
+
+using torch::autograd::AutogradContext;
+using torch::autograd::variable_list;
+constexpr auto kChannelsLast = torch::MemoryFormat::ChannelsLast;
+
+std::atomic<ConvPath> g_path{ConvPath::kAuto};
+
+bool fast_path_wanted() {
+  switch (g_path.load(std::memory_order_relaxed)) {
+    case ConvPath::kAuto:
+      return winograd_preferred();
+    case ConvPath::kFast:
+      return true;
+    case ConvPath::kGeneral:
+      return false;
+  }
+  return false;
+}
+
+WinogradShape shape_of(const torch::Tensor& x, const torch::Tensor& weight, int64_t padding) {
+  return {x.size(0), x.size(2), x.size(3), x.size(1), weight.size(0), padding};
+}
+
+// The transformed weights, for the forward or (flip) for the input gradient.
+torch::Tensor transformed(const torch::Tensor& weight, const WinogradShape& s, bool flip) {
+  const torch::Tensor w = weight.contiguous();
+  torch::Tensor u = torch::empty({16 * s.in_channels * s.out_channels}, w.options());
+  winograd_weights(w.data_ptr<float>(), s, flip, u.data_ptr<float>());
+  return u;
+}
+
+// y = x (*) u + bias over all tiles, on the intra-op threads; x is channels-last.
+torch::Tensor run_forward(const torch::Tensor& x, const torch::Tensor& u, const torch::Tensor& bias,
+                          const WinogradShape& s) {
+  torch::Tensor y = torch::empty({s.n, s.out_channels, s.out_height(), s.out_width()},
+                                 x.options().memory_format(kChannelsLast));
+  const float* in = x.data_ptr<float>();
+  const float* ut = u.data_ptr<float>();
+  const float* b = bias.defined() && bias.numel() > 0 ? bias.data_ptr<float>() : nullptr;
+  float* out = y.data_ptr<float>();
+  at::parallel_for(0, winograd_blocks(s), 1, [&](int64_t begin, int64_t end) {
+    winograd_forward(in, ut, b, s, begin, end, out);
+  });
+  return y;
+}
+
+// The weight gradient [out][in][3][3]. Each thread sums its own share of the blocks, and the
+// shares are added in a fixed order, so a given thread count always gives the same result.
+torch::Tensor weight_gradient(const torch::Tensor& x, const torch::Tensor& gy,
+                              const WinogradShape& s) {
+  const int64_t blocks = winograd_blocks(s);
+  const int64_t shares = std::max<int64_t>(1, std::min<int64_t>(at::get_num_threads(), blocks));
+  const int64_t size = 16 * s.in_channels * s.out_channels;
+  torch::Tensor acc = torch::zeros({shares, size}, x.options());
+  float* a = acc.data_ptr<float>();
+  const float* in = x.data_ptr<float>();
+  const float* g = gy.data_ptr<float>();
+  at::parallel_for(0, shares, 1, [&](int64_t begin, int64_t end) {
+    for (int64_t i = begin; i < end; ++i) {
+      winograd_weight_gradient_blocks(in, g, s, blocks * i / shares, blocks * (i + 1) / shares,
+                                      a + i * size);
+    }
+  });
+  for (int64_t i = 1; i < shares; ++i) acc[0].add_(acc[i]);
+  torch::Tensor gw = torch::empty({s.out_channels, s.in_channels, 3, 3}, x.options());
+  winograd_weight_gradient(a, s, gw.data_ptr<float>());
+  return gw;
+}
+
+struct Conv3x3 : public torch::autograd::Function<Conv3x3> {
+  static torch::Tensor forward(AutogradContext* ctx, const torch::Tensor& x,
+                               const torch::Tensor& weight, const torch::Tensor& bias,
+                               int64_t padding) {
+    const WinogradShape s = shape_of(x, weight, padding);
+    ctx->save_for_backward({x, weight});
+    ctx->saved_data["padding"] = padding;
+    ctx->saved_data["bias"] = bias.numel() > 0;
+    return run_forward(x, transformed(weight, s, false), bias, s);
+  }
+
+  static variable_list backward(AutogradContext* ctx, variable_list grads) {
+    TORCH_CHECK(!torch::GradMode::is_enabled(),
+                "convolution fast path: second derivatives are not supported (build the network "
+                "with torch::nn::Conv2d for them)");
+    const auto saved = ctx->get_saved_variables();
+    const torch::Tensor& x = saved[0];
+    const torch::Tensor& weight = saved[1];
+    const WinogradShape s = shape_of(x, weight, ctx->saved_data["padding"].toInt());
+    const torch::Tensor gy = grads[0].to(torch::kFloat32).contiguous(kChannelsLast);
+    torch::Tensor gx, gw, gb;
+    if (ctx->needs_input_grad(0)) {
+      // The input gradient is the convolution of the output gradient with the turned kernels.
+      const WinogradShape back{s.n,           s.out_height(), s.out_width(), s.out_channels,
+                               s.in_channels, 2 - s.pad};
+      gx = run_forward(gy, transformed(weight, s, true), torch::Tensor(), back);
+    }
+    if (ctx->needs_input_grad(1)) {
+      gw = weight_gradient(x, gy, s).contiguous(weight.suggest_memory_format());
+    }
+    if (ctx->saved_data["bias"].toBool() && ctx->needs_input_grad(2)) gb = gy.sum({0, 2, 3});
+    return {gx, gw, gb, torch::Tensor()};
+  }
+};
+
+// The zero padding of a 3x3 stride-1 convolution, or -1 where it is not 0 or 1 on both sides.
+int64_t padding_of(const torch::nn::detail::ConvNdOptions<2>& o) {
+  if (c10::get_if<torch::enumtype::kValid>(&o.padding())) return 0;
+  if (c10::get_if<torch::enumtype::kSame>(&o.padding())) return 1;
+  const auto& p = c10::get<torch::ExpandingArray<2>>(o.padding());
+  return (*p)[0] == (*p)[1] && ((*p)[0] == 0 || (*p)[0] == 1) ? (*p)[0] : -1;
+}
+
+bool is_pair(torch::ExpandingArray<2> a, int64_t v) { return (*a)[0] == v && (*a)[1] == v; }
+
+bool tensor_applies(const torch::Tensor& x, int64_t in_channels, int64_t padding) {
+  return x.dim() == 4 && x.device().is_cpu() && x.layout() == torch::kStrided &&
+         x.scalar_type() == torch::kFloat32 && x.size(0) >= 1 && x.size(1) == in_channels &&
+         x.size(2) + 2 * padding >= 3 && x.size(3) + 2 * padding >= 3 &&
+         x.is_contiguous(kChannelsLast) && !at::autocast::is_cpu_enabled() && winograd_supported();
+}
+
+}  // namespace
+
+bool conv_fast_path_applies(const torch::Tensor& x,
+                            const torch::nn::detail::ConvNdOptions<2>& options) {
+  const auto& o = options;
+  const int64_t padding = padding_of(o);
+  if (!is_pair(o.kernel_size(), 3) || !is_pair(o.stride(), 1) || !is_pair(o.dilation(), 1) ||
+      o.groups() != 1 || o.transposed() || padding < 0 ||
+      !c10::get_if<torch::enumtype::kZeros>(&o.padding_mode()) || o.in_channels() % 8 != 0 ||
+      o.out_channels() % 8 != 0) {
+    return false;
+  }
+  return tensor_applies(x, o.in_channels(), padding);
+}
+
+torch::Tensor conv3x3_winograd(const torch::Tensor& x, const torch::Tensor& weight,
+                               const torch::Tensor& bias, int64_t padding) {
+  const int64_t in = weight.dim() == 4 ? weight.size(1) : 0;
+  const bool weights_fit = weight.dim() == 4 && weight.size(2) == 3 && weight.size(3) == 3 &&
+                           weight.scalar_type() == torch::kFloat32 && weight.device().is_cpu() &&
+                           in % 8 == 0 && weight.size(0) % 8 == 0 && in > 0 &&
+                           (!bias.defined() || (bias.scalar_type() == torch::kFloat32 &&
+                                                bias.numel() == weight.size(0)));
+  TORCH_CHECK(weights_fit && (padding == 0 || padding == 1) && tensor_applies(x, in, padding),
+              "convolution fast path: needs float32 3x3 weights with channel counts that are "
+              "multiples of 8, padding 0 or 1, and a channels-last float32 CPU input that fits "
+              "them, not input ",
+              x.sizes(), " ", x.scalar_type(), " and weights ", weight.sizes(), " ",
+              weight.scalar_type());
+  const bool grad = torch::GradMode::is_enabled() && (x.requires_grad() || weight.requires_grad() ||
+                                                      (bias.defined() && bias.requires_grad()));
+  // Autograd functions take no undefined tensors: an empty one stands for no bias.
+  if (grad)
+    return Conv3x3::apply(x, weight, bias.defined() ? bias : weight.new_empty({0}), padding);
+  const WinogradShape s = shape_of(x, weight, padding);
+  return run_forward(x, transformed(weight, s, false), bias.defined() ? bias.contiguous() : bias,
+                     s);
+}
+
+void use_conv_path(ConvPath path) { g_path.store(path, std::memory_order_relaxed); }
+
+torch::Tensor Conv2dImpl::forward(const torch::Tensor& x) {
+  if (fast_path_wanted() && conv_fast_path_applies(x, options)) {
+    return conv3x3_winograd(x, weight, bias, padding_of(options));
+  }
+  return torch::nn::Conv2dImpl::forward(x);
+}
+
+std::shared_ptr<torch::nn::Module> Conv2dImpl::clone(
+    const c10::optional<torch::Device>& device) const {
+  torch::NoGradGuard no_grad;
+  const auto& o = options;
+  auto copy = std::make_shared<Conv2dImpl>(
+      torch::nn::Conv2dOptions(o.in_channels(), o.out_channels(), o.kernel_size())
+          .stride(o.stride())
+          .padding(o.padding())
+          .dilation(o.dilation())
+          .groups(o.groups())
+          .bias(o.bias())
+          .padding_mode(o.padding_mode()));
+  auto theirs = copy->named_parameters(/*recurse=*/false);
+  for (const auto& p : named_parameters(/*recurse=*/false)) {
+    const torch::Tensor data = p.value().clone();
+    theirs[p.key()].set_data(device ? data.to(*device) : data);
+    theirs[p.key()].requires_grad_(p.value().requires_grad());
+  }
+  copy->train(is_training());
+  return copy;
+}
+
+}  // namespace digitlab::models

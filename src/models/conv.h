@@ -1,0 +1,44 @@
+// A 2-D convolution layer whose 3x3 float32 case runs digitlab's Winograd kernel on AVX2 CPUs.
+#pragma once
+
+#include <torch/torch.h>
+
+namespace digitlab::models {
+
+// torch::nn::Conv2d (same options and parameters, as<Conv2dImpl>() finds it, and its kind is still
+// "conv2d") whose forward takes the Winograd path of winograd_kernel.h when
+// conv_fast_path_applies(x, options) and winograd_preferred() (see use_conv_path): 4
+// multiplications where LibTorch's direct convolution makes 9, in the forward and in both
+// gradients. Guarantees: outputs and gradients equal the general path's within float32 rounding
+// (relative differences of about 1e-6 of the largest values); the output is channels-last, as
+// LibTorch's for a channels-last input. Second derivatives through the fast path are refused with
+// an error (create_graph). clone() gives a Conv2d.
+class Conv2dImpl : public torch::nn::Conv2dImpl {
+ public:
+  using torch::nn::Conv2dImpl::Conv2dImpl;
+  torch::Tensor forward(const torch::Tensor& x);
+  std::shared_ptr<torch::nn::Module> clone(
+      const c10::optional<torch::Device>& device = c10::nullopt) const override;
+};
+TORCH_MODULE(Conv2d);
+
+// Which path Conv2d takes where conv_fast_path_applies(): kAuto, the Winograd kernel where
+// winograd_preferred(); kFast, the kernel wherever winograd_supported(); kGeneral, LibTorch's. For
+// tests and benchmarks: it applies to the whole process and must not change while layers run.
+enum class ConvPath { kAuto, kFast, kGeneral };
+void use_conv_path(ConvPath path);
+
+// True for options of a 3x3 kernel, stride 1, dilation 1, one group, zero padding of 0 or 1 and
+// in and out channel counts that are multiples of 8, and for a float32 CPU tensor [N,C,H,W] laid
+// out channels-last with N >= 1 and an output of at least 1x1, outside CPU autocast, on a CPU
+// where winograd_supported().
+bool conv_fast_path_applies(const torch::Tensor& x,
+                            const torch::nn::detail::ConvNdOptions<2>& options);
+
+// The fast path itself, with autograd when x, weight or bias requires a gradient. Requires
+// conv_fast_path_applies(x, options) for a conv with weight's shape and `padding` (throws
+// c10::Error otherwise); `bias` may be undefined. Returns a channels-last [N, out, H', W'] tensor.
+torch::Tensor conv3x3_winograd(const torch::Tensor& x, const torch::Tensor& weight,
+                               const torch::Tensor& bias, int64_t padding);
+
+}  // namespace digitlab::models
