@@ -310,6 +310,46 @@ TEST(ConvFastPath, OutputsAndGradientsAgreeWithTorchs) {
   }
 }
 
+// The direct kernel for one-channel inputs against LibTorch's convolution: output, weight and bias
+// gradients, 3x3 and 5x5, every padding it takes, odd sizes, a 1x1 image.
+TEST(ConvFastPath, SingleChannelOutputsAndGradientsAgreeWithTorchs) {
+  if (!winograd_supported()) GTEST_SKIP() << "this CPU lacks AVX2 and FMA, which the kernel needs";
+  struct Case {
+    int64_t n, out, kernel, h, w, pad;
+    bool bias;
+  };
+  const std::vector<Case> cases = {{3, 32, 3, 28, 28, 1, true}, {2, 32, 5, 28, 28, 0, true},
+                                   {1, 8, 3, 1, 1, 1, true},    {2, 24, 5, 7, 9, 2, false},
+                                   {1, 16, 5, 5, 5, 0, true},   {5, 40, 3, 6, 13, 2, true},
+                                   {2, 8, 5, 3, 4, 4, true}};
+  torch::manual_seed(6);
+  for (const Case& c : cases) {
+    const std::string what = std::to_string(c.n) + "x" + std::to_string(c.h) + "x" +
+                             std::to_string(c.w) + " -> " + std::to_string(c.out) + ", kernel " +
+                             std::to_string(c.kernel) + ", pad " + std::to_string(c.pad);
+    const torch::Tensor x = torch::randn({c.n, 1, c.h, c.w});
+    const torch::Tensor w0 = torch::randn({c.out, 1, c.kernel, c.kernel});
+    const torch::Tensor b0 = c.bias ? torch::randn({c.out}) : torch::Tensor();
+    torch::Tensor w = w0.clone().requires_grad_(), rw = w0.clone().requires_grad_();
+    torch::Tensor b, rb;
+    if (c.bias) b = b0.clone().requires_grad_(), rb = b0.clone().requires_grad_();
+    const torch::Tensor y = conv_single_channel(x, w, b, c.pad);
+    const torch::Tensor want = torch::conv2d(x, rw, rb, 1, c.pad);
+    EXPECT_TRUE(y.is_contiguous(torch::MemoryFormat::ChannelsLast)) << what;
+    ASSERT_TRUE(close(y, want, 1e-5, what + " output"));
+    EXPECT_NE(y.grad_fn()->name().find("SingleChannelConv"), std::string::npos) << what;
+    const torch::Tensor gy = torch::randn_like(want);
+    y.backward(gy);
+    want.backward(gy);
+    EXPECT_TRUE(close(w.grad(), rw.grad(), 1e-5, what + " weight gradient"));
+    if (c.bias) EXPECT_TRUE(close(b.grad(), rb.grad(), 1e-5, what + " bias gradient"));
+    torch::NoGradGuard no_grad;
+    const torch::Tensor z = conv_single_channel(x, w0, b0, c.pad);
+    EXPECT_EQ(z.grad_fn(), nullptr);
+    EXPECT_TRUE(torch::equal(z, y.detach())) << what;
+  }
+}
+
 TEST(ConvFastPath, OtherOptionsAndInputsTakeTheGeneralPath) {
   const auto options = [] { return nn::Conv2dOptions(8, 16, 3).padding(1); };
   const torch::Tensor x = channels_last(torch::randn({2, 8, 6, 6}));
@@ -334,6 +374,16 @@ TEST(ConvFastPath, OtherOptionsAndInputsTakeTheGeneralPath) {
     general->bias.set_data(conv->bias.detach().clone());
     EXPECT_TRUE(torch::equal(conv->forward(in), general->forward(in))) << name;
   }
+  const torch::Tensor one = torch::randn({2, 1, 6, 6});
+  EXPECT_EQ(conv_fast_path_applies(one, Conv2d(nn::Conv2dOptions(1, 16, 5))->options),
+            winograd_supported());
+  EXPECT_FALSE(conv_fast_path_applies(one, Conv2d(nn::Conv2dOptions(1, 16, 7))->options)) << "7x7";
+  EXPECT_FALSE(conv_fast_path_applies(one, Conv2d(nn::Conv2dOptions(1, 16, 3).stride(2))->options))
+      << "one channel, stride 2";
+  EXPECT_FALSE(conv_fast_path_applies(one.clone().requires_grad_(),
+                                      Conv2d(nn::Conv2dOptions(1, 16, 3))->options))
+      << "one channel, input gradient";
+  EXPECT_THROW(conv_single_channel(one, torch::randn({16, 1, 3, 3}), {}, 3), c10::Error);
   const auto o = Conv2d(options())->options;
   EXPECT_FALSE(conv_fast_path_applies(x.contiguous(), o)) << "NCHW";
   EXPECT_FALSE(conv_fast_path_applies(x.to(torch::kBFloat16), o)) << "bfloat16";
@@ -387,6 +437,8 @@ TEST(ConvFastPath, BuiltNetworksTrainAsTheGeneralPath) {
         fast->ptr(3)->as<Conv2dImpl>()->forward(fast->ptr(2)->as<nn::ReLUImpl>()->forward(
             fast->ptr(1)->as<MaxPoolImpl>()->forward(fast->ptr(0)->as<Conv2dImpl>()->forward(x))));
     EXPECT_NE(h.grad_fn()->name().find("Conv3x3"), std::string::npos);
+    const torch::Tensor first = fast->ptr(0)->as<Conv2dImpl>()->forward(x);
+    EXPECT_NE(first.grad_fn()->name().find("SingleChannelConv"), std::string::npos);
   }
   train::FusedAdam fast_adam(fast->parameters(), torch::optim::AdamOptions(3e-3));
   train::FusedAdam general_adam(general->parameters(), torch::optim::AdamOptions(3e-3));

@@ -7,6 +7,7 @@
 
 #include <atomic>
 
+#include "models/single_channel_kernel.h"
 #include "models/winograd_kernel.h"
 
 namespace digitlab::models {
@@ -115,36 +116,123 @@ struct Conv3x3 : public torch::autograd::Function<Conv3x3> {
   }
 };
 
-// The zero padding of a 3x3 stride-1 convolution, or -1 where it is not 0 or 1 on both sides.
+// The zero padding on every side, or -1 where the two dimensions differ.
 int64_t padding_of(const torch::nn::detail::ConvNdOptions<2>& o) {
   if (c10::get_if<torch::enumtype::kValid>(&o.padding())) return 0;
-  if (c10::get_if<torch::enumtype::kSame>(&o.padding())) return 1;
+  if (c10::get_if<torch::enumtype::kSame>(&o.padding())) return (*o.kernel_size())[0] / 2;
   const auto& p = c10::get<torch::ExpandingArray<2>>(o.padding());
-  return (*p)[0] == (*p)[1] && ((*p)[0] == 0 || (*p)[0] == 1) ? (*p)[0] : -1;
+  return (*p)[0] == (*p)[1] ? (*p)[0] : -1;
 }
 
 bool is_pair(torch::ExpandingArray<2> a, int64_t v) { return (*a)[0] == v && (*a)[1] == v; }
 
-bool tensor_applies(const torch::Tensor& x, int64_t in_channels, int64_t padding) {
+bool float_cpu_input(const torch::Tensor& x) {
   return x.dim() == 4 && x.device().is_cpu() && x.layout() == torch::kStrided &&
-         x.scalar_type() == torch::kFloat32 && x.size(0) >= 1 && x.size(1) == in_channels &&
-         x.size(2) + 2 * padding >= 3 && x.size(3) + 2 * padding >= 3 &&
-         x.is_contiguous(kChannelsLast) && !at::autocast::is_cpu_enabled() && winograd_supported();
+         x.scalar_type() == torch::kFloat32 && x.size(0) >= 1 && !at::autocast::is_cpu_enabled() &&
+         winograd_supported();
 }
+
+bool tensor_applies(const torch::Tensor& x, int64_t in_channels, int64_t padding) {
+  return float_cpu_input(x) && x.size(1) == in_channels && x.size(2) + 2 * padding >= 3 &&
+         x.size(3) + 2 * padding >= 3 && x.is_contiguous(kChannelsLast);
+}
+
+// A one-channel input the direct kernel takes: no input gradient is asked for (a first layer's).
+bool single_channel_input(const torch::Tensor& x, int64_t kernel, int64_t padding) {
+  return float_cpu_input(x) && x.size(1) == 1 && x.size(2) + 2 * padding >= kernel &&
+         x.size(3) + 2 * padding >= kernel && x.is_contiguous() &&
+         !(torch::GradMode::is_enabled() && x.requires_grad());
+}
+
+// Options both kernels share: a square kernel, stride 1, no dilation, one group, zero padding
+// equal on both dimensions, a multiple of 8 output channels.
+bool common_options(const torch::nn::detail::ConvNdOptions<2>& o) {
+  const auto& k = *o.kernel_size();
+  return k[0] == k[1] && is_pair(o.stride(), 1) && is_pair(o.dilation(), 1) && o.groups() == 1 &&
+         !o.transposed() && padding_of(o) >= 0 &&
+         c10::get_if<torch::enumtype::kZeros>(&o.padding_mode()) && o.out_channels() % 8 == 0;
+}
+
+bool winograd_applies(const torch::Tensor& x, const torch::nn::detail::ConvNdOptions<2>& o) {
+  const int64_t padding = padding_of(o);
+  return common_options(o) && is_pair(o.kernel_size(), 3) && padding <= 1 &&
+         o.in_channels() % 8 == 0 && tensor_applies(x, o.in_channels(), padding);
+}
+
+bool single_channel_applies(const torch::Tensor& x, const torch::nn::detail::ConvNdOptions<2>& o) {
+  const int64_t kernel = (*o.kernel_size())[0];
+  return common_options(o) && (kernel == 3 || kernel == 5) && o.in_channels() == 1 &&
+         padding_of(o) < kernel && single_channel_input(x, kernel, padding_of(o));
+}
+
+SingleChannelShape single_shape(const torch::Tensor& x, const torch::Tensor& weight,
+                                int64_t padding) {
+  return {x.size(0), x.size(2), x.size(3), weight.size(0), weight.size(2), padding};
+}
+
+torch::Tensor single_forward(const torch::Tensor& x, const torch::Tensor& weight,
+                             const torch::Tensor& bias, const SingleChannelShape& s) {
+  torch::Tensor y = torch::empty({s.n, s.out_channels, s.out_height(), s.out_width()},
+                                 x.options().memory_format(kChannelsLast));
+  const torch::Tensor w = weight.contiguous();
+  const float* in = x.data_ptr<float>();
+  const float* wp = w.data_ptr<float>();
+  const float* b = bias.defined() && bias.numel() > 0 ? bias.data_ptr<float>() : nullptr;
+  float* out = y.data_ptr<float>();
+  at::parallel_for(0, s.n, 1, [&](int64_t begin, int64_t end) {
+    single_channel_forward(in, wp, b, s, begin, end, out);
+  });
+  return y;
+}
+
+struct SingleChannelConv : public torch::autograd::Function<SingleChannelConv> {
+  static torch::Tensor forward(AutogradContext* ctx, const torch::Tensor& x,
+                               const torch::Tensor& weight, const torch::Tensor& bias,
+                               int64_t padding) {
+    ctx->save_for_backward({x, weight});
+    ctx->saved_data["padding"] = padding;
+    ctx->saved_data["bias"] = bias.numel() > 0;
+    return single_forward(x, weight, bias, single_shape(x, weight, padding));
+  }
+
+  // The weight and bias gradients; each thread sums its share of the images, and the shares are
+  // added in a fixed order.
+  static variable_list backward(AutogradContext* ctx, variable_list grads) {
+    TORCH_CHECK(!torch::GradMode::is_enabled(),
+                "convolution fast path: second derivatives are not supported (build the network "
+                "with torch::nn::Conv2d for them)");
+    const auto saved = ctx->get_saved_variables();
+    const torch::Tensor& x = saved[0];
+    const torch::Tensor& weight = saved[1];
+    const SingleChannelShape s = single_shape(x, weight, ctx->saved_data["padding"].toInt());
+    const torch::Tensor gy = grads[0].to(torch::kFloat32).contiguous(kChannelsLast);
+    const int64_t shares = std::max<int64_t>(1, std::min<int64_t>(at::get_num_threads(), s.n));
+    const int64_t size = s.kernel * s.kernel * s.out_channels + s.out_channels;
+    torch::Tensor acc = torch::zeros({shares, size}, x.options());
+    float* a = acc.data_ptr<float>();
+    const float* in = x.data_ptr<float>();
+    const float* g = gy.data_ptr<float>();
+    const int64_t weights = size - s.out_channels;
+    at::parallel_for(0, shares, 1, [&](int64_t begin, int64_t end) {
+      for (int64_t i = begin; i < end; ++i) {
+        single_channel_gradient_images(in, g, s, s.n * i / shares, s.n * (i + 1) / shares,
+                                       a + i * size, a + i * size + weights);
+      }
+    });
+    for (int64_t i = 1; i < shares; ++i) acc[0].add_(acc[i]);
+    torch::Tensor gw = torch::empty(weight.sizes(), x.options());
+    single_channel_weight_gradient(a, s, gw.data_ptr<float>());
+    torch::Tensor gb;
+    if (ctx->saved_data["bias"].toBool()) gb = acc[0].narrow(0, weights, s.out_channels).clone();
+    return {torch::Tensor(), gw.contiguous(weight.suggest_memory_format()), gb, torch::Tensor()};
+  }
+};
 
 }  // namespace
 
 bool conv_fast_path_applies(const torch::Tensor& x,
                             const torch::nn::detail::ConvNdOptions<2>& options) {
-  const auto& o = options;
-  const int64_t padding = padding_of(o);
-  if (!is_pair(o.kernel_size(), 3) || !is_pair(o.stride(), 1) || !is_pair(o.dilation(), 1) ||
-      o.groups() != 1 || o.transposed() || padding < 0 ||
-      !c10::get_if<torch::enumtype::kZeros>(&o.padding_mode()) || o.in_channels() % 8 != 0 ||
-      o.out_channels() % 8 != 0) {
-    return false;
-  }
-  return tensor_applies(x, o.in_channels(), padding);
+  return winograd_applies(x, options) || single_channel_applies(x, options);
 }
 
 torch::Tensor conv3x3_winograd(const torch::Tensor& x, const torch::Tensor& weight,
@@ -171,11 +259,39 @@ torch::Tensor conv3x3_winograd(const torch::Tensor& x, const torch::Tensor& weig
                      s);
 }
 
+torch::Tensor conv_single_channel(const torch::Tensor& x, const torch::Tensor& weight,
+                                  const torch::Tensor& bias, int64_t padding) {
+  const int64_t kernel = weight.dim() == 4 ? weight.size(2) : 0;
+  const bool weights_fit =
+      weight.dim() == 4 && weight.size(1) == 1 && (kernel == 3 || kernel == 5) &&
+      weight.size(3) == kernel && weight.scalar_type() == torch::kFloat32 &&
+      weight.device().is_cpu() && weight.size(0) % 8 == 0 && weight.size(0) > 0 &&
+      (!bias.defined() ||
+       (bias.scalar_type() == torch::kFloat32 && bias.numel() == weight.size(0)));
+  TORCH_CHECK(
+      weights_fit && padding >= 0 && padding < kernel && single_channel_input(x, kernel, padding),
+      "convolution fast path: needs float32 [out, 1, 3 or 5, same] weights with a multiple "
+      "of 8 outputs, padding below the kernel size, and a contiguous one-channel float32 "
+      "CPU input that fits them and wants no gradient, not input ",
+      x.sizes(), " ", x.scalar_type(), " and weights ", weight.sizes(), " ", weight.scalar_type());
+  const bool grad = torch::GradMode::is_enabled() &&
+                    (weight.requires_grad() || (bias.defined() && bias.requires_grad()));
+  if (grad) {
+    return SingleChannelConv::apply(x, weight, bias.defined() ? bias : weight.new_empty({0}),
+                                    padding);
+  }
+  return single_forward(x, weight, bias.defined() ? bias.contiguous() : bias,
+                        single_shape(x, weight, padding));
+}
+
 void use_conv_path(ConvPath path) { g_path.store(path, std::memory_order_relaxed); }
 
 torch::Tensor Conv2dImpl::forward(const torch::Tensor& x) {
-  if (fast_path_wanted() && conv_fast_path_applies(x, options)) {
-    return conv3x3_winograd(x, weight, bias, padding_of(options));
+  if (fast_path_wanted()) {
+    if (winograd_applies(x, options)) return conv3x3_winograd(x, weight, bias, padding_of(options));
+    if (single_channel_applies(x, options)) {
+      return conv_single_channel(x, weight, bias, padding_of(options));
+    }
   }
   return torch::nn::Conv2dImpl::forward(x);
 }

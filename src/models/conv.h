@@ -28,14 +28,24 @@ TORCH_MODULE(Conv2d);
 enum class ConvPath { kAuto, kFast, kGeneral };
 void use_conv_path(ConvPath path);
 
-// True for options of a 3x3 kernel, stride 1, dilation 1, one group, zero padding of 0 or 1 and
-// in and out channel counts that are multiples of 8, and for a float32 CPU tensor [N,C,H,W] laid
-// out channels-last with N >= 1 and an output of at least 1x1, outside CPU autocast, on a CPU
-// where winograd_supported().
+// True where one of the two kernels applies, on a CPU where winograd_supported(), outside CPU
+// autocast, for a float32 CPU tensor [N,C,H,W] with N >= 1, stride 1, no dilation, one group,
+// zero padding equal on both dimensions, a multiple of 8 output channels and an output of at least
+// 1x1; and either
+// - Winograd: a 3x3 kernel, padding 0 or 1, a multiple of 8 input channels, x channels-last; or
+// - single channel: a 3x3 or 5x5 kernel, padding below the kernel size, one input channel, x
+//   contiguous and not asking for a gradient (a first layer).
 bool conv_fast_path_applies(const torch::Tensor& x,
                             const torch::nn::detail::ConvNdOptions<2>& options);
 
-// The fast path itself, with autograd when x, weight or bias requires a gradient. Requires
+// The direct kernel for one-channel inputs (single_channel_kernel.h), with autograd for weight and
+// bias. Requires conv_fast_path_applies(x, options) of the single-channel kind for a conv with
+// weight's shape and `padding` (throws c10::Error otherwise); `bias` may be undefined. Returns a
+// channels-last [N, out, H', W'] tensor.
+torch::Tensor conv_single_channel(const torch::Tensor& x, const torch::Tensor& weight,
+                                  const torch::Tensor& bias, int64_t padding);
+
+// The Winograd path itself, with autograd when x, weight or bias requires a gradient. Requires
 // conv_fast_path_applies(x, options) for a conv with weight's shape and `padding` (throws
 // c10::Error otherwise); `bias` may be undefined. Returns a channels-last [N, out, H', W'] tensor.
 torch::Tensor conv3x3_winograd(const torch::Tensor& x, const torch::Tensor& weight,
