@@ -350,6 +350,31 @@ TEST(ConvFastPath, SingleChannelOutputsAndGradientsAgreeWithTorchs) {
   }
 }
 
+// Inference reuses the transformed weights only while the weights are unchanged: after an
+// in-place update (as an optimizer step makes) the layer computes with the new weights.
+TEST(ConvFastPath, InferenceFollowsWeightUpdates) {
+  if (!winograd_supported()) GTEST_SKIP() << "this CPU lacks AVX2 and FMA, which the kernel needs";
+  ConvPathScope fast(ConvPath::kFast);
+  torch::manual_seed(8);
+  Conv2d conv(nn::Conv2dOptions(16, 32, 3).padding(1));
+  conv->weight.set_data(channels_last(conv->weight.detach()));
+  const torch::Tensor x = channels_last(torch::randn({2, 16, 7, 7}));
+  torch::NoGradGuard no_grad;
+  for (int round = 0; round < 3; ++round) {
+    const torch::Tensor want = torch::conv2d(x, conv->weight, conv->bias, 1, 1);
+    EXPECT_TRUE(close(conv->forward(x), want, 1e-5, "round " + std::to_string(round)));
+    EXPECT_TRUE(close(conv->forward(x), want, 1e-5, "again, round " + std::to_string(round)));
+    conv->weight.mul_(-0.5).add_(0.01);
+  }
+  const auto copy = std::dynamic_pointer_cast<Conv2dImpl>(conv->clone());
+  ASSERT_NE(copy, nullptr);
+  copy->weight.add_(1);
+  EXPECT_TRUE(
+      close(copy->forward(x), torch::conv2d(x, copy->weight, copy->bias, 1, 1), 1e-5, "clone"));
+  EXPECT_TRUE(
+      close(conv->forward(x), torch::conv2d(x, conv->weight, conv->bias, 1, 1), 1e-5, "original"));
+}
+
 TEST(ConvFastPath, OtherOptionsAndInputsTakeTheGeneralPath) {
   const auto options = [] { return nn::Conv2dOptions(8, 16, 3).padding(1); };
   const torch::Tensor x = channels_last(torch::randn({2, 8, 6, 6}));

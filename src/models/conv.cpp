@@ -6,6 +6,7 @@
 #include <ATen/autocast_mode.h>
 
 #include <atomic>
+#include <cstring>
 
 #include "models/single_channel_kernel.h"
 #include "models/winograd_kernel.h"
@@ -284,11 +285,46 @@ torch::Tensor conv_single_channel(const torch::Tensor& x, const torch::Tensor& w
                         single_shape(x, weight, padding));
 }
 
+namespace {
+
+// Same sizes, strides, type and bits (a clone keeps a dense tensor's strides).
+bool same_bits(const torch::Tensor& a, const torch::Tensor& b) {
+  return a.defined() && a.sizes() == b.sizes() && a.strides() == b.strides() &&
+         a.scalar_type() == b.scalar_type() && b.is_non_overlapping_and_dense() &&
+         std::memcmp(a.data_ptr(), b.data_ptr(), b.numel() * b.element_size()) == 0;
+}
+
+// The Winograd forward without autograd, its weight transform taken from `cache` when the weights
+// have not changed.
+torch::Tensor cached_winograd(const torch::Tensor& x, const torch::Tensor& weight,
+                              const torch::Tensor& bias, int64_t padding,
+                              Conv2dImpl::TransformCache& cache) {
+  const WinogradShape s = shape_of(x, weight, padding);
+  torch::Tensor u;
+  {
+    std::lock_guard<std::mutex> lock(cache.mutex);
+    if (!same_bits(cache.weights, weight)) {
+      cache.transformed = transformed(weight, s, false);
+      cache.weights = weight.detach().clone();
+    }
+    u = cache.transformed;
+  }
+  return run_forward(x, u, bias.defined() ? bias.contiguous() : bias, s);
+}
+
+}  // namespace
+
 void use_conv_path(ConvPath path) { g_path.store(path, std::memory_order_relaxed); }
 
 torch::Tensor Conv2dImpl::forward(const torch::Tensor& x) {
   if (fast_path_wanted()) {
-    if (winograd_applies(x, options)) return conv3x3_winograd(x, weight, bias, padding_of(options));
+    if (winograd_applies(x, options)) {
+      const bool grad =
+          torch::GradMode::is_enabled() &&
+          (x.requires_grad() || weight.requires_grad() || (bias.defined() && bias.requires_grad()));
+      if (!grad) return cached_winograd(x, weight, bias, padding_of(options), *cache_);
+      return conv3x3_winograd(x, weight, bias, padding_of(options));
+    }
     if (single_channel_applies(x, options)) {
       return conv_single_channel(x, weight, bias, padding_of(options));
     }
