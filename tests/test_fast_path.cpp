@@ -186,24 +186,33 @@ double accuracy(nn::Sequential& net, const torch::Tensor& x, const torch::Tensor
   return right / double(y.size(0));
 }
 
+// 1,024 training and 256 test images of the synthetic digits, as float [N,1,28,28] in [0, 1] and
+// int64 labels.
+struct Split {
+  torch::Tensor train_x, train_y, test_x, test_y;
+};
+Split synthetic_split(int seed) {
+  data::IdxArray images, labels;
+  digitlab::testing::make_synthetic(1280, seed, images, labels);
+  const auto x = [&](int64_t begin, int64_t end) {
+    return torch::from_blob(images.data.data() + begin * 784, {end - begin, 1, 28, 28},
+                            torch::kUInt8)
+        .to(torch::kFloat32)
+        .div(255);
+  };
+  const auto y = [&](int64_t begin, int64_t end) {
+    return torch::from_blob(labels.data.data() + begin, {end - begin}, torch::kUInt8)
+        .to(torch::kInt64);
+  };
+  return {x(0, 1024), y(0, 1024), x(1024, 1280), y(1024, 1280)};
+}
+
 // Two copies of a small CNN from the same draw, one on each path, trained on the same batches:
 // their losses agree step by step and they end at the same test accuracy, in fp32 and (where the
 // CPU has it natively) bf16.
 TEST(MaxPoolFastPath, BuiltNetworksUseItAndTrainAsTheGeneralPath) {
-  data::IdxArray images, labels;
-  digitlab::testing::make_synthetic(1280, 5, images, labels);
-  const auto to_tensors = [&](size_t begin, size_t end) {
-    const torch::Tensor x = torch::from_blob(images.data.data() + begin * 784,
-                                             {int64_t(end - begin), 1, 28, 28}, torch::kUInt8)
-                                .to(torch::kFloat32)
-                                .div(255);
-    const torch::Tensor y =
-        torch::from_blob(labels.data.data() + begin, {int64_t(end - begin)}, torch::kUInt8)
-            .to(torch::kInt64);
-    return std::make_pair(x, y);
-  };
-  const auto [train_x, train_y] = to_tensors(0, 1024);
-  const auto [test_x, test_y] = to_tensors(1024, 1280);
+  const Split data = synthetic_split(5);
+  const auto& [train_x, train_y, test_x, test_y] = data;
   const ArchSpec spec = parse_spec("C8-P-C16-P-32-10");
   std::vector<bool> precisions = {false};
   if (train::cpu_has_native_bf16()) precisions.push_back(true);
@@ -431,20 +440,8 @@ TEST(ConvFastPath, OtherOptionsAndInputsTakeTheGeneralPath) {
 // step and the test accuracies end close.
 TEST(ConvFastPath, BuiltNetworksTrainAsTheGeneralPath) {
   if (!winograd_supported()) GTEST_SKIP() << "this CPU lacks AVX2 and FMA, which the kernel needs";
-  data::IdxArray images, labels;
-  digitlab::testing::make_synthetic(1280, 6, images, labels);
-  const auto to_tensors = [&](size_t begin, size_t end) {
-    const torch::Tensor x = torch::from_blob(images.data.data() + begin * 784,
-                                             {int64_t(end - begin), 1, 28, 28}, torch::kUInt8)
-                                .to(torch::kFloat32)
-                                .div(255);
-    const torch::Tensor y =
-        torch::from_blob(labels.data.data() + begin, {int64_t(end - begin)}, torch::kUInt8)
-            .to(torch::kInt64);
-    return std::make_pair(x, y);
-  };
-  const auto [train_x, train_y] = to_tensors(0, 1024);
-  const auto [test_x, test_y] = to_tensors(1024, 1280);
+  const Split data = synthetic_split(6);
+  const auto& [train_x, train_y, test_x, test_y] = data;
   const ArchSpec spec = parse_spec("C8-P-C16-P-32-10");
   torch::manual_seed(22);
   auto fast = build_network(spec);

@@ -8,6 +8,7 @@
 #include "core/error.h"
 #include "models/conv.h"
 #include "models/max_pool.h"
+#include "models/module_copy.h"
 
 namespace digitlab::models {
 namespace nn = torch::nn;
@@ -121,15 +122,8 @@ torch::Tensor DenseImpl::forward(const torch::Tensor& x) {
 }
 
 std::shared_ptr<nn::Module> DenseImpl::clone(const c10::optional<torch::Device>& device) const {
-  torch::NoGradGuard no_grad;
   auto copy = std::make_shared<DenseImpl>(options);
-  auto theirs = copy->named_parameters(/*recurse=*/false);
-  for (const auto& p : named_parameters(/*recurse=*/false)) {
-    const torch::Tensor data = p.value().clone();
-    theirs[p.key()].set_data(device ? data.to(*device) : data);
-    theirs[p.key()].requires_grad_(p.value().requires_grad());
-  }
-  copy->train(is_training());
+  copy_parameters(*this, *copy, device);
   return copy;
 }
 

@@ -1,5 +1,5 @@
-// Conv2d: torch's convolution with a Winograd fast path for 3x3 float32 layers, and its autograd
-// function.
+// Conv2d: torch's convolution with digitlab's Winograd kernel for 3x3 float32 layers and its direct
+// kernel for one-channel first layers, and their autograd functions.
 #include "models/conv.h"
 
 #include <ATen/Parallel.h>
@@ -8,6 +8,7 @@
 #include <atomic>
 #include <cstring>
 
+#include "models/module_copy.h"
 #include "models/single_channel_kernel.h"
 #include "models/winograd_kernel.h"
 
@@ -30,6 +31,13 @@ bool fast_path_wanted() {
       return false;
   }
   return false;
+}
+
+// A backward run with create_graph would need these kernels' own derivatives.
+void refuse_second_derivatives() {
+  TORCH_CHECK(!torch::GradMode::is_enabled(),
+              "convolution fast path: second derivatives are not supported (build the network "
+              "with torch::nn::Conv2d for them)");
 }
 
 WinogradShape shape_of(const torch::Tensor& x, const torch::Tensor& weight, int64_t padding) {
@@ -94,9 +102,7 @@ struct Conv3x3 : public torch::autograd::Function<Conv3x3> {
   }
 
   static variable_list backward(AutogradContext* ctx, variable_list grads) {
-    TORCH_CHECK(!torch::GradMode::is_enabled(),
-                "convolution fast path: second derivatives are not supported (build the network "
-                "with torch::nn::Conv2d for them)");
+    refuse_second_derivatives();
     const auto saved = ctx->get_saved_variables();
     const torch::Tensor& x = saved[0];
     const torch::Tensor& weight = saved[1];
@@ -199,9 +205,7 @@ struct SingleChannelConv : public torch::autograd::Function<SingleChannelConv> {
   // The weight and bias gradients; each thread sums its share of the images, and the shares are
   // added in a fixed order.
   static variable_list backward(AutogradContext* ctx, variable_list grads) {
-    TORCH_CHECK(!torch::GradMode::is_enabled(),
-                "convolution fast path: second derivatives are not supported (build the network "
-                "with torch::nn::Conv2d for them)");
+    refuse_second_derivatives();
     const auto saved = ctx->get_saved_variables();
     const torch::Tensor& x = saved[0];
     const torch::Tensor& weight = saved[1];
@@ -334,7 +338,6 @@ torch::Tensor Conv2dImpl::forward(const torch::Tensor& x) {
 
 std::shared_ptr<torch::nn::Module> Conv2dImpl::clone(
     const c10::optional<torch::Device>& device) const {
-  torch::NoGradGuard no_grad;
   const auto& o = options;
   auto copy = std::make_shared<Conv2dImpl>(
       torch::nn::Conv2dOptions(o.in_channels(), o.out_channels(), o.kernel_size())
@@ -344,13 +347,7 @@ std::shared_ptr<torch::nn::Module> Conv2dImpl::clone(
           .groups(o.groups())
           .bias(o.bias())
           .padding_mode(o.padding_mode()));
-  auto theirs = copy->named_parameters(/*recurse=*/false);
-  for (const auto& p : named_parameters(/*recurse=*/false)) {
-    const torch::Tensor data = p.value().clone();
-    theirs[p.key()].set_data(device ? data.to(*device) : data);
-    theirs[p.key()].requires_grad_(p.value().requires_grad());
-  }
-  copy->train(is_training());
+  copy_parameters(*this, *copy, device);
   return copy;
 }
 
