@@ -277,6 +277,35 @@ struct ConvPathScope {
   ~ConvPathScope() { use_conv_path(ConvPath::kAuto); }
 };
 
+// One fast-path convolution `conv(x, weight, bias, pad)` against torch::conv2d on copies of the
+// same tensors: output (channels-last), autograd node `node`, the gradients of the weights, the
+// bias (when there is one) and, where `input_gradient`, the input; then the same values without
+// autograd.
+template <typename Conv>
+void check_against_torch(Conv conv, const torch::Tensor& x0, const torch::Tensor& w0,
+                         const torch::Tensor& b0, int64_t pad, bool input_gradient,
+                         const std::string& node, const std::string& what) {
+  torch::Tensor x = x0.clone().requires_grad_(input_gradient), w = w0.clone().requires_grad_();
+  torch::Tensor rx = x0.clone().requires_grad_(input_gradient), rw = w0.clone().requires_grad_();
+  torch::Tensor b, rb;
+  if (b0.defined()) b = b0.clone().requires_grad_(), rb = b0.clone().requires_grad_();
+  const torch::Tensor y = conv(x, w, b, pad);
+  const torch::Tensor want = torch::conv2d(rx, rw, rb, 1, pad);
+  EXPECT_TRUE(y.is_contiguous(torch::MemoryFormat::ChannelsLast)) << what;
+  ASSERT_TRUE(close(y, want, 1e-5, what + " output"));
+  EXPECT_NE(y.grad_fn()->name().find(node), std::string::npos) << what;
+  const torch::Tensor gy = torch::randn_like(want);
+  y.backward(gy);
+  want.backward(gy);
+  if (input_gradient) EXPECT_TRUE(close(x.grad(), rx.grad(), 1e-5, what + " input gradient"));
+  EXPECT_TRUE(close(w.grad(), rw.grad(), 1e-5, what + " weight gradient"));
+  if (b0.defined()) EXPECT_TRUE(close(b.grad(), rb.grad(), 1e-5, what + " bias gradient"));
+  torch::NoGradGuard no_grad;  // inference: no autograd node, same values
+  const torch::Tensor z = conv(x0, w0, b0, pad);
+  EXPECT_EQ(z.grad_fn(), nullptr);
+  EXPECT_TRUE(torch::equal(z, y.detach())) << what;
+}
+
 // Outputs and all three gradients of the Winograd path against LibTorch's convolution of the same
 // tensors, for both paddings, odd sizes (tiles that stick out), a 1x1 image, with and without bias.
 TEST(ConvFastPath, OutputsAndGradientsAgreeWithTorchs) {
@@ -294,28 +323,10 @@ TEST(ConvFastPath, OutputsAndGradientsAgreeWithTorchs) {
     const std::string what = std::to_string(c.n) + "x" + std::to_string(c.in) + "x" +
                              std::to_string(c.h) + "x" + std::to_string(c.w) + " -> " +
                              std::to_string(c.out) + ", pad " + std::to_string(c.pad);
-    const torch::Tensor x0 = channels_last(torch::randn({c.n, c.in, c.h, c.w}));
-    const torch::Tensor w0 = torch::randn({c.out, c.in, 3, 3});
-    const torch::Tensor b0 = c.bias ? torch::randn({c.out}) : torch::Tensor();
-    torch::Tensor x = x0.clone().requires_grad_(), w = w0.clone().requires_grad_();
-    torch::Tensor rx = x0.clone().requires_grad_(), rw = w0.clone().requires_grad_();
-    torch::Tensor b, rb;
-    if (c.bias) b = b0.clone().requires_grad_(), rb = b0.clone().requires_grad_();
-    const torch::Tensor y = conv3x3_winograd(x, w, b, c.pad);
-    const torch::Tensor want = torch::conv2d(rx, rw, rb, 1, c.pad);
-    EXPECT_TRUE(y.is_contiguous(torch::MemoryFormat::ChannelsLast)) << what;
-    ASSERT_TRUE(close(y, want, 1e-5, what + " output"));
-    EXPECT_NE(y.grad_fn()->name().find("Conv3x3"), std::string::npos) << what;
-    const torch::Tensor gy = torch::randn_like(want);
-    y.backward(gy);
-    want.backward(gy);
-    EXPECT_TRUE(close(x.grad(), rx.grad(), 1e-5, what + " input gradient"));
-    EXPECT_TRUE(close(w.grad(), rw.grad(), 1e-5, what + " weight gradient"));
-    if (c.bias) EXPECT_TRUE(close(b.grad(), rb.grad(), 1e-5, what + " bias gradient"));
-    torch::NoGradGuard no_grad;  // inference: no autograd node, same values
-    const torch::Tensor z = conv3x3_winograd(x0, w0, b0, c.pad);
-    EXPECT_EQ(z.grad_fn(), nullptr);
-    EXPECT_TRUE(torch::equal(z, y.detach())) << what;
+    const torch::Tensor x = channels_last(torch::randn({c.n, c.in, c.h, c.w}));
+    const torch::Tensor w = torch::randn({c.out, c.in, 3, 3});
+    const torch::Tensor b = c.bias ? torch::randn({c.out}) : torch::Tensor();
+    check_against_torch(conv3x3_winograd, x, w, b, c.pad, true, "Conv3x3", what);
   }
 }
 
@@ -337,25 +348,9 @@ TEST(ConvFastPath, SingleChannelOutputsAndGradientsAgreeWithTorchs) {
                              std::to_string(c.w) + " -> " + std::to_string(c.out) + ", kernel " +
                              std::to_string(c.kernel) + ", pad " + std::to_string(c.pad);
     const torch::Tensor x = torch::randn({c.n, 1, c.h, c.w});
-    const torch::Tensor w0 = torch::randn({c.out, 1, c.kernel, c.kernel});
-    const torch::Tensor b0 = c.bias ? torch::randn({c.out}) : torch::Tensor();
-    torch::Tensor w = w0.clone().requires_grad_(), rw = w0.clone().requires_grad_();
-    torch::Tensor b, rb;
-    if (c.bias) b = b0.clone().requires_grad_(), rb = b0.clone().requires_grad_();
-    const torch::Tensor y = conv_single_channel(x, w, b, c.pad);
-    const torch::Tensor want = torch::conv2d(x, rw, rb, 1, c.pad);
-    EXPECT_TRUE(y.is_contiguous(torch::MemoryFormat::ChannelsLast)) << what;
-    ASSERT_TRUE(close(y, want, 1e-5, what + " output"));
-    EXPECT_NE(y.grad_fn()->name().find("SingleChannelConv"), std::string::npos) << what;
-    const torch::Tensor gy = torch::randn_like(want);
-    y.backward(gy);
-    want.backward(gy);
-    EXPECT_TRUE(close(w.grad(), rw.grad(), 1e-5, what + " weight gradient"));
-    if (c.bias) EXPECT_TRUE(close(b.grad(), rb.grad(), 1e-5, what + " bias gradient"));
-    torch::NoGradGuard no_grad;
-    const torch::Tensor z = conv_single_channel(x, w0, b0, c.pad);
-    EXPECT_EQ(z.grad_fn(), nullptr);
-    EXPECT_TRUE(torch::equal(z, y.detach())) << what;
+    const torch::Tensor w = torch::randn({c.out, 1, c.kernel, c.kernel});
+    const torch::Tensor b = c.bias ? torch::randn({c.out}) : torch::Tensor();
+    check_against_torch(conv_single_channel, x, w, b, c.pad, false, "SingleChannelConv", what);
   }
 }
 
